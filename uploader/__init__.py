@@ -1,0 +1,20 @@
+"""uploader: deliver a directory of downloaded media into a Discord channel.
+
+This module is the whole public API; everything else is private (``_name``) or a documented
+subpackage (``uploader.testing``).
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from ._errors import SettingsError as SettingsError
+from ._errors import UploaderError as UploaderError
+from ._models import MIB as MIB
+from ._models import MediaFile as MediaFile
+from ._models import MediaType as MediaType
+from ._models import RefusedPath as RefusedPath
+from ._models import SkippedFile as SkippedFile
+from ._models import UnreadablePath as UnreadablePath
+from ._models import UploadBatch as UploadBatch
+from ._settings import Settings as Settings

@@ -1,0 +1,68 @@
+"""The `uploader` command line: one subcommand per job, each in the module that owns the job.
+
+Every subcommand module exposes ``register(subparsers)``, which adds its parser and sets
+``func`` to a callable ``(args) -> int`` (the exit code). Errors a user can act on are printed as
+one line on stderr, never as a traceback: exit 2 for usage errors, 1 for work that failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from ._errors import UploaderError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class UsageError(UploaderError):
+    """A command-line mistake: exit code 2 and one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse prints the whole usage block; one line is kinder and easier to grep.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="uploader",
+        description="Deliver a directory of media into a Discord channel.",
+    )
+    parser.add_argument("--version", action="version", version=f"uploader {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    from . import _cli_plan
+    from .compress import _cli as compress_cli
+    from .discord import _cli as discord_cli
+    from .testing import _cli as testing_cli
+
+    for module in (_cli_plan, discord_cli, compress_cli, testing_cli):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except UsageError as exc:
+        print(f"uploader {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UploaderError as exc:
+        print(f"uploader {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"uploader {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

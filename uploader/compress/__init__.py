@@ -1,0 +1,1 @@
+"""Fitting media under an upload limit: probe, plan, encode, verify."""

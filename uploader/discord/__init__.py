@@ -1,0 +1,1 @@
+"""Talking to Discord: routes, rate limits, streamed multipart uploads, retries, errors."""

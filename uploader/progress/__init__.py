@@ -1,0 +1,1 @@
+"""Progress reporters: terminal bars, a Discord status message, log lines."""
