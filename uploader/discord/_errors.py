@@ -1,0 +1,187 @@
+"""The typed errors of talking to Discord, and the mapping from an error response to them.
+
+Every error derives from `uploader.UploaderError`, carries a message a user can act on, and never
+contains a bot token or a webhook URL: callers build messages from route templates and file
+names only, and `redact` scrubs any text that came from elsewhere (httpx exception messages).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from .._errors import UploaderError
+from .._models import MIB, MediaFile
+
+_WEBHOOK_PATH = re.compile(r"(/webhooks/\d+/)[^/?#\s\"'>]+")
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove webhook tokens (any ``/webhooks/<id>/<token>`` path) and the given secrets."""
+    text = _WEBHOOK_PATH.sub(r"\1***", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class DiscordError(UploaderError):
+    """Discord refused a request, or could not be reached.
+
+    Attributes:
+        status: the HTTP status, or None when no response arrived.
+        code: Discord's JSON error code (e.g. 50035), or None.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None):
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
+class FileTooLargeError(DiscordError):
+    """Discord answered 413 (code 40005): a file or the whole request is over its limit.
+
+    Attributes:
+        limit_bytes: the limit Discord stated, or None when the answer did not say.
+        filenames: the files that were in the refused request.
+    """
+
+    def __init__(
+        self,
+        files: Sequence[MediaFile],
+        *,
+        limit_bytes: int | None = None,
+        status: int | None = 413,
+        code: int | None = 40005,
+    ):
+        self.limit_bytes = limit_bytes
+        self.filenames = tuple(f.filename for f in files)
+        names = ", ".join(f"{f.filename} ({f.size_bytes / MIB:.1f} MiB)" for f in files)
+        limit = f"the {limit_bytes / MIB:g} MiB limit" if limit_bytes else "Discord's limit"
+        super().__init__(
+            f"Discord refused the upload as over {limit}: {names}", status=status, code=code
+        )
+
+
+class DestinationNotFoundError(DiscordError):
+    """The channel or webhook does not exist (10003/10015); a dead webhook is never used again."""
+
+
+class MissingPermissionsError(DiscordError):
+    """The token may not post here (401/403, 50001 missing access, 50013, 50027 bad token)."""
+
+
+class InvalidRequestError(DiscordError):
+    """Discord rejected the request's form (400, e.g. 50035 invalid form body, 50006 empty)."""
+
+
+class DiscordUnavailableError(DiscordError):
+    """Discord kept answering 5xx, or the connection kept failing, after bounded retries."""
+
+
+class DeliveryUncertainError(DiscordError):
+    """A webhook request may have reached Discord but its answer was lost; it was not re-posted.
+
+    Webhooks have no nonce, so re-sending could post the files twice. Check the channel.
+    """
+
+
+class FileChangedError(UploaderError):
+    """A file's size changed between planning (or stat) and upload; the attempt was abandoned.
+
+    Attributes:
+        filename: the file's name.
+        expected: the size the upload was planned with.
+        actual: the size found, or None when the file turned out longer while being read.
+    """
+
+    def __init__(self, filename: str, expected: int, actual: int | None):
+        self.filename = filename
+        self.expected = expected
+        self.actual = actual
+        found = "more" if actual is None else str(actual)
+        super().__init__(
+            f"{filename} changed while being uploaded: expected {expected} bytes, found {found}"
+        )
+
+
+class WebhookUrlError(UploaderError, ValueError):
+    """A webhook URL is not of the form ``<base>/webhooks/<id>/<token>`` (URL not repeated)."""
+
+
+NOT_FOUND_CODES = frozenset({10003, 10015})
+PERMISSION_CODES = frozenset({50001, 50013, 50027})
+
+
+def error_from_response(
+    status: int,
+    body: Any,
+    *,
+    what: str,
+    files: Sequence[MediaFile] = (),
+) -> DiscordError:
+    """The typed error for a final (non-429, non-retried) error response.
+
+    Args:
+        status: the HTTP status.
+        body: the decoded JSON body, or None.
+        what: what was attempted, without secrets (e.g. ``"create message in channel 123"``).
+        files: the files the request carried, named by `FileTooLargeError`.
+    """
+    code: int | None = None
+    message = ""
+    if isinstance(body, Mapping):
+        raw_code = body.get("code")
+        code = raw_code if isinstance(raw_code, int) else None
+        raw_message = body.get("message")
+        message = redact(raw_message) if isinstance(raw_message, str) else ""
+    detail = f"{what}: HTTP {status}" + (f", code {code}" if code is not None else "")
+    if message:
+        detail += f": {message}"
+    if status == 413 or code == 40005:
+        return FileTooLargeError(
+            files, limit_bytes=_limit_from_body(body), status=status, code=code
+        )
+    if code in NOT_FOUND_CODES or (status == 404 and code is None):
+        return DestinationNotFoundError(detail, status=status, code=code)
+    if status in (401, 403) or code in PERMISSION_CODES:
+        return MissingPermissionsError(detail, status=status, code=code)
+    if status == 400:
+        return InvalidRequestError(detail + _form_errors(body), status=status, code=code)
+    if status >= 500:
+        return DiscordUnavailableError(detail, status=status, code=code)
+    return DiscordError(detail, status=status, code=code)
+
+
+def _limit_from_body(body: Any) -> int | None:
+    # Discord's 413 body says nothing about the limit today; accept a number if one appears.
+    if isinstance(body, Mapping):
+        for key in ("limit_bytes", "max_size", "limit"):
+            value = body.get(key)
+            if isinstance(value, int) and value > 0:
+                return value
+    return None
+
+
+def _form_errors(body: Any) -> str:
+    """The first few ``errors`` leaves of a 50035 body, as ``path: message`` text."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("errors"), Mapping):
+        return ""
+    found: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if len(found) >= 3 or not isinstance(node, Mapping):
+            return
+        errors = node.get("_errors")
+        if isinstance(errors, list):
+            for item in errors:
+                if isinstance(item, Mapping) and isinstance(item.get("message"), str):
+                    found.append(f"{path or 'body'}: {redact(item['message'])}")
+        for key, child in node.items():
+            if key != "_errors":
+                walk(child, f"{path}.{key}" if path else str(key))
+
+    walk(body["errors"], "")
+    return " (" + "; ".join(found[:3]) + ")" if found else ""
