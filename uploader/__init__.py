@@ -8,6 +8,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from ._batching import plan_batches as plan_batches
+from ._detect import ScanResult as ScanResult
+from ._detect import find_media_files as find_media_files
+from ._detect import run_detector as run_detector
+from ._detect import scan_media as scan_media
 from ._errors import SettingsError as SettingsError
 from ._errors import UploaderError as UploaderError
 from ._models import MIB as MIB

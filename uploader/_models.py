@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from pathlib import Path
 
 import attrs
@@ -55,6 +56,10 @@ def _sum_sizes(files: tuple[MediaFile, ...]) -> int:
     return sum(f.size_bytes for f in files)
 
 
+def _as_files(files: Iterable[MediaFile]) -> tuple[MediaFile, ...]:
+    return tuple(files)
+
+
 @attrs.frozen
 class UploadBatch:
     """The files that go into one Discord message.
@@ -66,7 +71,7 @@ class UploadBatch:
             put alone in its batch (it needs compression or a larger limit).
     """
 
-    files: tuple[MediaFile, ...] = attrs.field(converter=tuple)
+    files: tuple[MediaFile, ...] = attrs.field(converter=_as_files)
     total_bytes: int = attrs.field()
     oversized: bool = False
 
@@ -108,3 +113,13 @@ DetectorIssue = SkippedFile | RefusedPath | UnreadablePath
 
 DetectorEvent = MediaFile | DetectorIssue
 """What the detector sends on its channel."""
+
+
+def format_size(size_bytes: int) -> str:
+    """A size for people: ``512 B``, ``12.5 KiB``, ``9.8 MiB``, ``2.0 GiB``."""
+    value = float(size_bytes)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{size_bytes} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"

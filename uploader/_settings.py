@@ -238,9 +238,7 @@ _ENV_PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "compression_max_concurrent": (
         "COMPRESSION_MAX_CONCURRENT",
         lambda raw: int(
-            _parse_number(
-                "COMPRESSION_MAX_CONCURRENT", raw, minimum=1, maximum=256, integer=True
-            )
+            _parse_number("COMPRESSION_MAX_CONCURRENT", raw, minimum=1, maximum=256, integer=True)
         ),
     ),
     "compression_ffmpeg_preset": ("COMPRESSION_FFMPEG_PRESET", _preset),

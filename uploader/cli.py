@@ -8,11 +8,12 @@ one line on stderr, never as a traceback: exit 2 for usage errors, 1 for work th
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from . import __version__
-from ._errors import UploaderError
+from ._errors import SettingsError, UploaderError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -52,12 +53,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
-    except UsageError as exc:
+    except (UsageError, SettingsError) as exc:
         print(f"uploader {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except UploaderError as exc:
         print(f"uploader {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:
+        # the reader went away (`uploader plan DIR --json | head`): not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print(f"uploader {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,112 @@
+"""`uploader plan`: what a user sees, in text and JSON, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from uploader import MIB
+from uploader.cli import main
+
+
+def write(path: Path, size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        f.truncate(size)  # sparse: sizes are what matter to the plan
+    if size:
+        with path.open("r+b") as f:
+            f.write(b"x")
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    write(tmp_path / "big.mp4", 30 * MIB)
+    write(tmp_path / "clip.webm", 6 * MIB)
+    for i in range(12):
+        write(tmp_path / "photos" / f"p{i}.jpg", 1 * MIB)
+    write(tmp_path / "song.mp3", 4 * MIB)
+    write(tmp_path / "notes.txt", 10)
+    write(tmp_path / "half.mp4.part", 10)
+    return tmp_path
+
+
+def run_json(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    assert main(args) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_plan_json_has_every_fact(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = run_json(["plan", str(folder), "--json"], capsys)
+    summary = doc["summary"]
+    assert summary == {
+        "media_files": 15,
+        "total_bytes": 30 * MIB + 6 * MIB + 12 * MIB + 4 * MIB,
+        "needs_compression": 1,
+        "issues": 2,
+        "messages": 2,
+    }
+    files = {f["path"]: f for f in doc["files"]}  # type: ignore[attr-defined]
+    assert files["big.mp4"]["needs_compression"] is True
+    assert files["clip.webm"]["needs_compression"] is False
+    issues = {i["path"]: (i["kind"], i["reason"]) for i in doc["issues"]}  # type: ignore[attr-defined]
+    assert issues == {
+        "half.mp4.part": ("skipped", "partial download"),
+        "notes.txt": ("skipped", "not a supported media type"),
+    }
+    planned = [p for m in doc["messages"] for p in m["files"]]  # type: ignore[attr-defined]
+    assert sorted(planned) == sorted(files)
+    for m in doc["messages"]:  # type: ignore[attr-defined]
+        assert len(m["files"]) <= 10
+        assert m["planned_bytes"] <= doc["limits"]["message_max_bytes"]  # type: ignore[index]
+
+
+def test_limit_option_changes_what_needs_compression(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = run_json(["plan", str(folder), "--json", "--limit-mb", "50"], capsys)
+    assert doc["summary"]["needs_compression"] == 0  # type: ignore[index]
+    assert doc["limits"]["file_limit_bytes"] == 50 * MIB  # type: ignore[index]
+
+
+def test_plan_text_names_everything(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "15 media files" in out
+    assert "Needs compression" in out and "big.mp4" in out
+    assert "notes.txt: not a supported media type" in out
+    assert "Messages: 2" in out
+    assert "big.mp4 (compressed)" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needle"),
+    [
+        (["plan", "/definitely/missing"], {}, "no such directory"),
+        (["plan", "."], {"UPLOAD_MAX_FILES_PER_BATCH": "11"}, "UPLOAD_MAX_FILES_PER_BATCH=11"),
+        (["plan", ".", "--limit-mb", "zero"], {}, "--limit-mb"),
+        (["plan", ".", "--limit-mb", "-1"], {}, "--limit-mb"),
+        (["plan"], {}, "required"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    args: list[str], env: dict[str, str], needle: str, tmp_path: Path
+) -> None:
+    import os
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "uploader", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert needle in lines[0]
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,46 @@
+"""The public API is exactly what uploader/__init__.py re-exports; this test pins it."""
+
+from __future__ import annotations
+
+import uploader
+
+EXPECTED = {
+    "MIB",
+    "MediaFile",
+    "MediaType",
+    "RefusedPath",
+    "ScanResult",
+    "Settings",
+    "SettingsError",
+    "SkippedFile",
+    "UnreadablePath",
+    "UploadBatch",
+    "UploaderError",
+    "find_media_files",
+    "plan_batches",
+    "run_detector",
+    "scan_media",
+}
+
+
+def test_public_names_are_pinned() -> None:
+    public = {name for name in dir(uploader) if not name.startswith("_")}
+    assert public - {"annotations"} == EXPECTED
+
+
+def test_public_objects_come_from_private_modules() -> None:
+    for name in EXPECTED:
+        module = getattr(getattr(uploader, name), "__module__", "uploader._")
+        assert module.startswith("uploader._"), name
+
+
+def test_media_file_is_constructible_as_documented(tmp_path: object) -> None:
+    from pathlib import Path
+
+    f = uploader.MediaFile(
+        path=Path("a/b.jpg"), size_bytes=123, media_type=uploader.MediaType.IMAGE
+    )
+    assert f.filename == "b.jpg"
+    assert f.original_path is None and not f.is_compressed
+    batch = uploader.UploadBatch(files=(f, f))
+    assert batch.total_bytes == 246 and isinstance(batch.files, tuple)

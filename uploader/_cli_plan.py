@@ -1,0 +1,183 @@
+"""`uploader plan DIR`: what would be sent, how, and in how many messages — no network."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from ._batching import plan_batches
+from ._detect import ScanResult, scan_media
+from ._models import MediaFile, MediaType, RefusedPath, UnreadablePath, format_size
+from ._settings import Settings
+
+
+def register(sub: Any) -> None:
+    """Add `uploader plan` to the command line."""
+    parser = sub.add_parser(
+        "plan",
+        help="show what would be sent and in how many messages (no network)",
+        description="Detect media under DIR and show the upload plan without sending anything.",
+    )
+    parser.add_argument("directory", type=Path, metavar="DIR")
+    parser.add_argument(
+        "--limit-mb",
+        type=float,
+        metavar="N",
+        help="per-file upload limit in MiB (default: UPLOAD_FILE_LIMIT_MB or 10)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.set_defaults(func=run)
+
+
+@attrs.frozen
+class Plan:
+    """The facts `uploader plan` prints."""
+
+    directory: Path
+    settings: Settings
+    scan: ScanResult
+    needs_compression: tuple[MediaFile, ...]
+    batches: tuple[Any, ...]
+
+
+def build_plan(directory: Path, scan: ScanResult, settings: Settings) -> Plan:
+    """Plan the messages; oversized files count as their compression target size."""
+    limit = settings.file_limit_bytes
+    oversized = tuple(f for f in scan.files if f.size_bytes > limit)
+    target = settings.compression_target_bytes
+    planned = [
+        attrs.evolve(f, size_bytes=target) if f.size_bytes > limit else f for f in scan.files
+    ]
+    batches = plan_batches(
+        planned,
+        max_files=settings.upload_max_files_per_batch,
+        max_bytes=settings.batch_max_bytes,
+    )
+    return Plan(directory, settings, scan, oversized, tuple(batches))
+
+
+def run(args: argparse.Namespace) -> int:
+    from .cli import EXIT_OK, UsageError
+
+    overrides = {} if args.limit_mb is None else {"upload_file_limit_mb": args.limit_mb}
+    if args.limit_mb is not None and not args.limit_mb > 0:
+        raise UsageError(f"--limit-mb must be a positive number of MiB, not {args.limit_mb}")
+    settings = Settings.from_env(**overrides)
+    directory: Path = args.directory
+    if not directory.is_dir():
+        raise UsageError(f"{directory}: no such directory")
+    scan = trio.run(scan_media, directory, settings)
+    plan = build_plan(directory, scan, settings)
+    if args.json:
+        json.dump(plan_to_json(plan), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(plan_to_text(plan))
+    return EXIT_OK
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _issue_kind(issue: object) -> str:
+    if isinstance(issue, RefusedPath):
+        return "refused"
+    if isinstance(issue, UnreadablePath):
+        return "unreadable"
+    return "skipped"
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    """The plan as one JSON-ready document (sizes in bytes, paths relative to the directory)."""
+    root = plan.directory
+    oversized = set(plan.needs_compression)
+    s = plan.settings
+    return {
+        "directory": str(root),
+        "limits": {
+            "file_limit_bytes": s.file_limit_bytes,
+            "compression_target_bytes": s.compression_target_bytes,
+            "message_max_bytes": s.batch_max_bytes,
+            "message_max_files": s.upload_max_files_per_batch,
+        },
+        "files": [
+            {
+                "path": _rel(f.path, root),
+                "size_bytes": f.size_bytes,
+                "media_type": f.media_type.value,
+                "needs_compression": f in oversized,
+            }
+            for f in plan.scan.files
+        ],
+        "issues": [
+            {"path": _rel(i.path, root), "kind": _issue_kind(i), "reason": i.reason}
+            for i in plan.scan.issues
+        ],
+        "messages": [
+            {
+                "files": [_rel(f.path, root) for f in b.files],
+                "planned_bytes": b.total_bytes,
+            }
+            for b in plan.batches
+        ],
+        "summary": {
+            "media_files": len(plan.scan.files),
+            "total_bytes": plan.scan.total_bytes,
+            "needs_compression": len(plan.needs_compression),
+            "issues": len(plan.scan.issues),
+            "messages": len(plan.batches),
+        },
+    }
+
+
+def plan_to_text(plan: Plan) -> str:
+    """The plan as lines for a terminal."""
+    root = plan.directory
+    s = plan.settings
+    lines = [
+        f"{root}: {len(plan.scan.files)} media files, {format_size(plan.scan.total_bytes)}",
+    ]
+    for media_type in MediaType:
+        group = [f for f in plan.scan.files if f.media_type is media_type]
+        if group:
+            total = sum(f.size_bytes for f in group)
+            noun = "file" if len(group) == 1 else "files"
+            lines.append(f"  {media_type.value:<6} {len(group):>5} {noun:<5}  {format_size(total)}")
+    if plan.needs_compression:
+        lines.append(
+            f"Needs compression (over the {format_size(s.file_limit_bytes)} per-file limit,"
+            f" target {format_size(s.compression_target_bytes)}): {len(plan.needs_compression)}"
+        )
+        for f in plan.needs_compression:
+            lines.append(f"  {_rel(f.path, root)}  {format_size(f.size_bytes)}")
+    for kind in ("skipped", "refused", "unreadable"):
+        issues = [i for i in plan.scan.issues if _issue_kind(i) == kind]
+        if issues:
+            lines.append(f"{kind.capitalize()}: {len(issues)}")
+            lines.extend(f"  {_rel(i.path, root)}: {i.reason}" for i in issues)
+    lines.append(
+        f"Messages: {len(plan.batches)} (at most {s.upload_max_files_per_batch} files and"
+        f" {format_size(s.batch_max_bytes)} each)"
+    )
+    compressed = set(plan.needs_compression)
+    originals = {f.path for f in compressed}
+    for n, batch in enumerate(plan.batches, 1):
+        names = ", ".join(
+            _rel(f.path, root) + (" (compressed)" if f.path in originals else "")
+            for f in batch.files
+        )
+        lines.append(
+            f"  {n}. {len(batch.files)} file{'s' if len(batch.files) != 1 else ''},"
+            f" {format_size(batch.total_bytes)}: {names}"
+        )
+    return "\n".join(lines) + "\n"
