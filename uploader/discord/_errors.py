@@ -13,6 +13,9 @@ from typing import Any
 
 from .._errors import UploaderError
 from .._models import MIB, MediaFile
+from ._ratelimit import InvalidRequestBudgetError as InvalidRequestBudgetError
+from ._ratelimit import RateLimitBanError as RateLimitBanError
+from ._ratelimit import RateLimitWaitTooLongError as RateLimitWaitTooLongError
 
 _WEBHOOK_PATH = re.compile(r"(/webhooks/\d+/)[^/?#\s\"'>]+")
 
@@ -105,6 +108,10 @@ class FileChangedError(UploaderError):
         super().__init__(
             f"{filename} changed while being uploaded: expected {expected} bytes, found {found}"
         )
+
+
+class UploadFileError(UploaderError):
+    """A file to upload could not be opened or read (removed, permissions)."""
 
 
 class WebhookUrlError(UploaderError, ValueError):
