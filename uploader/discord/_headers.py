@@ -1,0 +1,174 @@
+"""Pure parsing of Discord's rate-limit headers and 429 bodies, and Cloudflare-ban detection.
+
+Nothing here raises on bad input: a header or body field that is missing, malformed, negative
+where it must not be, or not finite becomes ``None`` (or ``False``), so a garbled answer can
+never crash the rate limiter.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+RATE_LIMIT_HEADER_PREFIX = "x-ratelimit-"
+"""Every Discord rate-limit header starts with this (compared case-insensitively)."""
+
+
+@attrs.frozen
+class RateLimitHeaders:
+    """What one response says about rate limits.
+
+    Attributes:
+        limit: X-RateLimit-Limit, requests per window in this bucket.
+        remaining: X-RateLimit-Remaining, requests left in the current window.
+        reset_after: X-RateLimit-Reset-After, seconds until the window resets (never negative).
+        reset_at: X-RateLimit-Reset, the reset as Unix epoch seconds (wall clock).
+        bucket: X-RateLimit-Bucket, the opaque bucket hash.
+        is_global: X-RateLimit-Global is true, or the JSON body says ``"global": true``.
+        scope: X-RateLimit-Scope in lower case (``user``, ``global``, ``shared``).
+        retry_after: seconds to wait after a 429: the body's float ``retry_after``, else the
+            ``Retry-After`` header (never negative).
+        via: the Via header (real Discord answers carry ``1.1 google``).
+    """
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_after: float | None = None
+    reset_at: float | None = None
+    bucket: str | None = None
+    is_global: bool = False
+    scope: str | None = None
+    retry_after: float | None = None
+    via: str | None = None
+
+    @property
+    def has_bucket_info(self) -> bool:
+        """True when the answer carries the bucket hash (global 429s and bans do not)."""
+        return self.bucket is not None
+
+
+def _lower_keys(headers: Mapping[str, str]) -> dict[str, str]:
+    lowered: dict[str, str] = {}
+    for key, value in headers.items():
+        if isinstance(key, str) and isinstance(value, str):
+            lowered[key.strip().lower()] = value
+    return lowered
+
+
+def _parse_int(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
+def _parse_float(raw: object) -> float | None:
+    """A finite float from a header string or a JSON number; bools and garbage give None."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        try:
+            value = float(raw)
+        except OverflowError:  # a JSON integer beyond float range
+            return None
+    elif isinstance(raw, str):
+        text = raw.strip()
+        # float() also accepts "nan", "inf", "1_0" and non-ASCII digits: Discord sends none.
+        if not text.isascii() or "_" in text:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+    else:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _parse_duration(raw: object) -> float | None:
+    value = _parse_float(raw)
+    return None if value is None else max(value, 0.0)
+
+
+def _parse_text(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    text = raw.strip()
+    return text or None
+
+
+def decode_json_object(body: bytes | None) -> dict[str, Any] | None:
+    """The body as a JSON object, or None when it is empty, not JSON, or not an object."""
+    if not body:
+        return None
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def parse_rate_limit_headers(
+    headers: Mapping[str, str], body: bytes | None = None
+) -> RateLimitHeaders:
+    """Read the rate-limit facts from a response's headers (any case) and JSON body.
+
+    Args:
+        headers: the response headers.
+        body: the raw response body; used for a 429's float ``retry_after`` and ``global``.
+
+    Returns:
+        The parsed facts; garbage values come back as None, never as an exception.
+    """
+    h = _lower_keys(headers)
+    payload = decode_json_object(body) or {}
+    retry_after = _parse_duration(payload.get("retry_after"))
+    if retry_after is None:
+        retry_after = _parse_duration(h.get("retry-after"))
+    reset_at = _parse_float(h.get("x-ratelimit-reset"))
+    scope = _parse_text(h.get("x-ratelimit-scope"))
+    return RateLimitHeaders(
+        limit=_parse_int(h.get("x-ratelimit-limit")),
+        remaining=_parse_int(h.get("x-ratelimit-remaining")),
+        reset_after=_parse_duration(h.get("x-ratelimit-reset-after")),
+        reset_at=reset_at if reset_at is not None and reset_at >= 0 else None,
+        bucket=_parse_text(h.get("x-ratelimit-bucket")),
+        is_global=(
+            h.get("x-ratelimit-global", "").strip().lower() == "true"
+            or payload.get("global") is True
+        ),
+        scope=None if scope is None else scope.lower(),
+        retry_after=retry_after,
+        via=_parse_text(h.get("via")),
+    )
+
+
+def looks_like_ban(status: int, headers: Mapping[str, str], body: bytes | None) -> bool:
+    """Whether a response looks like Cloudflare's temporary IP ban rather than Discord's 429.
+
+    A ban is a 429 without any ``X-RateLimit-*`` header, or without ``Via`` (Discord's own
+    answers carry ``Via: 1.1 google``), or with an HTML / ``error code: 1015`` body, or with a
+    JSON body whose ``code`` is 0.
+
+    Args:
+        status: the HTTP status; only 429 can be a ban.
+        headers: the response headers (any case).
+        body: the raw response body.
+    """
+    if status != 429:
+        return False
+    h = _lower_keys(headers)
+    if not any(key.startswith(RATE_LIMIT_HEADER_PREFIX) for key in h) or "via" not in h:
+        return True
+    text = (body or b"").lstrip()[:512].lower()
+    if text.startswith(b"<") or b"error code" in text:
+        return True
+    payload = decode_json_object(body)
+    code = None if payload is None else payload.get("code")
+    return isinstance(code, int) and not isinstance(code, bool) and code == 0
