@@ -409,7 +409,11 @@ class DiscordClient:
                 await trio.sleep(backoff_delay(failures - 1, random=self._random))
                 continue
             error = error_from_response(
-                status, _json_or_none(response), what=endpoint.what, files=files
+                status,
+                _json_or_none(response),
+                what=endpoint.what,
+                files=files,
+                secrets=secret_values,
             )
             if isinstance(destination, Webhook) and (
                 error.code == 10015

@@ -128,6 +128,7 @@ def error_from_response(
     *,
     what: str,
     files: Sequence[MediaFile] = (),
+    secrets: Iterable[str] = (),
 ) -> DiscordError:
     """The typed error for a final (non-429, non-retried) error response.
 
@@ -136,14 +137,16 @@ def error_from_response(
         body: the decoded JSON body, or None.
         what: what was attempted, without secrets (e.g. ``"create message in channel 123"``).
         files: the files the request carried, named by `FileTooLargeError`.
+        secrets: strings scrubbed from the server's message (the bot token).
     """
+    secrets = tuple(secrets)
     code: int | None = None
     message = ""
     if isinstance(body, Mapping):
         raw_code = body.get("code")
         code = raw_code if isinstance(raw_code, int) else None
         raw_message = body.get("message")
-        message = redact(raw_message) if isinstance(raw_message, str) else ""
+        message = redact(raw_message, secrets) if isinstance(raw_message, str) else ""
     detail = f"{what}: HTTP {status}" + (f", code {code}" if code is not None else "")
     if message:
         detail += f": {message}"
@@ -156,7 +159,7 @@ def error_from_response(
     if status in (401, 403) or code in PERMISSION_CODES:
         return MissingPermissionsError(detail, status=status, code=code)
     if status == 400:
-        return InvalidRequestError(detail + _form_errors(body), status=status, code=code)
+        return InvalidRequestError(detail + _form_errors(body, secrets), status=status, code=code)
     if status >= 500:
         return DiscordUnavailableError(detail, status=status, code=code)
     return DiscordError(detail, status=status, code=code)
@@ -172,7 +175,7 @@ def _limit_from_body(body: Any) -> int | None:
     return None
 
 
-def _form_errors(body: Any) -> str:
+def _form_errors(body: Any, secrets: Sequence[str]) -> str:
     """The first few ``errors`` leaves of a 50035 body, as ``path: message`` text."""
     if not isinstance(body, Mapping) or not isinstance(body.get("errors"), Mapping):
         return ""
@@ -185,7 +188,7 @@ def _form_errors(body: Any) -> str:
         if isinstance(errors, list):
             for item in errors:
                 if isinstance(item, Mapping) and isinstance(item.get("message"), str):
-                    found.append(f"{path or 'body'}: {redact(item['message'])}")
+                    found.append(f"{path or 'body'}: {redact(item['message'], secrets)}")
         for key, child in node.items():
             if key != "_errors":
                 walk(child, f"{path}.{key}" if path else str(key))
