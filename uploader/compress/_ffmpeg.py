@@ -1,0 +1,161 @@
+"""Running ffmpeg/ffprobe under trio: killed at once when cancelled, timed out, stderr kept.
+
+Commands are built with ffmpeg-python's graph builder and run with ``trio.run_process``.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from ._errors import EncodeTimeoutError, FFmpegNotFoundError
+
+STDERR_TAIL_BYTES = 4096
+GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "error", "-nostats")
+PROGRESS_ARGS = ("-progress", "pipe:1")
+
+_PRESET_SPEED = {
+    "ultrafast": 0.5,
+    "superfast": 0.7,
+    "veryfast": 1.0,
+    "faster": 1.5,
+    "fast": 2.0,
+    "medium": 3.0,
+    "slow": 6.0,
+    "slower": 12.0,
+    "veryslow": 25.0,
+}
+"""Rough seconds of encoding per second of 720p video on one slow core, per x264 preset."""
+
+
+def encode_timeout(duration: float, pixels: int, preset: str) -> float:
+    """A generous time limit for one encode pass, proportional to the work.
+
+    Args:
+        duration: seconds of media.
+        pixels: output width × height (0 for audio).
+        preset: the x264 preset.
+    """
+    per_second = _PRESET_SPEED.get(preset, 3.0) * max(1.0, pixels / (1280 * 720))
+    return 60.0 + max(duration, 1.0) * max(per_second, 0.5) * 4
+
+
+@attrs.frozen
+class ToolResult:
+    """How a run of ffmpeg/ffprobe ended.
+
+    Attributes:
+        returncode: the exit status.
+        stdout: everything it wrote to stdout (empty when lines went to a callback).
+        stderr_tail: the last few KiB of its stderr, decoded.
+    """
+
+    returncode: int
+    stdout: bytes
+    stderr_tail: str
+
+
+async def _kill_now(process: trio.Process) -> None:
+    process.kill()
+
+
+async def run_tool(
+    cmd: list[str],
+    *,
+    path: Path,
+    time_limit: float,
+    on_stdout_line: Callable[[str], None] | None = None,
+) -> ToolResult:
+    """Run one ffmpeg/ffprobe command; kill it at once on cancellation or timeout.
+
+    Args:
+        cmd: the full command line (program first).
+        path: the user's file, named in errors.
+        time_limit: seconds before the process is killed and EncodeTimeoutError raised.
+        on_stdout_line: called with each stdout line (e.g. ``-progress pipe:1`` output);
+            without it stdout is collected and returned.
+
+    Raises:
+        FFmpegNotFoundError: the program does not exist or cannot be run.
+        EncodeTimeoutError: it ran longer than ``time_limit``.
+    """
+    if shutil.which(cmd[0]) is None:
+        raise FFmpegNotFoundError(path, cmd[0])
+    stdout = bytearray()
+    stderr = bytearray()
+
+    async def read_stdout(stream: trio.abc.ReceiveStream) -> None:
+        pending = b""
+        async for chunk in stream:
+            if on_stdout_line is None:
+                stdout.extend(chunk)
+                continue
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                on_stdout_line(line.decode("utf-8", "replace").strip())
+
+    async def read_stderr(stream: trio.abc.ReceiveStream) -> None:
+        async for chunk in stream:
+            stderr.extend(chunk)
+            del stderr[:-STDERR_TAIL_BYTES]
+
+    returncode = -1
+    with trio.move_on_after(time_limit) as scope:
+        async with trio.open_nursery() as nursery:
+            process: trio.Process = await nursery.start(
+                partial(
+                    trio.run_process,
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    check=False,
+                    deliver_cancel=_kill_now,
+                )
+            )
+            assert process.stdout is not None and process.stderr is not None
+            nursery.start_soon(read_stdout, process.stdout)
+            nursery.start_soon(read_stderr, process.stderr)
+        returncode = process.returncode if process.returncode is not None else -1
+    if scope.cancelled_caught:
+        raise EncodeTimeoutError(path, time_limit)
+    return ToolResult(returncode, bytes(stdout), stderr.decode("utf-8", "replace"))
+
+
+def compile_command(stream: Any, ffmpeg_path: str, *, progress: bool) -> list[str]:
+    """Turn an ffmpeg-python output node into a safe command line.
+
+    Adds ``-nostdin``, quiet logging and (when ``progress``) ``-progress pipe:1``.
+    """
+    args = GLOBAL_ARGS + (PROGRESS_ARGS if progress else ())
+    cmd: list[str] = stream.global_args(*args).compile(cmd=ffmpeg_path, overwrite_output=True)
+    return cmd
+
+
+class ProgressParser:
+    """Turns ``-progress pipe:1`` lines into a 0..100 percentage of ``duration``."""
+
+    def __init__(self, duration: float, report: Callable[[float], None]) -> None:
+        self._duration = duration
+        self._report = report
+
+    def __call__(self, line: str) -> None:
+        key, _, value = line.partition("=")
+        if key == "progress" and value == "end":
+            self._report(100.0)
+        elif key == "out_time_us" and self._duration > 0:
+            try:
+                micros = int(value)
+            except ValueError:
+                return
+            percent = micros / (self._duration * 1e6) * 100
+            if math.isfinite(percent):
+                self._report(min(max(percent, 0.0), 100.0))
