@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -30,6 +31,7 @@ from uploader.discord import (
     open_discord_client,
 )
 from uploader.discord._client import MAX_ATTEMPTS, USER_AGENT
+from uploader.discord._ratelimit import open_rate_limiter
 
 TOKEN = "bot-token-SECRET"
 HOOK_TOKEN = "hook-token-SECRET"
@@ -503,3 +505,45 @@ async def test_the_upload_limit_comes_from_the_guilds_boost_tier(tier: int, limi
         assert await client.fetch_upload_limit(CHANNEL) == limit
         assert await client.fetch_upload_limit(WEBHOOK) is None
     assert len(server.requests) == 2
+
+
+# -- with the real rate limiter ----------------------------------------------------------------
+
+
+def rate_limited_answer(scope: str, retry_after: float) -> httpx.Response:
+    headers = {"Via": "1.1 google", "Retry-After": str(math.ceil(retry_after))}
+    headers["X-RateLimit-Scope"] = scope
+    if scope == "global":
+        headers["X-RateLimit-Global"] = "true"
+    else:
+        headers |= {
+            "X-RateLimit-Limit": "5",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset-After": str(retry_after),
+            "X-RateLimit-Bucket": "abc",
+        }
+    body = {"message": "You are being rate limited.", "retry_after": retry_after}
+    body["global"] = scope == "global"
+    return httpx.Response(429, json=body, headers=headers)
+
+
+@pytest.mark.parametrize("scope", ["user", "shared", "global"])
+async def test_a_429_is_retried_when_the_real_limiter_says_so(
+    files: list[MediaFile], scope: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    stamps: list[float] = []
+
+    def script(request: httpx.Request, n: int) -> Any:
+        stamps.append(trio.current_time())
+        return rate_limited_answer(scope, 2.5) if n == 0 else (200, None)
+
+    server = FakeServer(script)
+    async with (
+        open_rate_limiter(global_rate=50.0) as limiter,
+        client_for(server, limiter) as client,  # type: ignore[arg-type]
+    ):
+        start = trio.current_time()
+        await client.send_files(WEBHOOK if scope != "global" else CHANNEL, files)
+    assert len(stamps) == 2
+    assert stamps[1] - start >= 2.5
+    assert server.posted == 1
