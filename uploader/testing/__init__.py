@@ -1,1 +1,33 @@
-"""A loopback Discord-compatible server for tests: ours, our benchmarks', and our users'."""
+"""A loopback Discord-compatible server for tests: ours, our benchmarks', and our users'.
+
+Start one with ``async with open_fake_discord() as fake:`` (or
+``fake = await nursery.start(run_fake_discord)``), point a client at ``fake.api_base`` with
+``fake.bot_token``, or at a URL from ``fake.create_webhook()``, then check ``fake.messages`` and
+``fake.stats``. ``fake.inject(Fault(...))`` schedules 429s, 5xx, slow answers and dropped
+connections. For pytest, enable the ``fake_discord`` fixture with
+``pytest_plugins = ["uploader.testing.pytest_plugin"]``.
+"""
+
+from __future__ import annotations
+
+from ._records import FakeStats as FakeStats
+from ._records import Fault as Fault
+from ._records import FaultKind as FaultKind
+from ._records import RecordedAttachment as RecordedAttachment
+from ._records import RecordedMessage as RecordedMessage
+from ._records import RouteName as RouteName
+from ._server import FakeDiscord as FakeDiscord
+from ._server import open_fake_discord as open_fake_discord
+from ._server import run_fake_discord as run_fake_discord
+
+__all__ = [
+    "FakeDiscord",
+    "FakeStats",
+    "Fault",
+    "FaultKind",
+    "RecordedAttachment",
+    "RecordedMessage",
+    "RouteName",
+    "open_fake_discord",
+    "run_fake_discord",
+]

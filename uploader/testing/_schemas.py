@@ -1,0 +1,106 @@
+"""Validation of request JSON against Discord's OpenAPI schemas, with Discord-shaped errors.
+
+The schemas come from ``discord-schemas.json`` beside this module: an extract of Discord's
+OpenAPI description (MIT licence inside the file).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]
+
+SCHEMA_FILE = "discord-schemas.json"
+
+MESSAGE_CREATE = "MessageCreateRequest"
+WEBHOOK_EXECUTE = "IncomingWebhookRequestPartial"
+MESSAGE_EDIT = "MessageEditRequestPartial"
+WEBHOOK_MESSAGE_EDIT = "IncomingWebhookUpdateRequestPartial"
+MESSAGE_RESPONSE = "MessageResponse"
+
+_CODE_BY_KEYWORD = {
+    "maxLength": "BASE_TYPE_MAX_LENGTH",
+    "minLength": "BASE_TYPE_MIN_LENGTH",
+    "maxItems": "BASE_TYPE_MAX_LENGTH",
+    "minItems": "BASE_TYPE_MIN_LENGTH",
+    "required": "BASE_TYPE_REQUIRED",
+    "maximum": "NUMBER_TYPE_MAX",
+    "minimum": "NUMBER_TYPE_MIN",
+}
+
+
+@functools.cache
+def schema_document() -> dict[str, Any]:
+    """The shipped schema document (``{"components": {"schemas": {...}}, ...}``)."""
+    text = resources.files(__package__).joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    doc: dict[str, Any] = json.loads(text)
+    return doc
+
+
+@functools.cache
+def _validator(schema_name: str) -> Any:
+    doc = schema_document()
+    # OpenAPI 3.1 schemas are JSON Schema 2020-12; "$ref" beside "components" resolves locally.
+    root = {"$ref": f"#/components/schemas/{schema_name}", "components": doc["components"]}
+    return jsonschema.Draft202012Validator(root)
+
+
+def validate(schema_name: str, payload: Any) -> dict[str, Any] | None:
+    """Check a request's JSON against one of the shipped schemas.
+
+    Integer attachment placeholder ids are accepted (the spec types them as snowflake strings,
+    but Discord and its libraries send integers).
+
+    Args:
+        schema_name: e.g. ``MessageCreateRequest``.
+        payload: the decoded JSON.
+
+    Returns:
+        None when valid; else a Discord ``errors`` object, e.g.
+        ``{"content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "..."}]}}``.
+    """
+    errors = list(_validator(schema_name).iter_errors(_normalise_ids(payload)))
+    if not errors:
+        return None
+    tree: dict[str, Any] = {}
+    for error in errors:
+        node = tree
+        path = [str(part) for part in error.absolute_path]
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing = [p for p in error.validator_value if p not in error.instance]
+            path += missing[:1]
+        for part in path:
+            node = node.setdefault(part, {})
+        code = _CODE_BY_KEYWORD.get(str(error.validator), "BASE_TYPE_INVALID")
+        # Discord's inner error codes are strings, though the spec's Error schema says integer.
+        node.setdefault("_errors", []).append({"code": code, "message": error.message[:200]})
+    return tree
+
+
+def _normalise_ids(payload: Any) -> Any:
+    if not isinstance(payload, dict) or not isinstance(payload.get("attachments"), list):
+        return payload
+    payload = copy.copy(payload)
+    payload["attachments"] = [
+        {**item, "id": str(item["id"])}
+        if isinstance(item, dict)
+        and isinstance(item.get("id"), int)
+        and not isinstance(item["id"], bool)
+        else item
+        for item in payload["attachments"]
+    ]
+    return payload
+
+
+def field_error(field: str, code: str, message: str) -> dict[str, Any]:
+    """A one-field Discord ``errors`` object (``field`` may be dotted: ``attachments.0.id``)."""
+    tree: dict[str, Any] = {}
+    node = tree
+    for part in field.split("."):
+        node = node.setdefault(part, {})
+    node["_errors"] = [{"code": code, "message": message}]
+    return tree
