@@ -1,15 +1,122 @@
-"""The `uploader` subcommands owned by `uploader.testing` (placeholder until implemented)."""
+"""The ``uploader fake-discord`` subcommand: run the loopback Discord standalone until Ctrl-C."""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 from typing import Any
+
+import trio
+
+from .._errors import UploaderError
+from .._models import MIB, format_size
+from ._records import RecordedMessage
+from ._server import open_fake_discord
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {value}")
+    return value
+
+
+def _megabytes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of MiB: {text!r}") from None
+    if not 0 < value <= 10_000:
+        raise argparse.ArgumentTypeError(f"a limit is more than 0 and at most 10000 MiB: {text}")
+    return value
 
 
 def register(sub: Any) -> None:
-    """Add this package's subcommands to the `uploader` parser."""
-    del sub
+    """Add ``fake-discord`` to the `uploader` parser."""
+    parser = sub.add_parser(
+        "fake-discord",
+        help="run a loopback Discord to try the uploader against",
+        description=(
+            "Serve a fake Discord API on 127.0.0.1: it records every message and attachment "
+            "(logged here) and plays Discord's rate and size limits. Stop with Ctrl-C."
+        ),
+    )
+    parser.add_argument("--port", type=_port, default=0, help="TCP port (default: a free one)")
+    parser.add_argument(
+        "--limit-mb",
+        type=_megabytes,
+        default=10.0,
+        metavar="N",
+        help="per-file upload limit in MiB (default: 10, Discord's default)",
+    )
+    parser.add_argument(
+        "--no-rate-limits",
+        action="store_true",
+        help="answer every request at once: no webhook, channel or global limits",
+    )
+    parser.set_defaults(func=run_command)
 
 
-def _unused(args: argparse.Namespace) -> int:  # pragma: no cover
+def run_command(args: argparse.Namespace) -> int:
+    """Run the fake until SIGINT or SIGTERM; exit code 0."""
+    try:
+        trio.run(_serve, args)
+    except OSError as exc:
+        raise UploaderError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from exc
     return 0
+
+
+def _print(text: str) -> None:
+    print(text, flush=True)
+
+
+def _log_message(message: RecordedMessage) -> None:
+    source = f"webhook {message.webhook_id}" if message.webhook_id else "bot"
+    preview = message.content if len(message.content) <= 60 else message.content[:57] + "..."
+    files = len(message.attachments)
+    _print(
+        f"message {message.id} in channel {message.channel_id} from {source}: "
+        f"{preview!r}, {files} attachment{'s' if files != 1 else ''}"
+    )
+    for attachment in message.attachments:
+        _print(
+            f"    {attachment.filename}  {format_size(attachment.size)}  "
+            f"sha256 {attachment.sha256[:16]}"
+        )
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    file_limit = round(args.limit_mb * MIB)
+    limits: dict[str, Any] = {}
+    if args.no_rate_limits:
+        limits = {"webhook_limit": None, "channel_limit": None, "global_limit": None}
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with open_fake_discord(
+            port=args.port,
+            file_limit_bytes=file_limit,
+            request_limit_bytes=max(25 * MIB, file_limit + MIB),
+            on_message=_log_message,
+            **limits,
+        ) as fake:
+            channel = fake.create_channel()
+            webhook = fake.create_webhook(channel_id=channel)
+            _print(f"fake Discord listening on {fake.base_url}")
+            _print(f"  api base:    {fake.api_base}")
+            _print(f"  bot token:   {fake.bot_token}")
+            _print(f"  channel id:  {channel}")
+            _print(f"  webhook URL: {webhook}")
+            _print(f"  file limit:  {format_size(file_limit)} per attachment")
+            _print("try:")
+            _print(
+                f"  DISCORD_TOKEN={fake.bot_token} uploader send DIR --channel {channel} "
+                f"--api-base {fake.api_base}"
+            )
+            _print(f"  uploader send DIR --webhook {webhook}")
+            _print("Ctrl-C to stop.")
+            async for _ in signals:
+                break
+    print("fake Discord stopped.", file=sys.stderr, flush=True)
