@@ -1,4 +1,4 @@
-"""Packing files into Discord messages: `plan_batches`, a pure function.
+"""Packing files into Discord messages: `plan_batches` (pure) and the streaming batcher actor.
 
 Each message carries at most ``max_files`` attachments and ``max_bytes`` bytes of files. The
 planner uses as few messages as possible: the exact optimum for small sets (a dynamic programme
@@ -10,9 +10,14 @@ second and the result is never worse than first-fit-decreasing.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
-from ._models import MediaFile, UploadBatch
+import attrs
+import trio
+
+from ._models import MediaFile, MediaType, UploadBatch
 
 EXACT_LIMIT = 12
 """Up to this many files (that share messages) the planner finds the proven optimum."""
@@ -241,3 +246,124 @@ def _exact(sizes: Sequence[int], max_files: int, max_bytes: int) -> list[list[in
             current = []
         mask, c = prev_mask, prev_c
     return bins
+
+
+# --- the streaming batcher --------------------------------------------------------------------
+
+
+@attrs.frozen
+class Ready:
+    """A file that fits and can go into a message now."""
+
+    file: MediaFile
+
+
+@attrs.frozen
+class Pending:
+    """A file is being made to fit; its stand-ins will be at most ``bound`` bytes each."""
+
+    key: Path
+    bound: int
+
+
+@attrs.frozen
+class Resolved:
+    """A pending file is done: these stand-ins are ready (none if compression failed)."""
+
+    key: Path
+    files: tuple[MediaFile, ...]
+
+
+BatcherInput = Ready | Pending | Resolved
+
+
+@attrs.define
+class BatchAssembler:
+    """The pure state of the streaming batcher: what is ready, what is still being compressed.
+
+    It emits a batch as soon as waiting cannot reduce the number of messages: a message full by
+    count, or — once no new files can appear (upstream done, or the linger expired) — every
+    message of the plan that no pending file could join. Pending files are planned as
+    placeholders of their upper-bound size, so a stand-in always fits where its placeholder was.
+    """
+
+    max_files: int
+    max_bytes: int
+    ready: list[MediaFile] = attrs.Factory(list)
+    pending: dict[Path, int] = attrs.Factory(dict)
+    upstream_done: bool = False
+
+    def add(self, event: BatcherInput) -> None:
+        if isinstance(event, Ready):
+            self.ready.append(event.file)
+        elif isinstance(event, Pending):
+            self.pending[event.key] = event.bound
+        else:
+            self.pending.pop(event.key, None)
+            self.ready.extend(event.files)
+
+    @property
+    def finished(self) -> bool:
+        return self.upstream_done and not self.pending and not self.ready
+
+    def take(self, *, linger_expired: bool = False) -> list[UploadBatch]:
+        """Remove and return the batches that should be sent now."""
+        if not self.ready:
+            return []
+        if self.upstream_done and not self.pending:
+            batches = plan_batches(self.ready, max_files=self.max_files, max_bytes=self.max_bytes)
+            self.ready = []
+            return batches
+        if self.upstream_done or linger_expired:
+            placeholders = [
+                MediaFile(path=key, size_bytes=bound, media_type=MediaType.VIDEO)
+                for key, bound in self.pending.items()
+            ]
+            plan = plan_batches(
+                [*self.ready, *placeholders], max_files=self.max_files, max_bytes=self.max_bytes
+            )
+            holders = {id(p) for p in placeholders}
+            emit = [b for b in plan if not any(id(f) in holders for f in b.files)]
+        else:
+            plan = plan_batches(self.ready, max_files=self.max_files, max_bytes=self.max_bytes)
+            emit = [b for b in plan if len(b.files) == self.max_files]
+        sent = {id(f) for b in emit for f in b.files}
+        self.ready = [f for f in self.ready if id(f) not in sent]
+        return emit
+
+
+async def run_batcher(
+    receive_channel: trio.MemoryReceiveChannel[BatcherInput],
+    send_channel: trio.MemorySendChannel[UploadBatch],
+    *,
+    max_files: int,
+    max_bytes: int,
+    linger: float,
+) -> None:
+    """The streaming batcher actor: files in, batches out, as early as packing allows.
+
+    Owns both channel ends. Upstream is done when every sender of ``receive_channel`` has closed
+    its clone; then the rest is flushed.
+    """
+    state = BatchAssembler(max_files=max_files, max_bytes=max_bytes)
+    deadline = math.inf
+    async with receive_channel, send_channel:
+        while not state.upstream_done:
+            linger_expired = False
+            with trio.move_on_at(deadline) as scope:
+                try:
+                    state.add(await receive_channel.receive())
+                except trio.EndOfChannel:
+                    state.upstream_done = True
+            if scope.cancelled_caught:
+                linger_expired = True
+            for batch in state.take(linger_expired=linger_expired):
+                await send_channel.send(batch)
+            waiting = bool(state.ready)
+            if not waiting:
+                deadline = math.inf
+            elif deadline == math.inf or linger_expired:
+                deadline = trio.current_time() + linger
+        state.pending.clear()  # every sender has closed: nothing more can resolve
+        for batch in state.take():
+            await send_channel.send(batch)

@@ -195,7 +195,7 @@ async def run_detector(
     """
     del settings
     async with send_channel:
-        root = await trio.to_thread.run_sync(_check_root, Path(directory))
+        root = await trio.to_thread.run_sync(check_directory, Path(directory))
         walk = _Walk(root)
         root_id = await trio.to_thread.run_sync(_identity, root)
         walk.seen_dirs.add(root_id)
@@ -214,7 +214,8 @@ async def run_detector(
                 await send_channel.send(item)
 
 
-def _check_root(directory: Path) -> Path:
+def check_directory(directory: Path) -> Path:
+    """The resolved folder; raises FileNotFoundError / NotADirectoryError (blocking call)."""
     root = directory.resolve(strict=True)
     if not root.is_dir():
         raise NotADirectoryError(f"{directory}: not a directory")
@@ -233,7 +234,7 @@ async def scan_media(directory: Path, settings: Settings | None = None) -> ScanR
         FileNotFoundError / NotADirectoryError: ``directory`` is missing or not a folder.
     """
     # checked here too, so a missing folder raises as itself rather than inside a group
-    await trio.to_thread.run_sync(_check_root, Path(directory))
+    await trio.to_thread.run_sync(check_directory, Path(directory))
     files: list[MediaFile] = []
     issues: list[DetectorIssue] = []
     send, receive = trio.open_memory_channel[DetectorEvent](16)

@@ -123,3 +123,152 @@ def format_size(size_bytes: int) -> str:
             return f"{size_bytes} B" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GiB"
+
+
+# --- outcomes -------------------------------------------------------------------------------
+
+
+class FileStatus(enum.Enum):
+    """What became of one file of the user's."""
+
+    DELIVERED = "delivered"
+    SKIPPED = "skipped"
+    """Deliberately not sent: not media, empty, a partial download, a refused symlink."""
+    FAILED = "failed"
+    """Meant to be sent but was not (unreadable, could not fit, Discord refused it...)."""
+
+
+@attrs.frozen
+class FileOutcome:
+    """The fate of one file under the directory.
+
+    Attributes:
+        path: the user's file.
+        status: delivered, skipped or failed.
+        reason: why it was skipped or failed ("" when delivered).
+        message_id: the Discord message that carries it, when delivered.
+        attachments: the attachment ids it arrived as (several for a split video).
+        sent_as: the file names it was uploaded under (a compressed stand-in's name differs).
+        size_bytes: the size of the user's file.
+        sent_bytes: the bytes uploaded for it (smaller when compressed).
+    """
+
+    path: Path
+    status: FileStatus
+    reason: str = ""
+    message_id: str | None = None
+    attachments: tuple[str, ...] = ()
+    sent_as: tuple[str, ...] = ()
+    size_bytes: int = 0
+    sent_bytes: int = 0
+
+    @property
+    def compressed(self) -> bool:
+        return self.status is FileStatus.DELIVERED and self.sent_bytes != self.size_bytes
+
+
+@attrs.frozen
+class UploadResult:
+    """What an upload run did, file by file.
+
+    Attributes:
+        success: True only when every media file was delivered.
+        message: the closing summary, as the status message shows it.
+        outcomes: one per file the detector reported, in the detector's order.
+        workdir: where compressed files are kept (None once cleaned up).
+        metadata: the original system's figures (platform, totals, compression attempts and
+            successes, batches, processing and upload seconds).
+    """
+
+    success: bool
+    message: str
+    outcomes: tuple[FileOutcome, ...]
+    workdir: Path | None = None
+    metadata: dict[str, object] = attrs.field(factory=dict)
+
+    @property
+    def delivered(self) -> tuple[FileOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status is FileStatus.DELIVERED)
+
+    @property
+    def failed(self) -> tuple[FileOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status is FileStatus.FAILED)
+
+    @property
+    def skipped(self) -> tuple[FileOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status is FileStatus.SKIPPED)
+
+    @property
+    def files_processed(self) -> int:
+        return len(self.delivered) + len(self.failed)
+
+    @property
+    def successful_uploads(self) -> int:
+        return len(self.delivered)
+
+    @property
+    def failed_uploads(self) -> int:
+        return len(self.failed)
+
+    @property
+    def error(self) -> str | None:
+        failed = self.failed
+        return None if not failed else f"{failed[0].path.name}: {failed[0].reason}"
+
+
+# --- progress events ------------------------------------------------------------------------
+
+
+@attrs.frozen
+class FileFound:
+    """The detector found a media file."""
+
+    file: MediaFile
+
+
+@attrs.frozen
+class DetectionDone:
+    """The detector finished: how many media files, how many bytes."""
+
+    files: int
+    total_bytes: int
+
+
+@attrs.frozen
+class CompressionStarted:
+    """A file over the limit went to the compressor."""
+
+    file: MediaFile
+    target_bytes: int
+
+
+@attrs.frozen
+class FileCompressed:
+    """A file now fits: its stand-in(s) in the working directory."""
+
+    file: MediaFile
+    outputs: tuple[MediaFile, ...]
+
+
+@attrs.frozen
+class BatchSent:
+    """A message with attachments was created."""
+
+    batch: UploadBatch
+    message_id: str
+    number: int
+
+
+@attrs.frozen
+class FileFailed:
+    """A file will not be delivered, and why."""
+
+    path: Path
+    reason: str
+
+
+@attrs.frozen
+class UploadDone:
+    """The run is over."""
+
+    result: UploadResult

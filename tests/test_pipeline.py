@@ -1,0 +1,242 @@
+"""The pipeline end to end against an in-memory Destination, with real ffmpeg where needed.
+
+These tests assert on what the destination received (names, sizes, hashes), not on what the
+pipeline meant to do. The HTTP path is covered by tests/test_pipeline_discord.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+import pytest
+import trio
+import trio.testing
+
+from tests._media import make_video
+from uploader import MIB, MediaFile, Settings
+from uploader._models import BatchSent, FileFound, FileStatus, UploadDone
+from uploader._pipeline import upload_directory
+from uploader.discord import (
+    DestinationNotFoundError,
+    FileTooLargeError,
+    SentAttachment,
+    SentMessage,
+)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@attrs.define
+class MemoryDestination:
+    """Records every message; optional limit (413 above it) and a gate to stall uploads."""
+
+    limit: int | None = None
+    fatal: BaseException | None = None
+    gate: trio.Event | None = None
+    messages: list[tuple[str, list[tuple[str, int, str]]]] = attrs.Factory(list)
+    texts: dict[str, str] = attrs.Factory(dict)
+
+    async def send_files(self, files: Sequence[MediaFile], *, content: str) -> SentMessage:
+        if self.gate is not None:
+            await self.gate.wait()
+        await trio.sleep(0)
+        if self.fatal is not None:
+            raise self.fatal
+        if self.limit is not None and any(f.size_bytes > self.limit for f in files):
+            raise FileTooLargeError(files, limit_bytes=self.limit)
+        record = [(f.filename, f.path.stat().st_size, sha(f.path)) for f in files]
+        self.messages.append((content, record))
+        mid = str(len(self.messages))
+        attachments = tuple(
+            SentAttachment(id=f"{mid}-{i}", filename=name, size=size, url="")
+            for i, (name, size, _) in enumerate(record)
+        )
+        return SentMessage(id=mid, channel_id="1", attachments=attachments)
+
+    async def send_message(self, content: str) -> str:
+        mid = f"s{len(self.texts)}"
+        self.texts[mid] = content
+        return mid
+
+    async def edit_message(self, message_id: str, content: str) -> None:
+        self.texts[message_id] = content
+
+    async def upload_limit(self) -> int | None:
+        return None
+
+    @property
+    def received(self) -> list[tuple[str, int, str]]:
+        return [a for _, atts in self.messages for a in atts]
+
+
+def small_settings(tmp_path: Path, **kw: object) -> Settings:
+    base: dict[str, object] = {
+        "upload_file_limit_mb": 0.25,
+        "compression_max_concurrent": 2,
+        "compression_ffmpeg_preset": "ultrafast",
+        "upload_linger_seconds": 0.05,
+    }
+    base.update(kw)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+def make_folder(root: Path, images: int = 12) -> dict[str, str]:
+    root.mkdir(parents=True, exist_ok=True)
+    hashes = {}
+    for i in range(images):
+        p = root / "photos" / f"p{i}.jpg"
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(os.urandom(20_000 + i))
+        hashes[f"p{i}.jpg"] = sha(p)
+    (root / "notes.txt").write_text("not media")
+    return hashes
+
+
+async def test_small_files_arrive_exactly_once_in_few_messages(tmp_path: Path) -> None:
+    hashes = make_folder(tmp_path / "in", images=23)
+    dest = MemoryDestination()
+    events: list[object] = []
+    result = await upload_directory(
+        tmp_path / "in", dest, settings=small_settings(tmp_path), progress=events.append
+    )
+    assert result.success
+    got = {name: digest for name, _, digest in dest.received}
+    assert got == hashes
+    assert len(dest.received) == len(hashes)  # nothing twice
+    assert len(dest.messages) == 3  # 23 files, 10 per message
+    assert [o.status for o in result.outcomes].count(FileStatus.SKIPPED) == 1  # notes.txt
+    assert result.workdir is None  # our temporary folder is gone after full success
+    assert isinstance(events[-1], UploadDone)
+    assert sum(isinstance(e, BatchSent) for e in events) == 3
+    assert result.metadata["batches_processed"] == 3
+    assert "23/23 files uploaded" in result.message
+
+
+@pytest.mark.ffmpeg
+async def test_an_oversized_video_is_compressed_and_sent_with_the_rest(tmp_path: Path) -> None:
+    make_folder(tmp_path / "in", images=3)
+    video = make_video(tmp_path / "in" / "clip.mp4", 4, 320, 240, video_kbps=2000)
+    before = sha(video)
+    dest = MemoryDestination(limit=256 * 1024)
+    result = await upload_directory(tmp_path / "in", dest, settings=small_settings(tmp_path))
+    assert result.success, result.message
+    names = [name for name, _, _ in dest.received]
+    assert sorted(names) == sorted(["clip.compressed.mp4", "p0.jpg", "p1.jpg", "p2.jpg"])
+    size = next(size for name, size, _ in dest.received if name == "clip.compressed.mp4")
+    assert size <= 256 * 1024
+    assert sha(video) == before  # the user's file is untouched
+    [outcome] = [o for o in result.outcomes if o.path == video]
+    assert outcome.compressed and outcome.sent_as == ("clip.compressed.mp4",)
+    assert result.metadata["successful_compressions"] == 1
+    assert "compressed from clip.mp4" in result.message
+
+
+@pytest.mark.ffmpeg
+async def test_a_413_teaches_the_limit_and_the_file_is_compressed_again(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    video = make_video(root / "clip.mp4", 4, 320, 240, video_kbps=150)  # under the 256 KiB limit
+    dest = MemoryDestination(limit=video.stat().st_size // 2)
+    result = await upload_directory(root, dest, settings=small_settings(tmp_path))
+    assert result.success, result.message
+    [(name, size, _)] = dest.received
+    assert name.endswith(".compressed.mp4") and size <= video.stat().st_size // 2
+    assert result.metadata["file_limit_bytes"] < video.stat().st_size
+
+
+async def test_a_fatal_error_stops_the_run_and_names_every_file(tmp_path: Path) -> None:
+    make_folder(tmp_path / "in", images=15)
+    dest = MemoryDestination(fatal=DestinationNotFoundError("unknown channel (10003)"))
+    result = await upload_directory(tmp_path / "in", dest, settings=small_settings(tmp_path))
+    assert not result.success
+    failed = result.failed
+    assert len(failed) == 15
+    assert all("unknown channel" in o.reason for o in failed)
+    assert result.workdir is not None and result.workdir.exists()  # kept after a failure
+
+
+async def test_a_stalled_uploader_stops_the_detector(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    for i in range(200):
+        (root / f"{i:03d}.jpg").write_bytes(b"x" * 100)
+    dest = MemoryDestination(gate=trio.Event())
+    found = 0
+
+    def count(event: object) -> None:
+        nonlocal found
+        found += isinstance(event, FileFound)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(
+            lambda: upload_directory(root, dest, settings=small_settings(tmp_path), progress=count)
+        )
+        previous = -1
+        while found != previous:  # until the pipeline settles (threads included)
+            previous = found
+            await trio.testing.wait_all_tasks_blocked(cushion=0.05)
+        nursery.cancel_scope.cancel()
+    # The uploader never returned, so at most a few batches' worth of files were taken in.
+    assert 10 <= found <= 60
+
+
+async def test_cleanup_removes_only_after_everything_was_delivered(tmp_path: Path) -> None:
+    make_folder(tmp_path / "ok", images=3)
+    result = await upload_directory(
+        tmp_path / "ok",
+        MemoryDestination(),
+        settings=small_settings(tmp_path, upload_cleanup_after_success=True),
+    )
+    assert result.success
+    assert not (tmp_path / "ok" / "photos").exists()
+    assert (tmp_path / "ok" / "notes.txt").exists()  # not delivered, so not ours to delete
+
+    make_folder(tmp_path / "bad", images=3)
+    bad = tmp_path / "bad" / "photos" / "broken.mp4"
+    bad.write_bytes(b"not a video" * 100_000)  # over the limit and not decodable
+    result = await upload_directory(
+        tmp_path / "bad",
+        MemoryDestination(),
+        settings=small_settings(tmp_path, upload_cleanup_after_success=True),
+    )
+    assert not result.success
+    assert len(list((tmp_path / "bad" / "photos").iterdir())) == 4  # nothing removed
+    [failure] = result.failed
+    assert failure.path == bad and "broken.mp4" in failure.reason
+
+
+@pytest.mark.ffmpeg
+@pytest.mark.parametrize("delay", [0.05, 0.3, 0.8])
+async def test_cancellation_leaves_no_ffmpeg_and_no_temporary_file(
+    tmp_path: Path, delay: float
+) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    make_video(root / "clip.mp4", 6, 320, 240, video_kbps=3000)
+    workdirs_before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("uploader-*"))
+    with trio.move_on_after(delay):
+        await upload_directory(root, MemoryDestination(), settings=small_settings(tmp_path))
+    assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("uploader-*")) == workdirs_before
+    children = [
+        p for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == os.getpid()
+    ]
+    assert children == []
+
+
+def _parent(proc: Path) -> int | None:
+    try:
+        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1])
+
+
+async def test_a_missing_directory_raises_plainly(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        await upload_directory(tmp_path / "nope", MemoryDestination())
