@@ -14,10 +14,11 @@ from pathlib import Path
 import attrs
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 
 from tests._media import make_video
-from uploader import MIB, MediaFile, Settings
+from uploader import MediaFile, Settings
 from uploader._models import BatchSent, FileFound, FileStatus, UploadDone
 from uploader._pipeline import upload_directory
 from uploader.discord import (
@@ -45,7 +46,7 @@ class MemoryDestination:
     async def send_files(self, files: Sequence[MediaFile], *, content: str) -> SentMessage:
         if self.gate is not None:
             await self.gate.wait()
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         if self.fatal is not None:
             raise self.fatal
         if self.limit is not None and any(f.size_bytes > self.limit for f in files):
