@@ -582,6 +582,10 @@ class UploadPipeline:
         if learnt is not None and learnt != settings.file_limit_bytes:
             settings = settings.with_file_limit_bytes(learnt)
         reporters = _reporters(progress)
+        if settings.upload_enable_progress_updates:
+            from .progress import DiscordStatusReporter
+
+            reporters.append(DiscordStatusReporter(target))
         started = trio.current_time()
         try:
             return await self._upload(

@@ -1,1 +1,12 @@
-"""Progress reporters: terminal bars, a Discord status message, log lines."""
+"""Progress reporters: terminal bars, a Discord status message, plain lines.
+
+A reporter takes every `ProgressEvent` through ``handle`` (which must not block) and may do
+slow work in ``run`` (e.g. throttled message edits), returning soon after `UploadDone`.
+"""
+
+from __future__ import annotations
+
+from ._lines import LineReporter as LineReporter
+from ._lines import describe as describe
+from ._status import DiscordStatusReporter as DiscordStatusReporter
+from ._terminal import TerminalReporter as TerminalReporter

@@ -1,0 +1,138 @@
+"""DiscordStatusReporter: one status message in the channel, created once, edited in place.
+
+Edits are throttled (one per ``interval`` seconds, two by default) so a busy upload never spends
+its rate limit on progress; the last edit is the summary, as the original system wrote it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import trio
+
+from .._errors import UploaderError
+from .._models import (
+    BatchSent,
+    CompressionStarted,
+    DetectionDone,
+    FileCompressed,
+    FileFailed,
+    FileFound,
+    UploadDone,
+    format_size,
+)
+from ..compress import CompressionProgress
+
+logger = logging.getLogger("uploader")
+
+
+class _TextTarget(Protocol):
+    async def send_message(self, content: str) -> str: ...
+
+    async def edit_message(self, message_id: str, content: str) -> None: ...
+
+
+class DiscordStatusReporter:
+    """Keeps one message up to date with the run's progress.
+
+    Args:
+        destination: where to post (any `uploader.Destination`).
+        interval: the least time between two edits, in seconds.
+    """
+
+    def __init__(self, destination: _TextTarget, *, interval: float = 2.0) -> None:
+        self._destination = destination
+        self._interval = interval
+        self._found = 0
+        self._found_bytes = 0
+        self._detection_done = False
+        self._compressing: dict[str, tuple[int, int, float]] = {}
+        self._compressed: list[str] = []
+        self._messages = 0
+        self._files_sent = 0
+        self._failed: list[str] = []
+        self._final: str | None = None
+        self._changed = trio.Event()
+        self.message_id: str | None = None
+        self.edits = 0
+
+    def handle(self, event: object) -> None:
+        if isinstance(event, FileFound):
+            self._found += 1
+            self._found_bytes += event.file.size_bytes
+        elif isinstance(event, DetectionDone):
+            self._detection_done = True
+        elif isinstance(event, CompressionStarted):
+            self._compressing[event.file.filename] = (
+                event.file.size_bytes,
+                event.target_bytes,
+                0.0,
+            )
+        elif isinstance(event, CompressionProgress):
+            name = event.file.filename
+            if name in self._compressing:
+                size, target, _ = self._compressing[name]
+                self._compressing[name] = (size, target, event.percent)
+        elif isinstance(event, FileCompressed):
+            self._compressing.pop(event.file.filename, None)
+            out = sum(o.size_bytes for o in event.outputs)
+            self._compressed.append(
+                f"✅ Compressed {event.file.filename}"
+                f" ({format_size(event.file.size_bytes)} → {format_size(out)})"
+            )
+        elif isinstance(event, BatchSent):
+            self._messages += 1
+            self._files_sent += len(event.batch.files)
+        elif isinstance(event, FileFailed):
+            self._failed.append(f"❌ {event.path.name}: {event.reason}")
+        elif isinstance(event, UploadDone):
+            self._final = event.result.message
+        else:
+            return
+        self._changed.set()
+
+    def render(self) -> str:
+        """The status text now."""
+        if self._final is not None:
+            return self._final[:2000]
+        lines = ["📤 Processing files for upload..."]
+        if self._found:
+            more = "" if self._detection_done else " so far"
+            lines.append(
+                f"📊 Found {self._found} media files{more} ({format_size(self._found_bytes)} total)"
+            )
+        for name, (size, target, percent) in self._compressing.items():
+            lines.append(
+                f"🗜️ Compressing {name} ({format_size(size)} → target {format_size(target)})"
+                f": {percent:.0f}%"
+            )
+        lines.extend(self._compressed[-5:])
+        if self._messages:
+            lines.append(f"📎 Uploaded {self._files_sent} files in {self._messages} messages")
+        lines.extend(self._failed[-5:])
+        return "\n".join(lines)[:2000]
+
+    async def run(self) -> None:
+        """Post, then edit at most once per interval until the summary was written."""
+        next_edit = trio.current_time()
+        while True:
+            await self._changed.wait()
+            await trio.sleep_until(next_edit)
+            self._changed = trio.Event()
+            final = self._final is not None
+            text = self.render()
+            try:
+                if self.message_id is None:
+                    self.message_id = await self._destination.send_message(text)
+                else:
+                    await self._destination.edit_message(self.message_id, text)
+                    self.edits += 1
+            except UploaderError as exc:
+                # Progress is a courtesy: a failed edit must never fail the upload.
+                logger.warning("status message not updated: %s", exc)
+                if final:
+                    return
+            if final:
+                return
+            next_edit = trio.current_time() + self._interval
