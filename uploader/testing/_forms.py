@@ -1,5 +1,7 @@
 """Reading a request body as Discord does: ``payload_json`` plus ``files[n]`` parts, or JSON.
 
+JSON and url-encoded bodies (fields, or a ``payload_json`` field) are read too.
+
 File parts are hashed as they stream in and never kept; oversize bodies and files are counted to
 the end (so the client can finish sending and read the 413) but no longer parsed.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import urllib.parse
 from typing import Any
 
 import attrs
@@ -107,6 +110,7 @@ class FormReader:
         self._problem: Problem | None = None
         self._parser: MultipartParser | None = None
         self._json: bytearray | None = None
+        self._urlencoded = False
         self._payload_json: bytearray | None = None
         self._files: list[UploadedFile] = []
         self._seen_indexes: set[int] = set()
@@ -120,8 +124,9 @@ class FormReader:
                 self._parser = MultipartParser(boundary_from_content_type(content_type or ""))
             except MultipartError as exc:
                 self._problem = _malformed(str(exc))
-        elif kind == "application/json" or not kind:
+        elif kind in ("application/json", "application/x-www-form-urlencoded") or not kind:
             self._json = bytearray()
+            self._urlencoded = kind == "application/x-www-form-urlencoded"
         else:
             self._problem = invalid_form(
                 field_error("_", "CONTENT_TYPE_INVALID", f"Expected JSON or form data, not {kind}")
@@ -234,6 +239,11 @@ class FormReader:
             except MultipartError as exc:
                 return _malformed(str(exc))
             raw = self._payload_json
+        elif self._urlencoded and self._json is not None:
+            fields = dict(urllib.parse.parse_qsl(self._json.decode("utf-8", "replace")))
+            if "payload_json" not in fields:
+                return Form(dict(fields), ())
+            raw = bytearray(fields["payload_json"].encode())
         else:
             raw = self._json
         payload: Any = {}

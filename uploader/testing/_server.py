@@ -704,6 +704,8 @@ class FakeDiscord:
                 "avatar": None,
                 "global_name": None,
                 "public_flags": 0,
+                "flags": 0,
+                "primary_guild": None,
                 "bot": True,
             }
         else:
@@ -714,6 +716,8 @@ class FakeDiscord:
                 "avatar": None,
                 "global_name": None,
                 "public_flags": 0,
+                "flags": 0,
+                "primary_guild": None,
                 "bot": True,
             }
         body: dict[str, Any] = {
