@@ -171,4 +171,5 @@ def looks_like_ban(status: int, headers: Mapping[str, str], body: bytes | None) 
         return True
     payload = decode_json_object(body)
     code = None if payload is None else payload.get("code")
-    return isinstance(code, int) and not isinstance(code, bool) and code == 0
+    is_zero = isinstance(code, int) and not isinstance(code, bool) and code == 0
+    return is_zero and payload is not None and "retry_after" not in payload
