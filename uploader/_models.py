@@ -136,6 +136,8 @@ class FileStatus(enum.Enum):
     """Deliberately not sent: not media, empty, a partial download, a refused symlink."""
     FAILED = "failed"
     """Meant to be sent but was not (unreadable, could not fit, Discord refused it...)."""
+    UNCERTAIN = "uncertain"
+    """A webhook post whose answer was lost: it may be in the channel; it was not re-posted."""
 
 
 @attrs.frozen
@@ -192,7 +194,10 @@ class UploadResult:
 
     @property
     def failed(self) -> tuple[FileOutcome, ...]:
-        return tuple(o for o in self.outcomes if o.status is FileStatus.FAILED)
+        """Files not (known to be) delivered: failed or uncertain."""
+        return tuple(
+            o for o in self.outcomes if o.status in (FileStatus.FAILED, FileStatus.UNCERTAIN)
+        )
 
     @property
     def skipped(self) -> tuple[FileOutcome, ...]:

@@ -53,6 +53,7 @@ from .compress import (
 )
 from .discord import (
     Channel,
+    DeliveryUncertainError,
     DestinationNotFoundError,
     DiscordClient,
     FileTooLargeError,
@@ -150,6 +151,7 @@ class _Failed:
     path: Path
     reason: str
     compression: bool = False
+    uncertain: bool = False
 
 
 @attrs.frozen
@@ -313,6 +315,10 @@ class _Run:
         except FileTooLargeError as exc:
             await self._too_large(batch, exc, collector, depth=depth)
             return
+        except DeliveryUncertainError as exc:
+            for f in batch.files:
+                await collector.send(_Failed(_user_path(f), _reason(exc), uncertain=True))
+            return
         except FATAL_ERRORS as exc:
             self.fatal = f"upload stopped: {_reason(exc)}"
             self.compression.cancel()  # no point compressing what cannot be sent
@@ -429,6 +435,7 @@ class _Collector:
     originals: dict[Path, MediaFile] = attrs.Factory(dict)
     issues: dict[Path, DetectorIssue] = attrs.Factory(dict)
     failed: dict[Path, str] = attrs.Factory(dict)
+    uncertain: set[Path] = attrs.Factory(set)
     stand_ins: dict[Path, tuple[MediaFile, ...]] = attrs.Factory(dict)
     delivered: dict[Path, list[tuple[MediaFile, str, str]]] = attrs.Factory(dict)
     compression_attempts: int = 0
@@ -449,6 +456,8 @@ class _Collector:
             self.stand_ins[item.original.path] = item.outputs
         elif isinstance(item, _Failed):
             self.compression_attempts += item.compression
+            if item.uncertain:
+                self.uncertain.add(item.path)
             self.failed.setdefault(item.path, item.reason)
             return FileFailed(item.path, item.reason)
         else:
@@ -475,9 +484,8 @@ class _Collector:
             expected = self.stand_ins.get(path, (original,))
             if path in self.failed or len(sent) < len(expected):
                 reason = self.failed.get(path) or stopped or "not delivered"
-                result.append(
-                    FileOutcome(path, FileStatus.FAILED, reason, size_bytes=original.size_bytes)
-                )
+                status = FileStatus.UNCERTAIN if path in self.uncertain else FileStatus.FAILED
+                result.append(FileOutcome(path, status, reason, size_bytes=original.size_bytes))
                 continue
             result.append(
                 FileOutcome(
@@ -515,6 +523,8 @@ def summarize(outcomes: Sequence[FileOutcome]) -> str:
     for o in media:
         if o.status is FileStatus.FAILED:
             lines.append(f"❌ {o.path.name}: {o.reason}")
+        elif o.status is FileStatus.UNCERTAIN:
+            lines.append(f"❓ {o.path.name}: {o.reason}")
     return "\n".join(lines)
 
 
@@ -699,7 +709,7 @@ class UploadPipeline:
             "platform": run.platform,
             "total_files": len(media),
             "successful_uploads": sum(o.status is FileStatus.DELIVERED for o in media),
-            "failed_uploads": sum(o.status is FileStatus.FAILED for o in media),
+            "failed_uploads": sum(o.status is not FileStatus.DELIVERED for o in media),
             "skipped_files": len(outcomes) - len(media),
             "compression_attempts": collector.compression_attempts,
             "successful_compressions": collector.compression_successes,

@@ -1,0 +1,155 @@
+"""The whole pipeline over HTTP against the loopback Discord: exactly once, under faults."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from uploader import Channel, FileStatus, Settings, Webhook, upload_directory
+from uploader.testing import FakeDiscord, Fault, open_fake_discord
+
+KIB = 1024
+
+
+def folder(root: Path, n: int, size: int = 30 * KIB) -> dict[str, str]:
+    root.mkdir(parents=True, exist_ok=True)
+    hashes = {}
+    for i in range(n):
+        data = os.urandom(size + i)
+        (root / f"img{i:02d}.png").write_bytes(data)
+        hashes[f"img{i:02d}.png"] = hashlib.sha256(data).hexdigest()
+    return hashes
+
+
+def received(fake: FakeDiscord) -> list[tuple[str, str]]:
+    return [(a.filename, a.sha256) for m in fake.messages for a in m.attachments]
+
+
+def settings(**kw: object) -> Settings:
+    base: dict[str, object] = {
+        "upload_linger_seconds": 0.05,
+        "upload_enable_progress_updates": False,
+    }
+    base.update(kw)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+async def test_bot_channel_delivery_is_exactly_once_under_faults(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    hashes = folder(tmp_path / "in", 25)
+    async with open_fake_discord() as fake:
+        channel = fake.create_channel()
+        fake.inject(
+            Fault("drop_after_body", route="create_message"),  # answer lost after posting
+            Fault("status", route="create_message", status=502, after=1),
+            Fault("rate_limit_user", route="create_message", retry_after=1.5, after=1),
+            Fault("drop_before_body", route="create_message"),
+        )
+        result = await upload_directory(
+            tmp_path / "in",
+            Channel(channel, fake.bot_token),
+            settings=settings(),
+            api_base=fake.api_base,
+        )
+    assert result.success, result.message
+    got = received(fake)
+    assert sorted(got) == sorted(hashes.items())  # each file once, bytes intact
+    assert len(fake.messages) == 3
+    assert fake.pending_faults == ()
+
+
+async def test_webhook_delivery_never_posts_twice(tmp_path: Path, autojump_clock: object) -> None:
+    hashes = folder(tmp_path / "in", 12)
+    async with open_fake_discord() as fake:
+        url = fake.create_webhook()
+        fake.inject(
+            Fault("rate_limit_shared", route="execute_webhook", retry_after=0.5),
+            Fault("drop_after_body", route="execute_webhook", after=1),
+        )
+        result = await upload_directory(
+            tmp_path / "in", Webhook(url), settings=settings(), api_base=None
+        )
+    got = received(fake)
+    assert len(got) == len(set(got))  # never twice
+    assert set(got) <= set(hashes.items())
+    by_status = {s: {o.path.name for o in result.outcomes if o.status is s} for s in FileStatus}
+    arrived = {name for name, _ in got}
+    assert by_status[FileStatus.DELIVERED] <= arrived  # what we claim arrived did arrive
+    # the lost answer: those files did arrive, and we say "uncertain", never "delivered twice"
+    assert by_status[FileStatus.UNCERTAIN] and by_status[FileStatus.UNCERTAIN] <= arrived
+    assert by_status[FileStatus.DELIVERED] | by_status[FileStatus.UNCERTAIN] == set(hashes)
+    assert not result.success
+
+
+async def test_over_the_request_cap_the_batches_are_split(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    hashes = folder(tmp_path / "in", 6, size=300 * KIB)
+    async with open_fake_discord(request_limit_bytes=700 * KIB) as fake:
+        channel = fake.create_channel()
+        result = await upload_directory(
+            tmp_path / "in",
+            Channel(channel, fake.bot_token),
+            settings=settings(upload_request_limit_mb=25),  # we believe 25 MiB; Discord says no
+            api_base=fake.api_base,
+        )
+    assert result.success, result.message
+    assert sorted(received(fake)) == sorted(hashes.items())
+    assert all(sum(a.size for a in m.attachments) <= 700 * KIB for m in fake.messages)
+
+
+async def test_status_message_is_edited_in_place_and_ends_with_the_summary(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    folder(tmp_path / "in", 3)
+    async with open_fake_discord() as fake:
+        channel = fake.create_channel()
+        result = await upload_directory(
+            tmp_path / "in",
+            Channel(channel, fake.bot_token),
+            settings=settings(upload_enable_progress_updates=True),
+            api_base=fake.api_base,
+        )
+    assert result.success
+    texts = [m for m in fake.messages if not m.attachments]
+    assert len(texts) == 1
+    assert "3/3 files uploaded" in texts[0].content
+
+
+async def test_an_unknown_channel_fails_every_file_with_the_reason(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    folder(tmp_path / "in", 4)
+    async with open_fake_discord() as fake:
+        result = await upload_directory(
+            tmp_path / "in",
+            Channel(999, fake.bot_token),
+            settings=settings(),
+            api_base=fake.api_base,
+        )
+    assert not result.success
+    assert len(result.failed) == 4
+    assert fake.messages == []
+    assert fake.bot_token not in result.message
+
+
+@pytest.mark.ffmpeg
+async def test_a_boosted_guild_limit_is_learnt_and_nothing_is_compressed(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    big = root / "big.png"
+    big.write_bytes(os.urandom(3 * 1024 * 1024))
+    async with open_fake_discord(file_limit_bytes=1024 * 1024) as fake:
+        channel = fake.create_channel(premium_tier=2)
+        result = await upload_directory(
+            root,
+            Channel(channel, fake.bot_token),
+            settings=settings(upload_file_limit_mb=1),
+            api_base=fake.api_base,
+        )
+    assert result.success, result.message
+    assert [a.size for m in fake.messages for a in m.attachments] == [3 * 1024 * 1024]
