@@ -18,7 +18,7 @@ pytest_plugins = ["pytester", "uploader.testing.pytest_plugin"]
 
 async def test_the_fixture_yields_a_running_fake(fake_discord: FakeDiscord) -> None:
     channel = fake_discord.create_channel()
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=False) as client:
         response = await client.get(
             f"{fake_discord.api_base}/channels/{channel}",
             headers={"Authorization": f"Bot {fake_discord.bot_token}"},

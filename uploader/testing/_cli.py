@@ -12,7 +12,6 @@ import trio
 from .._errors import UploaderError
 from .._models import MIB, format_size
 from ._records import RecordedMessage
-from ._server import open_fake_discord
 
 
 def _port(text: str) -> int:
@@ -90,6 +89,9 @@ def _log_message(message: RecordedMessage) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    # Imported here: `uploader --help` must not need the testing extra (jsonschema).
+    from ._server import open_fake_discord
+
     file_limit = round(args.limit_mb * MIB)
     limits: dict[str, Any] = {}
     if args.no_rate_limits:
