@@ -23,6 +23,7 @@ from ._batching import BatcherInput, Pending, Ready, Resolved, plan_batches, run
 from ._detect import check_directory, run_detector
 from ._errors import UploaderError
 from ._models import (
+    MIB,
     BatchSent,
     CompressionStarted,
     DetectionDone,
@@ -77,6 +78,10 @@ ProgressEvent = (
     | UploadDone
 )
 """Everything the pipeline reports while it runs."""
+
+DEFAULT_FILE_LIMIT = 10 * MIB
+KNOWN_DISCORD_LIMITS = (100 * MIB, 50 * MIB, 25 * MIB, 10 * MIB, 8 * MIB)
+"""Per-file limits Discord has applied (by boost tier, and over the years)."""
 
 FATAL_ERRORS = (
     DestinationNotFoundError,
@@ -353,8 +358,9 @@ class _Run:
         largest = max(f.size_bytes for f in batch.files)
         learnt = exc.limit_bytes
         if learnt is None and len(batch.files) == 1:
-            # Discord did not say; the file itself is over whatever the limit is.
-            learnt = largest - 1
+            # Discord did not say: assume the largest limit it has used that is below this file,
+            # else half of it, so a few rounds at most find the real one.
+            learnt = max((k for k in KNOWN_DISCORD_LIMITS if k < largest), default=largest // 2)
         if learnt is not None and learnt < self.settings.file_limit_bytes:
             self.settings = self.settings.with_file_limit_bytes(learnt)
         limit = self.settings.file_limit_bytes
@@ -589,7 +595,9 @@ class UploadPipeline:
             learnt = await target.upload_limit()
         except UploaderError:
             learnt = None
-        if learnt is not None and learnt != settings.file_limit_bytes:
+        if learnt is not None and learnt > max(settings.file_limit_bytes, DEFAULT_FILE_LIMIT):
+            # A boosted server allows more than the default: no need to compress for less.
+            # (A lower limit the user chose on purpose is kept.)
             settings = settings.with_file_limit_bytes(learnt)
         reporters = _reporters(progress)
         if settings.upload_enable_progress_updates:

@@ -38,12 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"uploader {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    from . import _cli_plan
+    from . import _cli_plan, _cli_send
     from .compress import _cli as compress_cli
-    from .discord import _cli as discord_cli
     from .testing import _cli as testing_cli
 
-    for module in (_cli_plan, discord_cli, compress_cli, testing_cli):
+    for module in (_cli_plan, _cli_send, compress_cli, testing_cli):
         module.register(sub)
     return parser
 
