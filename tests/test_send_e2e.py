@@ -6,6 +6,7 @@ backoff is made instant, to keep the suite fast.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import random
@@ -28,6 +29,7 @@ from uploader.discord import (
     Webhook,
     open_discord_client,
 )
+from uploader.discord import _cli as discord_cli
 from uploader.discord._cli import DELIVERED, FAILED, SendReport, send_directory
 from uploader.testing import Fault, open_fake_discord
 
@@ -215,33 +217,50 @@ async def test_an_unknown_webhook_is_not_found_and_not_used_again(tmp_path: Path
 async def test_uploader_send_delivers_a_directory_from_the_command_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    media = tmp_path / "media"
-    media.mkdir()
-    hashes = make_media(media, 6)
-    with (media / "huge.mp4").open("wb") as f:
-        f.truncate(11 * MIB)
+    # The registered `uploader send` (now the full pipeline): exit code, JSON, no secrets, and
+    # the fake's printed webhook URL works as is.
+    hashes = make_media(tmp_path, 6)
     async with open_fake_discord() as fake:
         channel = fake.create_channel()
         monkeypatch.setenv("DISCORD_TOKEN", fake.bot_token)
-        argv = ["send", str(media), "--channel", str(channel), "--api-base", fake.api_base]
+        argv = ["send", str(tmp_path), "--channel", str(channel), "--api-base", fake.api_base]
         code = await trio.to_thread.run_sync(main, [*argv, "--json"])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        assert json.loads(captured.out)["delivered"] == 6
+        assert recorded_hashes(fake) == Counter(hashes.keys())
+        assert fake.bot_token not in captured.out + captured.err
+
+        url = fake.create_webhook(channel_id=channel)
+        code = await trio.to_thread.run_sync(main, ["send", str(tmp_path), "--webhook", url])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        assert recorded_hashes(fake) == Counter(2 * list(hashes.keys()))
+        assert url.rsplit("/", 1)[1] not in captured.out + captured.err
+
+
+async def test_the_simple_send_command_skips_what_is_over_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # uploader.discord._cli's own command: batches through DiscordClient, no compression.
+    hashes = make_media(tmp_path, 6)
+    with (tmp_path / "huge.mp4").open("wb") as f:
+        f.truncate(11 * MIB)
+    parser = argparse.ArgumentParser()
+    discord_cli.register(parser.add_subparsers())
+    async with open_fake_discord() as fake:
+        channel = fake.create_channel()
+        monkeypatch.setenv("DISCORD_TOKEN", fake.bot_token)
+        argv = ["send", str(tmp_path), "--channel", str(channel), "--api-base", fake.api_base]
+        args = parser.parse_args([*argv, "--json"])
+        code = await trio.to_thread.run_sync(args.func, args)
         captured = capsys.readouterr()
         assert code == 1  # huge.mp4 was skipped
         report = json.loads(captured.out)
-        assert report["delivered"] == 6 and report["skipped"] == 1
+        assert (report["delivered"], report["skipped"], report["messages"]) == (6, 1, 1)
         assert recorded_hashes(fake) == Counter(hashes.keys())
-        assert fake.bot_token not in captured.out + captured.err
-        assert report["messages"] == 1
         assert captured.err.count("\n") == 1  # one progress line per message
-
-        (media / "huge.mp4").unlink()
-        url = fake.create_webhook(channel_id=channel)
-        code = await trio.to_thread.run_sync(main, ["send", str(media), "--webhook", url])
-        captured = capsys.readouterr()
-        assert code == 0
-        assert "6/6 files delivered to webhook" in captured.out
-        assert url not in captured.out + captured.err
-        assert url.rsplit("/", 1)[1] not in captured.out + captured.err
+        assert fake.bot_token not in captured.out + captured.err
 
 
 async def test_a_large_webhook_post_dropped_before_its_body_is_provably_unsent_and_retried(

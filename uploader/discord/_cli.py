@@ -1,8 +1,11 @@
-"""`uploader send DIR`: detect, plan and deliver a directory's media to a webhook or channel.
+"""The destination options of `uploader send`, and a simple sender: scan, plan, send in order.
 
-The per-message work (multipart body, rate limits, retries, deduplication) lives in
-`DiscordClient.send_files`; this module only scans, plans, sends the batches in order and
-reports one outcome per file. Files over the per-file limit are skipped until compression lands.
+`destination_from` turns ``--webhook``/``--channel`` and the environment into a `Destination`
+(the registered `uploader send` in ``uploader._cli_send`` uses it). `send_directory` and
+`register` are the client-only sender: no compression, batches through
+`DiscordClient.send_files` in order, one outcome per file; files over the per-file limit are
+skipped. The per-message work (multipart body, rate limits, retries, deduplication) lives in
+the client, so the pipeline reuses it unchanged.
 
 Exit codes: 0 when every media file was delivered, 1 when some were not (each named with its
 reason), 2 for usage errors. The bot token comes only from ``DISCORD_TOKEN``; the webhook URL
@@ -112,7 +115,7 @@ class SendReport:
 
 
 def register(sub: Any) -> None:
-    """Add `uploader send` to the command line."""
+    """Add the client-only `send` command to a parser (``uploader`` registers the pipeline's)."""
     parser = sub.add_parser(
         "send",
         help="deliver a directory's media to a Discord webhook or channel",
