@@ -154,7 +154,8 @@ def looks_like_ban(status: int, headers: Mapping[str, str], body: bytes | None) 
 
     A ban is a 429 without any ``X-RateLimit-*`` header, or without ``Via`` (Discord's own
     answers carry ``Via: 1.1 google``), or with an HTML / ``error code: 1015`` body, or with a
-    JSON body whose ``code`` is 0.
+    JSON body whose ``code`` is 0 and that has no ``retry_after`` (Discord's own rate-limit
+    bodies carry code 0 too, always with ``retry_after``).
 
     Args:
         status: the HTTP status; only 429 can be a ban.
