@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 from pathlib import Path
@@ -12,8 +13,15 @@ import pytest
 
 from uploader import MIB, Settings
 from uploader.cli import main
-from uploader.discord import Webhook, open_discord_client
-from uploader.discord._cli import DELIVERED, FAILED, SKIPPED, print_report, send_directory
+from uploader.discord import Channel, Webhook, open_discord_client
+from uploader.discord._cli import (
+    DELIVERED,
+    FAILED,
+    SKIPPED,
+    destination_from,
+    print_report,
+    send_directory,
+)
 
 HOOK = "https://hooks.example/api/webhooks/42/SECRET-token"
 
@@ -54,15 +62,14 @@ def test_usage_errors_exit_2_with_one_line(
     assert "SECRET" not in err
 
 
-def test_the_webhook_url_may_come_from_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("DISCORD_WEBHOOK_URL", HOOK)
-    # An empty directory: nothing to send, nothing fails, no request is made.
-    assert main(["send", str(tmp_path), "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["destination"] == "webhook 42"
-    assert report["files"] == []
+def test_the_webhook_url_may_come_from_the_environment() -> None:
+    args = argparse.Namespace(webhook=None, channel=None)
+    destination = destination_from(args, {"DISCORD_WEBHOOK_URL": f" {HOOK} "})
+    assert destination == Webhook(HOOK)
+    # An explicit --channel wins over the environment's webhook; "Bot " is tolerated.
+    args = argparse.Namespace(webhook=None, channel=5)
+    env = {"DISCORD_WEBHOOK_URL": HOOK, "DISCORD_TOKEN": "Bot abc"}
+    assert destination_from(args, env) == Channel(5, "abc")
 
 
 class Scripted(httpx.AsyncBaseTransport):
