@@ -1,0 +1,858 @@
+"""The rate-limit actor: one trio task owns every bucket, the global limit and the 429 state.
+
+Callers ask the actor for a permit over a memory channel, send the request, and hand the
+response back with `Permit.record`; the actor learns buckets from the headers and grants the
+next permits when the limits allow. Usage::
+
+    async with open_rate_limiter() as limiter:
+        async with limiter.permit(route) as permit:
+            response = await send(request)
+            permit.record(response.status_code, response.headers, response.content)
+
+How it limits:
+
+* Buckets are keyed by (bucket hash, major parameter). A route maps to the bucket hash its last
+  answer named; several routes may share one hash. Until a route's first answer (per major
+  parameter) only one request is in flight on it.
+* A known bucket grants while its remaining count is above zero, counting each grant down
+  locally; an answer can only lower the count. At the window's reset the count refills to the
+  learnt limit. Answers from a window already reset teach the limit only.
+* The proactive global limit is a GCRA pacer in integer nanoseconds (one request per
+  ``1 / global_rate`` seconds), so no 1 s window ever holds more than ``global_rate`` requests.
+* 429s: ``user`` empties the bucket until ``retry_after``; ``shared`` blocks the bucket without
+  counting as invalid; ``global`` blocks every globally limited route.
+* All timing uses `trio.current_time`, so trio's MockClock drives it exactly.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import enum
+import functools
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import TypeAlias
+
+import attrs
+import trio
+
+from .._errors import UploaderError
+from ._headers import RateLimitHeaders, looks_like_ban, parse_rate_limit_headers
+
+INVALID_REQUEST_WINDOW = 600.0
+"""Discord counts 401, 403 and non-shared 429 answers over a sliding 10 minutes."""
+
+_NS_PER_S = 1_000_000_000
+_UNKNOWN_RESET_DELAY = 1.0
+"""How long an exhausted bucket waits when no answer said when it resets."""
+_DEFAULT_RETRY_AFTER = 1.0
+"""How long a 429 blocks when it names no retry_after, Retry-After or Reset-After."""
+_GC_INTERVAL = 60.0
+"""How often idle buckets are looked for."""
+_STALE_AFTER = 60.0
+"""An idle bucket whose window has ended is dropped after this many seconds unused."""
+
+
+class RateLimitBanError(UploaderError):
+    """Discord's edge (Cloudflare) answered like a temporary IP ban; nothing more is sent."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Discord answered 429 without its rate-limit headers: this IP looks temporarily "
+            "banned by Cloudflare for too many invalid requests (401/403/429). Sending stopped; "
+            "wait about an hour before trying again, and check the token and permissions."
+        )
+
+
+class RateLimitWaitTooLongError(UploaderError):
+    """A rate limit asks for a wait longer than the configured ``max_wait``.
+
+    Attributes:
+        seconds: how long the wait would have been.
+        max_wait: the configured bound, or None when not known.
+    """
+
+    def __init__(self, seconds: float, max_wait: float | None = None) -> None:
+        self.seconds = seconds
+        self.max_wait = max_wait
+        bound = "" if max_wait is None else f", more than the allowed {max_wait:g} s"
+        super().__init__(
+            f"Discord's rate limit asks to wait {seconds:.1f} s{bound}; giving up instead of "
+            "sleeping (raise max_wait to wait longer)"
+        )
+
+
+class InvalidRequestBudgetError(UploaderError):
+    """Too many 401/403/429 answers in the sliding window: stopping before Discord bans the IP.
+
+    Attributes:
+        count: invalid answers seen in the window.
+        budget: the configured budget.
+    """
+
+    def __init__(self, count: int, budget: int) -> None:
+        self.count = count
+        self.budget = budget
+        super().__init__(
+            f"{count} invalid answers (401, 403 or 429) from Discord in the last "
+            f"{INVALID_REQUEST_WINDOW / 60:g} minutes reached the budget of {budget}; sending "
+            "stopped before Cloudflare bans this IP. Check the token, permissions and limits."
+        )
+
+
+@attrs.frozen
+class Route:
+    """One API route with its major parameter: what a bucket is looked up by.
+
+    Attributes:
+        method: the HTTP method, e.g. ``"POST"``.
+        template: the path without ids, e.g. ``"/channels/{channel_id}/messages"``.
+        major: the major parameter, e.g. ``"channel:123"`` or ``"webhook:<id>:<sha256 prefix>"``;
+            never a raw token.
+        global_limited: False for webhook requests sent without a bot token.
+    """
+
+    method: str
+    template: str
+    major: str
+    global_limited: bool = True
+
+    @property
+    def key(self) -> str:
+        """The bucket lookup key, ``"<method> <template>|<major>"``.
+
+        For example ``"POST /channels/{channel_id}/messages|channel:123"``.
+        """
+        return f"{self.method} {self.template}|{self.major}"
+
+    @property
+    def path_key(self) -> str:
+        """``"<method> <template>"``: the part that maps to a bucket hash."""
+        return f"{self.method} {self.template}"
+
+
+@attrs.frozen
+class BucketState:
+    """A snapshot of one bucket, for tests and diagnostics.
+
+    Attributes:
+        bucket: the bucket hash, or None while the route has had no answer naming one.
+        major: the major parameter.
+        limit: the learnt limit, or None before the first answer.
+        remaining: permits left in the current window (counted down on each grant).
+        reset_at: the trio time the window resets, or None when not known (yet).
+        blocked_until: the trio time a shared or user 429 blocks the bucket until, or None.
+        in_flight: permits granted and not yet recorded or released.
+        pending: permit requests waiting.
+    """
+
+    bucket: str | None
+    major: str
+    limit: int | None
+    remaining: int | None
+    reset_at: float | None
+    blocked_until: float | None
+    in_flight: int
+    pending: int
+
+
+# --- actor state -------------------------------------------------------------------------------
+
+
+class _TicketState(enum.Enum):
+    WAITING = "waiting"
+    GRANTED = "granted"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+    DONE = "done"
+
+
+_QueueKey: TypeAlias = tuple[str, str, str]
+"""("bucket", hash, major) once a bucket hash is known, ("route", path_key, major) before."""
+
+
+class _Queue:
+    """One bucket's state and its waiting tickets (owned by the actor task)."""
+
+    def __init__(self, key: _QueueKey, now: float) -> None:
+        self.key = key
+        self.pending: collections.deque[_Ticket] = collections.deque()
+        self.in_flight = 0
+        self.limit: int | None = None
+        self.remaining: int | None = None
+        self.reset_at: float | None = None
+        self.blocked_until: float | None = None
+        self.epoch = 0
+        self.last_used = now
+
+    @property
+    def is_known(self) -> bool:
+        return self.limit is not None and self.remaining is not None
+
+    def refresh(self, now: float) -> None:
+        """Start a new window once the reset time has come; end an expired 429 block."""
+        if self.reset_at is not None and now >= self.reset_at:
+            self.reset_at = None
+            self.epoch += 1
+            if self.limit is not None:
+                self.remaining = self.limit
+        if self.blocked_until is not None and now >= self.blocked_until:
+            self.blocked_until = None
+
+    def ready_at(self, now: float) -> float | None:
+        """When the head ticket may go (bucket-wise), or None while waiting for an answer."""
+        self.refresh(now)
+        if not self.is_known:
+            if self.in_flight:
+                return None
+            ready = now
+        elif self.remaining:
+            ready = now
+        elif self.reset_at is not None:
+            ready = self.reset_at
+        else:
+            return None
+        if self.blocked_until is not None:
+            ready = max(ready, self.blocked_until)
+        return ready
+
+    def settle(self, now: float) -> None:
+        """Give an exhausted bucket a reset time when every answer is in and none named one."""
+        exhausted = self.is_known and self.remaining == 0
+        if exhausted and self.reset_at is None and not self.in_flight:
+            self.reset_at = now + _UNKNOWN_RESET_DELAY
+
+    def drop_abandoned(self) -> None:
+        while self.pending and self.pending[0].state is not _TicketState.WAITING:
+            self.pending.popleft()
+
+
+class _Ticket:
+    """The hand-shake of one permit between a caller and the actor."""
+
+    def __init__(self, route: Route) -> None:
+        self.route = route
+        self.seq = 0
+        self.event = trio.Event()
+        self.state = _TicketState.WAITING
+        self.error: BaseException | None = None
+        self.queue: _Queue | None = None
+        self.epoch = 0
+        self.charged_global = False
+
+    def grant(self, queue: _Queue) -> None:
+        self.queue = queue
+        self.epoch = queue.epoch
+        self.state = _TicketState.GRANTED
+        self.event.set()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.state = _TicketState.FAILED
+        self.event.set()
+
+
+class _Scope(enum.Enum):
+    """What a response was, as far as 429s go."""
+
+    NONE = "none"
+    USER = "user"
+    SHARED = "shared"
+    GLOBAL = "global"
+
+
+@attrs.frozen
+class _Acquire:
+    ticket: _Ticket
+
+
+@attrs.frozen
+class _Release:
+    ticket: _Ticket
+
+
+@attrs.frozen
+class _Response:
+    ticket: _Ticket
+    headers: RateLimitHeaders
+    scope: _Scope
+    ban: bool
+    at: float
+
+
+@attrs.frozen
+class _Inspect:
+    route: Route
+    reply: trio.MemorySendChannel[BucketState | None]
+
+
+_Message: TypeAlias = _Acquire | _Release | _Response | _Inspect
+
+
+class _InvalidRequestGuard:
+    """A sliding-window count of invalid answers (401, 403, non-shared 429)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._times: collections.deque[float] = collections.deque()
+
+    def count(self, now: float) -> int:
+        while self._times and self._times[0] <= now - INVALID_REQUEST_WINDOW:
+            self._times.popleft()
+        return len(self._times)
+
+    def add(self, now: float) -> int:
+        self._times.append(now)
+        return self.count(now)
+
+    def spent(self, now: float) -> bool:
+        return self.count(now) >= self.budget
+
+
+def _later(current: float | None, new: float) -> float:
+    return new if current is None else max(current, new)
+
+
+def _classify_429(status: int, headers: RateLimitHeaders) -> _Scope:
+    if status != 429:
+        return _Scope.NONE
+    if headers.is_global or headers.scope == "global":
+        return _Scope.GLOBAL
+    if headers.scope == "shared":
+        return _Scope.SHARED
+    return _Scope.USER
+
+
+class Permit:
+    """Leave to send one request; hand its response back with `record`.
+
+    Leaving the ``async with`` without `record` (cancelled, connection error) releases the slot
+    and teaches the limiter nothing.
+    """
+
+    def __init__(self, limiter: RateLimiter, ticket: _Ticket) -> None:
+        self._limiter = limiter
+        self._ticket = ticket
+
+    @property
+    def route(self) -> Route:
+        """The route this permit was granted for."""
+        return self._ticket.route
+
+    def record(self, status: int, headers: Mapping[str, str], body: bytes | None = None) -> None:
+        """Hand back the response so the limiter learns from it.
+
+        Args:
+            status: the HTTP status.
+            headers: the response headers (any case).
+            body: the raw body; a 429's float ``retry_after`` is read from it.
+
+        Raises:
+            RateLimitBanError: the answer looks like a Cloudflare ban; every later permit()
+                raises it too.
+            InvalidRequestBudgetError: this answer brought the invalid answers (401, 403,
+                non-shared 429) within the last 10 minutes up to the budget.
+            RuntimeError: the permit was already recorded or released.
+        """
+        ticket = self._ticket
+        if ticket.state is not _TicketState.GRANTED:
+            raise RuntimeError("this permit was already recorded or released")
+        ticket.state = _TicketState.DONE
+        parsed = parse_rate_limit_headers(headers, body)
+        ban = looks_like_ban(status, headers, body)
+        scope = _Scope.NONE if ban else _classify_429(status, parsed)
+        now = trio.current_time()
+        limiter = self._limiter
+        limiter._post(_Response(ticket, parsed, scope, ban, now))
+        if ban:
+            limiter._banned = True
+            raise RateLimitBanError()
+        if status in (401, 403) or scope in (_Scope.USER, _Scope.GLOBAL):
+            count = limiter._guard.add(now)
+            if count >= limiter._guard.budget:
+                raise InvalidRequestBudgetError(count, limiter._guard.budget)
+
+    def _release(self) -> None:
+        if self._ticket.state is _TicketState.GRANTED:
+            self._ticket.state = _TicketState.DONE
+            self._limiter._post(_Release(self._ticket))
+
+
+class RateLimiter:
+    """Hands out permits to send requests to Discord; build one with `open_rate_limiter`.
+
+    The state lives in the actor task started by `run_rate_limiter`; this object is the
+    callers' side of its channel. Only two flags are set directly by `Permit.record`, because it
+    must raise at once: the ban, and the invalid-answer count.
+    """
+
+    def __init__(
+        self,
+        *,
+        global_rate: float | None = 50.0,
+        max_wait: float = 300.0,
+        invalid_request_budget: int = 1000,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if global_rate is not None and not (0.0 < global_rate < math.inf):
+            raise ValueError("global_rate must be a positive number of requests per second")
+        if not max_wait >= 0.0:
+            raise ValueError("max_wait must not be negative")
+        if invalid_request_budget < 1:
+            raise ValueError("invalid_request_budget must be at least 1")
+        self.global_rate = global_rate
+        self.max_wait = max_wait
+        self._send, self._receive = trio.open_memory_channel[_Message](math.inf)
+        self._guard = _InvalidRequestGuard(invalid_request_budget)
+        self._banned = False
+        self._actor = _Actor(
+            global_rate=global_rate, max_wait=max_wait, wall_clock=wall_clock, limiter=self
+        )
+
+    def close(self) -> None:
+        """Stop the actor; waiting and later permit() calls raise `trio.ClosedResourceError`."""
+        self._send.close()
+
+    def _post(self, message: _Message) -> None:
+        with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+            self._send.send_nowait(message)
+
+    def _check_usable(self) -> None:
+        if self._banned:
+            raise RateLimitBanError()
+        now = trio.current_time()
+        if self._guard.spent(now):
+            raise InvalidRequestBudgetError(self._guard.count(now), self._guard.budget)
+
+    @contextlib.asynccontextmanager
+    async def _permit(self, route: Route) -> AsyncIterator[Permit]:
+        self._check_usable()
+        ticket = _Ticket(route)
+        try:
+            self._send.send_nowait(_Acquire(ticket))
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise trio.ClosedResourceError("the rate limiter is closed") from None
+        try:
+            await ticket.event.wait()
+        except BaseException:
+            if ticket.state is _TicketState.GRANTED:
+                ticket.state = _TicketState.DONE
+                self._post(_Release(ticket))
+            else:
+                ticket.state = _TicketState.ABANDONED
+            raise
+        if ticket.error is not None:
+            raise ticket.error
+        permit = Permit(self, ticket)
+        try:
+            yield permit
+        finally:
+            permit._release()
+
+    def permit(self, route: Route) -> AbstractAsyncContextManager[Permit]:
+        """Wait until a request on ``route`` may be sent (bucket and global limits).
+
+        Args:
+            route: the route and major parameter of the request.
+
+        Returns:
+            An async context manager yielding the `Permit`; leaving it without
+            `Permit.record` releases the slot.
+
+        Raises:
+            RateLimitBanError: a ban was seen earlier.
+            InvalidRequestBudgetError: the invalid-answer budget is spent (until answers age out
+                of the 10-minute window).
+            RateLimitWaitTooLongError: the wait would be longer than ``max_wait``.
+            trio.ClosedResourceError: the limiter was closed.
+        """
+        return self._permit(route)
+
+    async def bucket_state(self, route: Route) -> BucketState | None:
+        """A snapshot of the bucket ``route`` maps to, or None when none is tracked."""
+        send, receive = trio.open_memory_channel[BucketState | None](1)
+        try:
+            self._send.send_nowait(_Inspect(route, send))
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise trio.ClosedResourceError("the rate limiter is closed") from None
+        async with receive:
+            return await receive.receive()
+
+
+class _Actor:
+    """The one task that owns all bucket and global state."""
+
+    def __init__(
+        self,
+        *,
+        global_rate: float | None,
+        max_wait: float,
+        wall_clock: Callable[[], float],
+        limiter: RateLimiter,
+    ) -> None:
+        self.max_wait = max_wait
+        self.wall_clock = wall_clock
+        self.limiter = limiter
+        # GCRA: one request per interval; tat is the theoretical arrival time, in ns.
+        self.interval_ns = None if global_rate is None else math.ceil(_NS_PER_S / global_rate)
+        self.tat_ns = 0
+        self.global_blocked_until: float | None = None
+        self.routes: dict[str, str] = {}
+        self.queues: dict[_QueueKey, _Queue] = {}
+        self.waiting: dict[_QueueKey, _Queue] = {}
+        self.next_seq = 0
+        self.next_gc = -math.inf
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    async def run(self, receive: trio.MemoryReceiveChannel[_Message]) -> None:
+        try:
+            async with receive:
+                while True:
+                    deadline = self.pump(trio.current_time())
+                    with trio.move_on_at(deadline):
+                        try:
+                            message = await receive.receive()
+                        except trio.EndOfChannel:
+                            return
+                        self.handle(message)
+        finally:
+            self.fail_everything(lambda: trio.ClosedResourceError("the rate limiter is closed"))
+
+    def handle(self, message: _Message) -> None:
+        now = trio.current_time()
+        self.collect_stale(now)
+        if isinstance(message, _Acquire):
+            self.on_acquire(message.ticket, now)
+        elif isinstance(message, _Release):
+            self.on_release(message.ticket, now)
+        elif isinstance(message, _Response):
+            self.on_response(message)
+        else:
+            queue = self.lookup(message.route)
+            with contextlib.suppress(trio.BrokenResourceError):
+                message.reply.send_nowait(None if queue is None else self.snapshot(queue, now))
+
+    # --- queues --------------------------------------------------------------------------------
+
+    def lookup(self, route: Route) -> _Queue | None:
+        unknown = self.queues.get(("route", route.path_key, route.major))
+        if unknown is not None:
+            return unknown
+        bucket = self.routes.get(route.path_key)
+        return None if bucket is None else self.queues.get(("bucket", bucket, route.major))
+
+    def queue_for(self, route: Route, now: float) -> _Queue:
+        queue = self.lookup(route)
+        if queue is None:
+            bucket = self.routes.get(route.path_key)
+            key = (
+                ("route", route.path_key, route.major)
+                if bucket is None
+                else ("bucket", bucket, route.major)
+            )
+            queue = self.queues[key] = _Queue(key, now)
+        return queue
+
+    def snapshot(self, queue: _Queue, now: float) -> BucketState:
+        queue.refresh(now)
+        kind, name, major = queue.key
+        return BucketState(
+            bucket=name if kind == "bucket" else None,
+            major=major,
+            limit=queue.limit,
+            remaining=queue.remaining,
+            reset_at=queue.reset_at,
+            blocked_until=queue.blocked_until,
+            in_flight=queue.in_flight,
+            pending=sum(t.state is _TicketState.WAITING for t in queue.pending),
+        )
+
+    def collect_stale(self, now: float) -> None:
+        if now < self.next_gc:
+            return
+        self.next_gc = now + _GC_INTERVAL
+        for key, queue in list(self.queues.items()):
+            queue.refresh(now)
+            queue.drop_abandoned()
+            idle = not queue.pending and not queue.in_flight
+            settled = queue.reset_at is None and queue.blocked_until is None
+            if idle and settled and now - queue.last_used >= _STALE_AFTER:
+                del self.queues[key]
+
+    # --- granting ------------------------------------------------------------------------------
+
+    def global_open_at(self) -> float:
+        """The trio time from which a globally limited request may go."""
+        opens = -math.inf if self.interval_ns is None else self.tat_ns / _NS_PER_S
+        if self.global_blocked_until is not None:
+            opens = max(opens, self.global_blocked_until)
+        return opens
+
+    def too_long(self, seconds: float) -> RateLimitWaitTooLongError:
+        return RateLimitWaitTooLongError(seconds, self.max_wait)
+
+    def pump(self, now: float) -> float:
+        """Grant every permit that may go now; return when to look again (inf: on a message)."""
+        self.collect_stale(now)
+        if self.global_blocked_until is not None and now >= self.global_blocked_until:
+            self.global_blocked_until = None
+        while True:
+            deadline = math.inf
+            best: _Queue | None = None
+            for key, queue in list(self.waiting.items()):
+                ready = self.head_ready_at(queue, now)
+                if not queue.pending:
+                    del self.waiting[key]
+                elif ready is None:
+                    continue
+                elif ready > now:
+                    deadline = min(deadline, ready)
+                elif best is None or queue.pending[0].seq < best.pending[0].seq:
+                    best = queue
+            if best is None:
+                return deadline
+            self.grant(best, best.pending.popleft(), now)
+
+    def head_ready_at(self, queue: _Queue, now: float) -> float | None:
+        """When the queue's first live ticket may go; fails tickets that would wait too long."""
+        while True:
+            queue.drop_abandoned()
+            if not queue.pending:
+                return None
+            ready = queue.ready_at(now)
+            if ready is None:
+                return None
+            if ready - now > self.max_wait:
+                for ticket in queue.pending:
+                    if ticket.state is _TicketState.WAITING:
+                        ticket.fail(self.too_long(ready - now))
+                queue.pending.clear()
+                return None
+            head = queue.pending[0]
+            if head.route.global_limited:
+                ready = max(ready, self.global_open_at())
+                if ready - now > self.max_wait:
+                    queue.pending.popleft().fail(self.too_long(ready - now))
+                    continue
+            return ready
+
+    def grant(self, queue: _Queue, ticket: _Ticket, now: float) -> None:
+        queue.in_flight += 1
+        queue.last_used = now
+        if queue.is_known:
+            assert queue.remaining is not None
+            queue.remaining -= 1
+        if ticket.route.global_limited and self.interval_ns is not None:
+            self.tat_ns = max(self.tat_ns, round(now * _NS_PER_S)) + self.interval_ns
+            ticket.charged_global = True
+        ticket.grant(queue)
+
+    def fail_everything(self, error: Callable[[], BaseException]) -> None:
+        for queue in self.waiting.values():
+            for ticket in queue.pending:
+                if ticket.state is _TicketState.WAITING:
+                    ticket.fail(error())
+            queue.pending.clear()
+        self.waiting.clear()
+
+    # --- messages ------------------------------------------------------------------------------
+
+    def on_acquire(self, ticket: _Ticket, now: float) -> None:
+        if ticket.state is not _TicketState.WAITING:
+            return
+        if self.limiter._banned:
+            ticket.fail(RateLimitBanError())
+            return
+        ticket.seq = self.next_seq
+        self.next_seq += 1
+        queue = self.queue_for(ticket.route, now)
+        queue.last_used = now
+        queue.pending.append(ticket)
+        self.waiting[queue.key] = queue
+
+    def on_release(self, ticket: _Ticket, now: float) -> None:
+        """A permit left unrecorded: free its slot, refund its count, learn nothing."""
+        queue = ticket.queue
+        assert queue is not None
+        queue.in_flight -= 1
+        queue.refresh(now)
+        if ticket.epoch == queue.epoch and queue.is_known:
+            assert queue.limit is not None and queue.remaining is not None
+            queue.remaining = min(queue.limit, queue.remaining + 1)
+        if ticket.charged_global and self.interval_ns is not None:
+            self.tat_ns -= self.interval_ns
+        queue.settle(now)
+
+    def on_response(self, message: _Response) -> None:
+        ticket, headers, now = message.ticket, message.headers, message.at
+        source = ticket.queue
+        assert source is not None
+        source.in_flight -= 1
+        if message.ban:
+            self.fail_everything(RateLimitBanError)
+            return
+        target = source
+        if headers.bucket is not None:
+            target = self.move_route(ticket.route, source, headers.bucket, now)
+        self.learn(target, ticket, source, headers, now)
+        if message.scope is not _Scope.NONE:
+            self.block(message, target, now)
+        source.settle(now)
+        target.settle(now)
+
+    def block(self, message: _Response, target: _Queue, now: float) -> None:
+        """Obey a 429: block the bucket (user, shared) or every global route (global)."""
+        headers, ticket = message.headers, message.ticket
+        retry_after = headers.retry_after
+        if retry_after is None:
+            retry_after = headers.reset_after
+        if retry_after is None:
+            retry_after = _DEFAULT_RETRY_AFTER
+        until = now + retry_after
+        if message.scope is _Scope.GLOBAL and ticket.route.global_limited:
+            self.global_blocked_until = _later(self.global_blocked_until, until)
+        elif message.scope is _Scope.USER:
+            if target.is_known:
+                target.remaining = 0
+            target.reset_at = _later(target.reset_at, until)
+            target.blocked_until = _later(target.blocked_until, until)
+        else:  # shared, or a global 429 on a route outside the global limit
+            target.blocked_until = _later(target.blocked_until, until)
+
+    def move_route(self, route: Route, source: _Queue, bucket: str, now: float) -> _Queue:
+        """Map the route to the bucket hash its answer named; move its waiting tickets along."""
+        self.routes[route.path_key] = bucket
+        key = ("bucket", bucket, route.major)
+        if source.key == key:
+            return source
+        target = self.queues.get(key)
+        if target is None:
+            target = self.queues[key] = _Queue(key, now)
+        moving = [t for t in source.pending if t.route.path_key == route.path_key]
+        if moving:
+            source.pending = collections.deque(
+                t for t in source.pending if t.route.path_key != route.path_key
+            )
+            target.pending = collections.deque(
+                sorted([*target.pending, *moving], key=lambda t: t.seq)
+            )
+            self.waiting[target.key] = target
+        if source.key[0] == "route" and not source.pending and not source.in_flight:
+            del self.queues[source.key]
+            self.waiting.pop(source.key, None)
+        return target
+
+    def learn(
+        self,
+        queue: _Queue,
+        ticket: _Ticket,
+        source: _Queue,
+        headers: RateLimitHeaders,
+        now: float,
+    ) -> None:
+        """Take the limit, remaining count and reset time an answer gives."""
+        queue.refresh(now)
+        queue.last_used = now
+        if headers.limit is not None:
+            queue.limit = headers.limit
+        if queue is source and ticket.epoch != queue.epoch:
+            return  # the answer belongs to a window already reset: only the limit still holds
+        if headers.remaining is not None:
+            remaining = headers.remaining
+            if queue.remaining is not None:
+                remaining = min(queue.remaining, remaining)
+            queue.remaining = remaining
+        if queue.limit is not None and queue.remaining is not None:
+            queue.remaining = min(queue.remaining, queue.limit)
+        delay = headers.reset_after
+        if delay is None and headers.reset_at is not None:
+            delay = max(headers.reset_at - self.wall_clock(), 0.0)
+        if delay is not None:
+            queue.reset_at = _later(queue.reset_at, now + delay)
+        queue.refresh(now)
+
+
+# --- factories ---------------------------------------------------------------------------------
+
+
+async def run_rate_limiter(
+    *,
+    global_rate: float | None = 50.0,
+    max_wait: float = 300.0,
+    invalid_request_budget: int = 1000,
+    wall_clock: Callable[[], float] = time.time,
+    task_status: trio.TaskStatus[RateLimiter] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the rate-limit actor until cancelled or `RateLimiter.close` is called.
+
+    Use as ``limiter = await nursery.start(run_rate_limiter)``.
+
+    Args:
+        global_rate: requests per second allowed per bot token; None for proxy mode (no
+            proactive global limit, global 429s still obeyed).
+        max_wait: the longest single wait, in seconds; a longer one raises
+            `RateLimitWaitTooLongError` instead of sleeping.
+        invalid_request_budget: how many 401/403/non-shared-429 answers within 10 minutes make
+            `Permit.record` raise `InvalidRequestBudgetError` (Discord bans at 10,000).
+        wall_clock: the Unix-time clock, used only when an answer has X-RateLimit-Reset but no
+            X-RateLimit-Reset-After.
+        task_status: the nursery start protocol; started with the `RateLimiter`.
+    """
+    limiter = RateLimiter(
+        global_rate=global_rate,
+        max_wait=max_wait,
+        invalid_request_budget=invalid_request_budget,
+        wall_clock=wall_clock,
+    )
+    task_status.started(limiter)
+    await limiter._actor.run(limiter._receive)
+
+
+def _only_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    errors: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        error = stack.pop()
+        if isinstance(error, BaseExceptionGroup):
+            stack.extend(error.exceptions)
+        else:
+            errors.append(error)
+    return errors[0] if len(errors) == 1 else None
+
+
+@contextlib.asynccontextmanager
+async def open_rate_limiter(
+    *,
+    global_rate: float | None = 50.0,
+    max_wait: float = 300.0,
+    invalid_request_budget: int = 1000,
+    wall_clock: Callable[[], float] = time.time,
+) -> AsyncIterator[RateLimiter]:
+    """Run a rate-limit actor for the body of an ``async with``; see `run_rate_limiter`.
+
+    An error raised in the body comes out as itself, not wrapped in an ExceptionGroup.
+    """
+    try:
+        async with trio.open_nursery() as nursery:
+            limiter: RateLimiter = await nursery.start(
+                functools.partial(
+                    run_rate_limiter,
+                    global_rate=global_rate,
+                    max_wait=max_wait,
+                    invalid_request_budget=invalid_request_budget,
+                    wall_clock=wall_clock,
+                )
+            )
+            try:
+                yield limiter
+            finally:
+                limiter.close()
+    except BaseExceptionGroup as group:
+        error = _only_error(group)
+        if error is None:
+            raise
+        raise error from error.__cause__
