@@ -21,7 +21,13 @@ How it limits:
   ``1 / global_rate`` seconds), so no 1 s window ever holds more than ``global_rate`` requests.
 * 429s: ``user`` empties the bucket until ``retry_after``; ``shared`` blocks the bucket without
   counting as invalid; ``global`` blocks every globally limited route.
+* A permit left without `Permit.record` (cancelled, connection error) gives its bucket count
+  and its global slot back, and teaches nothing.
 * All timing uses `trio.current_time`, so trio's MockClock drives it exactly.
+
+The actor's inbox has an unbounded buffer on purpose: `Permit.record` and the release on leaving
+a permit must post without awaiting (sync code, cancellation paths), and each caller has at most
+two messages outstanding, so the buffer stays bounded by the number of callers.
 """
 
 from __future__ import annotations
