@@ -33,7 +33,7 @@ MAX_FPS = 60.0
 STARVED_FPS = (30.0, 24.0, 15.0)
 """Frame rates tried, at the lowest resolution, when even that is starved of bits."""
 
-VIDEO_FLOOR_KBPS = 100
+VIDEO_FLOOR_KBPS = 80
 """Below this video bitrate (or the source's, if lower) the result is not worth sending."""
 
 SPLIT_PART_MIN_VIDEO_KBPS = 400
@@ -106,9 +106,10 @@ def container_overhead(
 ) -> int:
     """Bytes a container adds around the streams, growing with frames and duration.
 
-    MP4/M4A keep per-sample tables (size, time, composition offset, chunk offsets): about
-    12 bytes per sample, plus 8 per video frame for B-frame reordering. Ogg adds page headers
-    and lacing (about 100 bytes a second); MP3 only tags and a Xing header.
+    MP4/M4A keep per-sample tables: measured with ffmpeg 5.1, about 12 bytes per video frame
+    (size, B-frame composition offset) and 4 per AAC frame, plus about 7 bytes per sample for
+    chunk tables when audio and video are interleaved. Ogg adds page headers and lacing (about
+    100 bytes a second); MP3 only tags and a Xing header.
 
     Args:
         container: output extension (``mp4``, ``m4a``, ``ogg``, ``mp3``).
@@ -121,7 +122,9 @@ def container_overhead(
         fixed = 1536
         video_frames = math.ceil(duration * video_fps) if video_fps else 0
         audio_frames = math.ceil(duration * audio_rate / 1024) if audio_rate else 0
-        return fixed + 20 * video_frames + 12 * audio_frames
+        if video_frames and audio_frames:  # interleaved: chunk tables for every few samples
+            return fixed + 20 * video_frames + 12 * audio_frames
+        return fixed + 13 * video_frames + 5 * audio_frames
     if container == "ogg":
         return fixed + math.ceil(100 * duration)
     return fixed
@@ -300,7 +303,7 @@ def _plan_video(
     source_kbps = _source_video_kbps(probe)
     available = total_kbps - audio_kbps
     video_kbps = math.floor(min(available, source_kbps))
-    if video_kbps < min(VIDEO_FLOOR_KBPS, source_kbps) or video_kbps < 1:
+    if video_kbps < min(VIDEO_FLOOR_KBPS, math.floor(source_kbps)) or video_kbps < 1:
         return None
     candidates = _frame_candidates(width, height, source_fps)
     (size, fps) = next(
@@ -404,19 +407,31 @@ def _plan_av(probe: MediaProbe, target_bytes: int) -> EncodePlan | None:
     return _plan_audio(probe, target_bytes)
 
 
-def smallest_fitting_limit(probe: MediaProbe) -> int:
-    """The smallest limit (bytes) at which ``probe`` fits in one file at the quality floor."""
+def smallest_fitting_limit(probe: MediaProbe) -> int | None:
+    """The smallest limit (bytes) at which ``probe`` fits in one file at the quality floor.
+
+    None when no limit would do (never expected; a guard against endless searching).
+    """
     duration = probe.duration
     floor = min(VIDEO_FLOOR_KBPS, _source_video_kbps(probe)) if probe.video else 0
     audio = VIDEO_AUDIO_LADDER[-1].kbps if probe.audio else 0
     fps = min((probe.video.fps or 25.0) if probe.video else 0.0, MAX_FPS) or None
     overhead = container_overhead("mp4", duration, video_fps=fps, audio_rate=96000)
-    limit = math.ceil(((floor + audio) * 125 * duration + overhead) / (1 - MARGIN))
-    for _ in range(200):
-        if _plan_av(probe, limit) is not None:
-            return limit
-        limit = math.ceil(limit * 1.01) + 1
-    return limit  # pragma: no cover - the estimate is within a few percent
+    high = math.ceil(((floor + audio) * 125 * duration + overhead) / (1 - MARGIN))
+    for _ in range(100):
+        if _plan_av(probe, high) is not None:
+            break
+        high = math.ceil(high * 1.05) + 1
+    else:  # pragma: no cover
+        return None
+    low = high // 2  # the estimate is within a few percent: half never fits
+    while low + 1 < high:  # smallest fitting limit in (low, high]
+        mid = (low + high) // 2
+        if _plan_av(probe, mid) is None:
+            low = mid
+        else:
+            high = mid
+    return high
 
 
 def _parts_needed(probe: MediaProbe, target_bytes: int) -> int | None:
@@ -427,7 +442,7 @@ def _parts_needed(probe: MediaProbe, target_bytes: int) -> int | None:
     assert video is not None
     fps = min(video.fps or 25.0, MAX_FPS)
     # Overhead per second at the source fps and 96 kHz audio (an upper bound).
-    overhead_per_second = 20 * fps + (12 * 96000 / 1024 if probe.audio else 0)
+    overhead_per_second = 21 * fps + (13 * 96000 / 1024 if probe.audio else 0)
     usable = math.floor(target_bytes * (1 - MARGIN)) - 4096 - 8192
     per_second = (per_part_kbps + audio) * 125 + overhead_per_second
     if usable <= 0:

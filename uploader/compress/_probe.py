@@ -314,7 +314,7 @@ async def probe_media(path: Path, settings: Settings) -> MediaProbe:
     ]
     result = await run_tool(cmd, path=path, time_limit=PROBE_TIMEOUT_SECONDS)
     if result.returncode != 0:
-        detail = result.stderr_tail.strip().splitlines()
+        detail = result.stderr_tail.replace(f"{path.absolute()}: ", "").strip().splitlines()
         reason = detail[-1] if detail else f"exit {result.returncode}"
         raise ProbeError(path, f"ffprobe cannot read it ({reason}); is it damaged or not media?")
     try:

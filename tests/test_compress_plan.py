@@ -1,0 +1,312 @@
+"""The pure encode planner: budget arithmetic, source caps, ladders, fit errors, splitting."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from uploader import MIB, MediaType, Settings
+from uploader.compress import CannotFitError, MediaProbe, StreamInfo, plan_encode
+from uploader.compress._plan import (
+    AUDIO_ONLY_LADDER,
+    VIDEO_AUDIO_LADDER,
+    VIDEO_FLOOR_KBPS,
+    container_overhead,
+    smallest_fitting_limit,
+)
+from uploader.compress._probe import parse_probe
+
+SETTINGS = Settings(compression_max_concurrent=1)
+SPLIT = Settings(compression_max_concurrent=1, compression_split_long=True)
+LOWEST_AUDIO = VIDEO_AUDIO_LADDER[-1].kbps
+
+
+def video_probe(
+    *,
+    duration: float = 60.0,
+    width: int = 1920,
+    height: int = 1080,
+    fps: float = 30.0,
+    video_bps: int | None = 8_000_000,
+    audio: bool = True,
+    audio_codec: str = "aac",
+    audio_bps: int | None = 192_000,
+    rotation: int = 0,
+) -> MediaProbe:
+    streams = [
+        StreamInfo(
+            index=0,
+            codec_type="video",
+            codec_name="h264",
+            bit_rate=video_bps,
+            width=width,
+            height=height,
+            fps=fps,
+            rotation=rotation,
+            pix_fmt="yuv420p",
+        )
+    ]
+    if audio:
+        streams.append(
+            StreamInfo(
+                index=1,
+                codec_type="audio",
+                codec_name=audio_codec,
+                bit_rate=audio_bps,
+                channels=2,
+                sample_rate=48000,
+            )
+        )
+    total = (video_bps or 0) + (audio_bps or 0) if audio else (video_bps or 0)
+    return MediaProbe(
+        path=Path("clip.mp4"),
+        format_name="mov,mp4,m4a,3gp,3g2,mj2",
+        duration=duration,
+        size_bytes=math.ceil(total * duration / 8),
+        bit_rate=total or None,
+        streams=tuple(streams),
+    )
+
+
+def audio_probe(*, duration: float = 600.0, codec: str = "flac", bps: int | None = 900_000):
+    stream = StreamInfo(
+        index=0,
+        codec_type="audio",
+        codec_name=codec,
+        bit_rate=bps,
+        channels=2,
+        sample_rate=48000,
+    )
+    return MediaProbe(
+        path=Path("song.flac"),
+        format_name="flac",
+        duration=duration,
+        size_bytes=math.ceil((bps or 900_000) * duration / 8),
+        bit_rate=bps,
+        streams=(stream,),
+    )
+
+
+# --- examples ----------------------------------------------------------------------------------
+
+
+def test_a_ten_minute_1080p_video_is_planned_to_use_the_whole_budget_of_10_mib():
+    plan = plan_encode(video_probe(duration=600), 10 * MIB, SETTINGS)
+    assert plan.codec == "libx264" and plan.container == "mp4" and plan.passes == 2
+    assert 0.95 * 10 * MIB <= plan.planned_bytes <= 10 * MIB
+    assert plan.scale is not None and plan.scale[1] < 1080  # ~100 kb/s per 10 s cannot hold 1080p
+
+
+def test_a_short_clip_keeps_its_resolution_and_is_capped_at_the_source_bitrate():
+    plan = plan_encode(video_probe(duration=5, video_bps=2_000_000), 25 * MIB, SETTINGS)
+    assert plan.scale == (1920, 1080)
+    assert plan.video_kbps <= 2000
+
+
+def test_audio_is_copied_when_it_already_fits_the_rung():
+    plan = plan_encode(video_probe(duration=60, audio_bps=64_000), 25 * MIB, SETTINGS)
+    assert plan.audio_codec == "copy" and plan.audio_kbps == 64
+
+
+def test_opus_audio_in_a_video_is_reencoded_to_aac_for_mp4():
+    plan = plan_encode(video_probe(duration=60, audio_codec="opus"), 25 * MIB, SETTINGS)
+    assert plan.audio_codec == "aac"
+
+
+def test_a_portrait_video_steps_down_by_its_short_side():
+    plan = plan_encode(video_probe(duration=300, width=1080, height=1920), 10 * MIB, SETTINGS)
+    assert plan.scale is not None
+    width, height = plan.scale
+    assert width < height and width in {240, 360, 480, 540, 720}
+
+
+def test_a_rotated_video_is_planned_in_display_orientation():
+    plan = plan_encode(video_probe(duration=5, width=320, height=240, rotation=90), MIB, SETTINGS)
+    assert plan.scale == (240, 320)
+
+
+def test_odd_dimensions_become_even():
+    plan = plan_encode(video_probe(duration=5, width=321, height=241), MIB, SETTINGS)
+    assert plan.scale is not None and all(side % 2 == 0 for side in plan.scale)
+
+
+def test_a_starved_video_drops_frame_rate_at_the_lowest_resolution():
+    plan = plan_encode(video_probe(duration=600, fps=60), 10 * MIB, SETTINGS)
+    assert plan.fps is not None and plan.fps < 60
+    assert plan.scale is not None and min(plan.scale) == 240
+
+
+def test_too_long_raises_cannot_fit_with_a_limit_that_works():
+    probe = video_probe(duration=3600)
+    with pytest.raises(CannotFitError) as caught:
+        plan_encode(probe, 10 * MIB, SETTINGS)
+    smallest = caught.value.smallest_limit_bytes
+    assert smallest is not None and smallest > 10 * MIB
+    assert "clip.mp4" in str(caught.value) and "COMPRESSION_SPLIT_LONG" in str(caught.value)
+    plan = plan_encode(probe, smallest, SETTINGS)
+    assert plan.video_kbps >= VIDEO_FLOOR_KBPS
+    with pytest.raises(CannotFitError):
+        plan_encode(probe, smallest - 4096, SETTINGS)
+
+
+def test_splitting_plans_equal_parts_that_each_fit():
+    probe = video_probe(duration=3600)
+    plan = plan_encode(probe, 10 * MIB, SPLIT)
+    assert plan.parts >= 2
+    assert plan.duration * plan.parts == pytest.approx(3600)
+    assert plan.planned_bytes <= 10 * MIB
+    assert plan.video_kbps >= 300
+
+
+def test_audio_only_flac_becomes_aac_m4a_using_the_budget():
+    plan = plan_encode(audio_probe(), 10 * MIB, SETTINGS)
+    assert (plan.kind, plan.codec, plan.container) == (MediaType.AUDIO, "aac", "m4a")
+    assert 0.95 * 10 * MIB <= plan.planned_bytes <= 10 * MIB
+
+
+def test_mp3_stays_mp3_on_the_mp3_bitrate_ladder():
+    plan = plan_encode(audio_probe(codec="mp3", bps=320_000), 10 * MIB, SETTINGS)
+    assert plan.container == "mp3" and plan.codec == "libmp3lame"
+    assert plan.audio_kbps in {r.kbps for r in AUDIO_ONLY_LADDER}
+
+
+def test_opus_stays_in_ogg():
+    plan = plan_encode(audio_probe(codec="opus", bps=256_000), 10 * MIB, SETTINGS)
+    assert plan.container == "ogg" and plan.codec == "libopus"
+
+
+def test_a_too_long_audio_file_cannot_fit():
+    with pytest.raises(CannotFitError) as caught:
+        plan_encode(audio_probe(duration=36_000), 10 * MIB, SETTINGS)
+    assert caught.value.smallest_limit_bytes is not None
+
+
+def test_mp4_overhead_grows_with_duration_and_frame_rate():
+    short = container_overhead("mp4", 60, video_fps=30, audio_rate=48000)
+    long = container_overhead("mp4", 600, video_fps=30, audio_rate=48000)
+    faster = container_overhead("mp4", 600, video_fps=60, audio_rate=48000)
+    assert short < long < faster
+    # Measured with ffmpeg 5.1: 120 s of 30 fps H.264 (B-frames) + AAC: a 133 KB moov;
+    # the same video alone 43 KB; the audio alone 23 KB.
+    assert 133_000 <= container_overhead("mp4", 120, video_fps=30, audio_rate=48000) < 145_000
+    assert 43_000 <= container_overhead("mp4", 120, video_fps=30, audio_rate=None) < 50_000
+    assert 23_000 <= container_overhead("m4a", 120, video_fps=None, audio_rate=48000) < 30_000
+
+
+def test_summary_is_one_line_and_json_is_plain():
+    plan = plan_encode(video_probe(duration=600), 10 * MIB, SETTINGS)
+    assert "\n" not in plan.summary() and "H.264" in plan.summary()
+    data = plan.to_json()
+    assert data["kind"] == "video" and data["source_path"] == "clip.mp4"
+    assert data["planned_bytes"] == plan.planned_bytes
+
+
+def test_parse_probe_refuses_playlists():
+    from uploader.compress import ProbeError
+
+    data = {"format": {"format_name": "hls", "duration": "10"}, "streams": []}
+    with pytest.raises(ProbeError, match="playlist"):
+        parse_probe(Path("x.mp4"), data, 100)
+
+
+# --- properties --------------------------------------------------------------------------------
+
+durations = st.floats(min_value=0.5, max_value=4 * 3600, allow_nan=False)
+targets = st.integers(min_value=64 * 1024, max_value=500 * MIB)
+
+
+@st.composite
+def video_probes(draw):
+    return video_probe(
+        duration=draw(durations),
+        width=draw(st.integers(16, 3840)),
+        height=draw(st.integers(16, 2160)),
+        fps=draw(st.sampled_from([10.0, 15.0, 23.976, 25.0, 30.0, 50.0, 60.0, 120.0])),
+        video_bps=draw(st.one_of(st.none(), st.integers(20_000, 60_000_000))),
+        audio=draw(st.booleans()),
+        audio_codec=draw(st.sampled_from(["aac", "opus", "mp3"])),
+        audio_bps=draw(st.one_of(st.none(), st.integers(8_000, 512_000))),
+        rotation=draw(st.sampled_from([0, 90, 180, 270])),
+    )
+
+
+@st.composite
+def audio_probes(draw):
+    return audio_probe(
+        duration=draw(durations),
+        codec=draw(st.sampled_from(["flac", "aac", "mp3", "opus", "vorbis", "pcm_s16le"])),
+        bps=draw(st.one_of(st.none(), st.integers(8_000, 2_000_000))),
+    )
+
+
+any_probe = st.one_of(video_probes(), audio_probes())
+
+
+def _plan_or_none(probe, target, settings=SETTINGS):
+    try:
+        return plan_encode(probe, target, settings)
+    except CannotFitError:
+        return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_probe, targets, st.booleans())
+def test_the_planned_bytes_never_exceed_the_limit(probe, target, split):
+    plan = _plan_or_none(probe, target, SPLIT if split else SETTINGS)
+    if plan is not None:
+        assert plan.planned_bytes <= target
+        assert plan.budget_bytes + plan.overhead_bytes <= target
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_probe, targets)
+def test_bitrates_never_exceed_the_source(probe, target):
+    plan = _plan_or_none(probe, target)
+    assume(plan is not None)
+    if probe.video_kbps is not None and plan.video_kbps:
+        assert plan.video_kbps <= probe.video_kbps
+    if probe.audio_kbps is not None and plan.audio_codec is not None:
+        assert plan.audio_kbps <= max(math.ceil(probe.audio_kbps), AUDIO_ONLY_LADDER[-1].kbps)
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_probe, targets, targets)
+def test_more_budget_never_gives_a_worse_plan(probe, a, b):
+    low, high = sorted((a, b))
+    small, large = _plan_or_none(probe, low), _plan_or_none(probe, high)
+    if small is None:
+        return
+    assert large is not None, "fitting at a lower limit must imply fitting at a higher one"
+    assert large.audio_kbps >= small.audio_kbps
+    # Video and audio together (a step up the audio ladder may take a few kb/s from video).
+    assert large.video_kbps + large.audio_kbps >= small.video_kbps + small.audio_kbps
+    if small.scale is not None and large.scale is not None:
+        assert large.scale[0] >= small.scale[0] and large.scale[1] >= small.scale[1]
+    if small.fps is not None and large.fps is not None:
+        assert large.fps >= small.fps
+
+
+@settings(max_examples=150, deadline=None)
+@given(any_probe, targets)
+def test_cannot_fit_names_a_limit_that_fits(probe, target):
+    try:
+        plan_encode(probe, target, SETTINGS)
+    except CannotFitError as exc:
+        assert exc.smallest_limit_bytes is not None and exc.smallest_limit_bytes > target
+        assert plan_encode(probe, exc.smallest_limit_bytes, SETTINGS) is not None
+        assert smallest_fitting_limit(probe) == exc.smallest_limit_bytes
+
+
+@settings(max_examples=150, deadline=None)
+@given(video_probes(), targets)
+def test_output_sizes_are_even_and_never_larger_than_the_source(probe, target):
+    plan = _plan_or_none(probe, target, SPLIT)
+    assume(plan is not None and plan.scale is not None)
+    width, height = plan.scale
+    assert width % 2 == 0 and height % 2 == 0
+    src = probe.video.display_size
+    assert width <= max(src[0] + 1, 2) and height <= max(src[1] + 1, 2)
