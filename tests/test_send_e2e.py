@@ -278,3 +278,13 @@ async def test_a_large_webhook_post_dropped_before_its_body_is_provably_unsent_a
         assert [m.id for m in fake.messages] == [sent.id]
         assert fake.stats.requests == 2  # dropped once, then sent again
         assert recorded_hashes(fake) == Counter([hashlib.sha256(data).hexdigest()])
+
+
+@pytest.mark.parametrize(("tier", "at_least"), [(0, 10 * MIB), (2, 50 * MIB), (3, 100 * MIB)])
+async def test_the_upload_limit_is_read_from_the_guilds_boost_tier(
+    tier: int, at_least: int
+) -> None:
+    async with open_fake_discord() as fake, client_on(fake) as client:
+        channel = Channel(fake.create_channel(premium_tier=tier), fake.bot_token)
+        assert await client.fetch_upload_limit(channel) == at_least
+        assert await client.fetch_upload_limit(Webhook(fake.create_webhook())) is None
