@@ -19,11 +19,12 @@ def _run(args: list[str]) -> None:
 
 
 def _video_source(seconds: float, width: int, height: int, fps: int, *, noisy: bool) -> str:
-    size = f"{width}x{height}"
+    # testsrc2 rounds odd sizes down; the scale filter gives exactly the size asked for.
+    source = f"testsrc2=s={width}x{height}:r={fps}:d={seconds},scale={width}:{height}"
     if noisy:
         # Random noise over a moving pattern: hard to compress, like grainy camera footage.
-        return f"testsrc2=s={size}:r={fps}:d={seconds},noise=alls=60:allf=t+u"
-    return f"testsrc2=s={size}:r={fps}:d={seconds}"
+        return f"{source},noise=alls=60:allf=t+u"
+    return source
 
 
 def make_video(

@@ -156,6 +156,8 @@ def _video_command(
         "pass": pass_number,
         "passlogfile": str(passlog),
         "pix_fmt": "yuv420p",
+        # The same frames in both passes whatever the muxer (null vs mp4) would pick by default.
+        "fps_mode": "cfr",
         "map_metadata": -1,
         "map_chapters": -1,
     }
