@@ -274,7 +274,12 @@ class Resolved:
     files: tuple[MediaFile, ...]
 
 
-BatcherInput = Ready | Pending | Resolved
+@attrs.frozen
+class AllFound:
+    """The detector is done: from now on only pending files can still arrive."""
+
+
+BatcherInput = Ready | Pending | Resolved | AllFound
 
 
 @attrs.define
@@ -282,9 +287,11 @@ class BatchAssembler:
     """The pure state of the streaming batcher: what is ready, what is still being compressed.
 
     It emits a batch as soon as waiting cannot reduce the number of messages: a message full by
-    count, or — once no new files can appear (upstream done, or the linger expired) — every
-    message of the plan that no pending file could join. Pending files are planned as
-    placeholders of their upper-bound size, so a stand-in always fits where its placeholder was.
+    count, or — once no new files can appear (all found, or the linger expired) — every
+    message of the plan that no pending file could join. When the uploader is idle it may also
+    send ready files early, at the cost of at most one message over the offline plan. Pending
+    files are planned as placeholders of their upper-bound size, so a stand-in always fits where
+    its placeholder was (stand-ins far below their bound can cost a message more).
     """
 
     max_files: int
@@ -292,9 +299,56 @@ class BatchAssembler:
     ready: list[MediaFile] = attrs.Factory(list)
     pending: dict[Path, int] = attrs.Factory(dict)
     upstream_done: bool = False
+    all_found: bool = False
+    sent_files: list[MediaFile] = attrs.Factory(list)
+    messages_sent: int = 0
+
+    def record(self, batch: UploadBatch) -> None:
+        """Count a batch that went out (for the early-send budget)."""
+        self.messages_sent += 1
+        self.sent_files.extend(batch.files)
+
+    def _placeholders(self) -> list[MediaFile]:
+        return [
+            MediaFile(path=key, size_bytes=bound, media_type=MediaType.VIDEO)
+            for key, bound in self.pending.items()
+        ]
+
+    def _plan(self, files: list[MediaFile]) -> list[UploadBatch]:
+        return plan_batches(files, max_files=self.max_files, max_bytes=self.max_bytes)
+
+    def take_early(self) -> UploadBatch | None:
+        """A batch worth sending now that the uploader is idle, if the run can afford it.
+
+        Waiting only ever saves messages; when the uploader has nothing to do, sending the ready
+        files now is worth one extra message over the offline plan, never more. Returns the
+        first batch of the ready files' plan (not yet removed: see `commit_early`), or None.
+        """
+        if not self.ready or not (self.all_found or self.upstream_done):
+            return None  # more files may come: nothing to budget against yet
+        placeholders = self._placeholders()
+        now = self._plan(self.ready)
+        later = len(self._plan(placeholders)) if placeholders else 0  # at most this many
+        # No packing of the final files can beat this (a stand-in may turn out tiny):
+        floor = lower_bound(
+            [f.size_bytes for f in (*self.sent_files, *self.ready)] + [1] * len(placeholders),
+            max_files=self.max_files,
+            max_bytes=self.max_bytes,
+        )
+        if self.messages_sent + len(now) + later > floor + 1:
+            return None
+        return now[0]
+
+    def commit_early(self, batch: UploadBatch) -> None:
+        """The early batch went out: forget its files and count it."""
+        gone = {id(f) for f in batch.files}
+        self.ready = [f for f in self.ready if id(f) not in gone]
+        self.record(batch)
 
     def add(self, event: BatcherInput) -> None:
-        if isinstance(event, Ready):
+        if isinstance(event, AllFound):
+            self.all_found = True
+        elif isinstance(event, Ready):
             self.ready.append(event.file)
         elif isinstance(event, Pending):
             self.pending[event.key] = event.bound
@@ -314,14 +368,9 @@ class BatchAssembler:
             batches = plan_batches(self.ready, max_files=self.max_files, max_bytes=self.max_bytes)
             self.ready = []
             return batches
-        if self.upstream_done or linger_expired:
-            placeholders = [
-                MediaFile(path=key, size_bytes=bound, media_type=MediaType.VIDEO)
-                for key, bound in self.pending.items()
-            ]
-            plan = plan_batches(
-                [*self.ready, *placeholders], max_files=self.max_files, max_bytes=self.max_bytes
-            )
+        if self.upstream_done or self.all_found or linger_expired:
+            placeholders = self._placeholders()
+            plan = self._plan([*self.ready, *placeholders])
             holders = {id(p) for p in placeholders}
             emit = [b for b in plan if not any(id(f) in holders for f in b.files)]
         else:
@@ -343,7 +392,8 @@ async def run_batcher(
     """The streaming batcher actor: files in, batches out, as early as packing allows.
 
     Owns both channel ends. Upstream is done when every sender of ``receive_channel`` has closed
-    its clone; then the rest is flushed.
+    its clone; then the rest is flushed. With an unbuffered ``send_channel``, a ``send_nowait``
+    succeeds only while the uploader waits for work: that is when an early batch is offered.
     """
     state = BatchAssembler(max_files=max_files, max_bytes=max_bytes)
     deadline = math.inf
@@ -359,6 +409,13 @@ async def run_batcher(
                 linger_expired = True
             for batch in state.take(linger_expired=linger_expired):
                 await send_channel.send(batch)
+                state.record(batch)
+            while (early := state.take_early()) is not None:
+                try:
+                    send_channel.send_nowait(early)
+                except trio.WouldBlock:
+                    break  # the uploader is busy: waiting costs nothing
+                state.commit_early(early)
             waiting = bool(state.ready)
             if not waiting:
                 deadline = math.inf
@@ -367,3 +424,4 @@ async def run_batcher(
         state.pending.clear()  # every sender has closed: nothing more can resolve
         for batch in state.take():
             await send_channel.send(batch)
+            state.record(batch)

@@ -19,7 +19,7 @@ import attrs
 import httpx
 import trio
 
-from ._batching import BatcherInput, Pending, Ready, Resolved, plan_batches, run_batcher
+from ._batching import AllFound, BatcherInput, Pending, Ready, Resolved, plan_batches, run_batcher
 from ._detect import check_directory, run_detector
 from ._errors import UploaderError
 from ._models import (
@@ -268,6 +268,7 @@ class _Run:
                         # compression was stopped because nothing more can be delivered
                         await collector.send(_Failed(event.path, self.fatal or "not compressed"))
                         await batcher.send(Resolved(event.path, ()))
+            await batcher.send(AllFound())
             await self.progress.send(DetectionDone(found, total))
 
     async def take_compressed(
