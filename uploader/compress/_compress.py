@@ -405,6 +405,11 @@ async def compress_with_details(
             await probe_media(final, settings)  # the output must read back as media
             outputs.append(MediaFile(final, size, plan.kind, original_path=file.path))
         space.remove_temps()
+    except OSError as exc:  # the workdir is missing, full or read-only
+        space.remove_all()
+        raise CompressionError(
+            file.path, f"cannot write the result in {workdir}: {exc.strerror or exc}"
+        ) from exc
     except BaseException:
         space.remove_all()
         raise
