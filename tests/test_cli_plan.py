@@ -80,6 +80,24 @@ def test_plan_text_names_everything(folder: Path, capsys: pytest.CaptureFixture[
     assert "notes.txt: not a supported media type" in out
     assert "Messages: 2" in out
     assert "big.mp4 (compressed)" in out
+    # the sparse "video" is not media: the plan says so instead of promising a compression
+    assert "cannot compress: " in out and "ffprobe cannot read it" in out
+
+
+@pytest.mark.ffmpeg
+def test_plan_shows_each_oversized_files_encode_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests._media import make_video
+
+    make_video(tmp_path / "clip.mp4", 3, 320, 240, video_kbps=2000)
+    doc = run_json(["plan", str(tmp_path), "--json", "--limit-mb", "0.25"], capsys)
+    [clip] = doc["files"]  # type: ignore[misc]
+    assert clip["needs_compression"] is True
+    plan = clip["compression_plan"]
+    assert plan["container"] == "mp4" and plan["planned_bytes"] <= 256 * 1024
+    assert main(["plan", str(tmp_path), "--limit-mb", "0.25"]) == 0
+    assert "plan: clip.mp4" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

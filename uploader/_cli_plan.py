@@ -13,8 +13,10 @@ import trio
 
 from ._batching import plan_batches
 from ._detect import ScanResult, scan_media
+from ._errors import UploaderError
 from ._models import MediaFile, MediaType, RefusedPath, UnreadablePath, format_size
 from ._settings import Settings
+from .compress import EncodePlan, describe_compression
 
 
 def register(sub: Any) -> None:
@@ -44,6 +46,23 @@ class Plan:
     scan: ScanResult
     needs_compression: tuple[MediaFile, ...]
     batches: tuple[Any, ...]
+    compression: dict[Path, EncodePlan | str] = attrs.field(factory=dict)
+    """Per oversized file: its encode plan, or why it cannot be compressed."""
+
+
+async def plan_compression(
+    files: tuple[MediaFile, ...], settings: Settings
+) -> dict[Path, EncodePlan | str]:
+    """Probe and plan each oversized file (no encoding); errors become their one-line reason."""
+    plans: dict[Path, EncodePlan | str] = {}
+    for f in files:
+        try:
+            plans[f.path] = await describe_compression(
+                f, settings.compression_target_bytes, settings
+            )
+        except UploaderError as exc:
+            plans[f.path] = str(exc).splitlines()[0]
+    return plans
 
 
 def build_plan(directory: Path, scan: ScanResult, settings: Settings) -> Plan:
@@ -74,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{directory}: no such directory")
     scan = trio.run(scan_media, directory, settings)
     plan = build_plan(directory, scan, settings)
+    plan = attrs.evolve(
+        plan, compression=trio.run(plan_compression, plan.needs_compression, settings)
+    )
     if args.json:
         json.dump(plan_to_json(plan), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -97,6 +119,14 @@ def _issue_kind(issue: object) -> str:
     return "skipped"
 
 
+def _compression_json(entry: EncodePlan | str | None) -> dict[str, Any]:
+    if entry is None:
+        return {}
+    if isinstance(entry, str):
+        return {"compression_error": entry}
+    return {"compression_plan": entry.to_json()}
+
+
 def plan_to_json(plan: Plan) -> dict[str, Any]:
     """The plan as one JSON-ready document (sizes in bytes, paths relative to the directory)."""
     root = plan.directory
@@ -116,6 +146,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
                 "size_bytes": f.size_bytes,
                 "media_type": f.media_type.value,
                 "needs_compression": f in oversized,
+                **_compression_json(plan.compression.get(f.path)),
             }
             for f in plan.scan.files
         ],
@@ -160,6 +191,11 @@ def plan_to_text(plan: Plan) -> str:
         )
         for f in plan.needs_compression:
             lines.append(f"  {_rel(f.path, root)}  {format_size(f.size_bytes)}")
+            entry = plan.compression.get(f.path)
+            if isinstance(entry, str):
+                lines.append(f"    cannot compress: {entry}")
+            elif entry is not None:
+                lines.append(f"    plan: {entry.summary()}")
     for kind in ("skipped", "refused", "unreadable"):
         issues = [i for i in plan.scan.issues if _issue_kind(i) == kind]
         if issues:
