@@ -24,6 +24,7 @@ from uploader._pipeline import upload_directory
 from uploader.discord import (
     DestinationNotFoundError,
     FileTooLargeError,
+    MissingPermissionsError,
     SentAttachment,
     SentMessage,
 )
@@ -159,7 +160,7 @@ async def test_a_fatal_error_stops_the_run_and_names_every_file(tmp_path: Path) 
     failed = result.failed
     assert len(failed) == 15
     assert all("unknown channel" in o.reason for o in failed)
-    assert result.workdir is not None and result.workdir.exists()  # kept after a failure
+    assert result.workdir is None  # nothing was compressed: no empty folder left behind
 
 
 async def test_a_stalled_uploader_stops_the_detector(tmp_path: Path) -> None:
@@ -241,3 +242,16 @@ def _parent(proc: Path) -> int | None:
 async def test_a_missing_directory_raises_plainly(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         await upload_directory(tmp_path / "nope", MemoryDestination())
+
+
+@pytest.mark.ffmpeg
+async def test_after_a_failure_compressed_files_are_kept_and_named(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    make_video(root / "clip.mp4", 3, 320, 240, video_kbps=2000)
+    dest = MemoryDestination(fatal=MissingPermissionsError("missing permissions (50013)"))
+    result = await upload_directory(root, dest, settings=small_settings(tmp_path))
+    assert not result.success
+    assert result.workdir is not None
+    kept = [p.name for p in result.workdir.iterdir()]
+    assert kept == ["clip.compressed.mp4"]

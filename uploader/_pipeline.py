@@ -741,7 +741,13 @@ class UploadPipeline:
     ) -> UploadResult:
         """Remove what may be removed: never a file that was not verified delivered."""
         workdir = result.workdir
-        if not result.success or workdir is None:
+        if workdir is None:
+            return result
+        if not result.success:
+            # Kept for inspection, unless there is nothing in it to inspect.
+            if own_workdir and not any(await trio.Path(workdir).iterdir()):
+                await trio.Path(workdir).rmdir()
+                return attrs.evolve(result, workdir=None)
             return result
         if own_workdir or self.settings.upload_cleanup_after_success:
             await trio.to_thread.run_sync(shutil.rmtree, workdir, True)
