@@ -6,7 +6,8 @@ media folder with ffmpeg, starts the loopback Discord, sends the folder and show
 channel received.
 
 Exit codes: 0 when every media file was delivered, 1 when some were not (each named with its
-reason), 2 for usage errors. The bot token comes only from ``DISCORD_TOKEN``.
+reason), 2 for usage errors. The bot token comes only from ``DISCORD_TOKEN``; the webhook URL
+from ``--webhook`` or ``DISCORD_WEBHOOK_URL``. Neither is ever printed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,8 +27,7 @@ import trio
 from ._models import FileStatus, UploadResult, format_size
 from ._pipeline import ProgressArg, upload_directory
 from ._settings import Settings
-from .discord import Channel, Webhook
-from .discord._cli import destination_from
+from .discord import Channel, Webhook, WebhookUrlError
 from .discord._destinations import describe
 from .progress import LineReporter, TerminalReporter
 
@@ -117,6 +118,36 @@ def _reporter(quiet: bool) -> ProgressArg:
     return LineReporter(lambda line: print(f"uploader: {line}", file=sys.stderr, flush=True))
 
 
+def destination_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Webhook | Channel:
+    """The destination ``--webhook``/``--channel`` and the environment name.
+
+    ``--channel`` wins over a ``DISCORD_WEBHOOK_URL`` in the environment; a ``Bot `` prefix on
+    ``DISCORD_TOKEN`` is tolerated.
+
+    Raises:
+        UsageError: none or both given, no DISCORD_TOKEN for a channel, a malformed URL.
+    """
+    from .cli import UsageError
+
+    if args.webhook and args.channel is not None:
+        raise UsageError("give either --webhook or --channel, not both")
+    if args.channel is not None:
+        token = environ.get("DISCORD_TOKEN", "").strip()
+        scheme, _, rest = token.partition(" ")
+        if scheme.lower() == "bot":
+            token = rest.strip()
+        if not token:
+            raise UsageError("--channel needs the bot token in the DISCORD_TOKEN variable")
+        return Channel(args.channel, token)
+    url = args.webhook or environ.get("DISCORD_WEBHOOK_URL", "").strip()
+    if not url:
+        raise UsageError("give --webhook URL (or DISCORD_WEBHOOK_URL) or --channel ID")
+    try:
+        return Webhook(url)
+    except WebhookUrlError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def run_send(args: argparse.Namespace) -> int:
     """`uploader send`: returns the exit code."""
     from .cli import EXIT_FAILED, EXIT_OK, UsageError
@@ -128,7 +159,9 @@ def run_send(args: argparse.Namespace) -> int:
     if api_base is not None and not api_base.startswith(("http://", "https://")):
         raise UsageError("--api-base must be an http:// or https:// URL")
     settings = _settings(args)
-    result = trio.run(
+    from .cli import run_trio
+
+    result = run_trio(
         lambda: upload_directory(
             args.directory,
             destination,
@@ -143,15 +176,18 @@ def run_send(args: argparse.Namespace) -> int:
         json.dump(result_to_json(result, describe(destination)), sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif not sys.stderr.isatty():
-        _print_failures(result, sys.stdout)
+        print_result(result, sys.stdout)
     return EXIT_OK if result.success else EXIT_FAILED
 
 
-def _print_failures(result: UploadResult, out: TextIO) -> None:
+def print_result(result: UploadResult, out: TextIO) -> None:
+    """The counts, then one line per media file that was not delivered, with its reason."""
     out.write(
         f"{result.successful_uploads} delivered, {result.failed_uploads} not delivered,"
         f" {len(result.skipped)} skipped\n"
     )
+    for o in result.failed:
+        out.write(f"  {o.status.value}: {o.path}: {o.reason}\n")
     if result.workdir is not None and not result.success:
         out.write(f"compressed files kept in {result.workdir}\n")
 
@@ -243,7 +279,9 @@ def run_demo(args: argparse.Namespace) -> int:
         compression_max_upload_size_mb=None,
         upload_linger_seconds=0.2,
     )
-    return EXIT_OK if trio.run(_demo, args, settings) else EXIT_FAILED
+    from .cli import run_trio
+
+    return EXIT_OK if run_trio(lambda: _demo(args, settings)) else EXIT_FAILED
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> bool:

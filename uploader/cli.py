@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import trio
 
 from . import __version__
 from ._errors import SettingsError, UploaderError
@@ -28,6 +32,39 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse prints the whole usage block; one line is kinder and easier to grep.
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+T = TypeVar("T")
+
+
+def run_trio(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run ``fn`` under trio; SIGINT or SIGTERM cancels it cleanly, then KeyboardInterrupt.
+
+    Cancellation is what kills ffmpeg and removes temporary files, so a terminated command
+    leaves nothing behind (plain SIGTERM would end Python at once and orphan the encoders).
+    """
+
+    async def main() -> T:
+        signalled = False
+        outcome: list[T] = []
+        async with trio.open_nursery() as nursery:
+
+            async def watch() -> None:
+                nonlocal signalled
+                with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        signalled = True
+                        nursery.cancel_scope.cancel()
+                        return
+
+            nursery.start_soon(watch)
+            outcome.append(await fn())
+            nursery.cancel_scope.cancel()
+        if signalled or not outcome:
+            raise KeyboardInterrupt
+        return outcome[0]
+
+    return trio.run(main)
 
 
 def build_parser() -> argparse.ArgumentParser:
