@@ -151,12 +151,20 @@ def test_files_no_pending_file_could_join_go_once_detection_is_done() -> None:
     state.add(Ready(f("b.jpg", 150)))
     state.add(Pending(Path("big.mp4"), TARGET))
     assert state.take() == []  # the detector is still running: more files may come
+    assert state.take_early() is None
     state.add(AllFound())
-    emitted = state.take()
-    assert [[x.filename for x in b.files] for b in emitted] == [["a.jpg"]]
+    assert state.take() == []  # with stand-ins pending, sends wait for an idle uploader
+    early = state.take_early()  # the heaviest goes first; b.jpg stays back as a filler
+    assert early is not None and [x.filename for x in early.files] == ["a.jpg"]
+    state.commit_early(early)
+    # b.jpg alone costs one message more than the offline plan: still affordable, once
+    second = state.take_early()
+    assert second is not None and [x.filename for x in second.files] == ["b.jpg"]
+    state.commit_early(second)
     state.add(Resolved(Path("big.mp4"), (f("big.compressed.mp4", 380),)))
     [last] = state.take()
-    assert [x.filename for x in last.files] == ["b.jpg", "big.compressed.mp4"]
+    assert [x.filename for x in last.files] == ["big.compressed.mp4"]
+    assert state.messages_sent + 1 == 3  # the offline plan needs 2
 
 
 async def test_the_actor_lingers_then_sends_a_partial_message(autojump_clock: object) -> None:

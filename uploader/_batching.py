@@ -320,24 +320,24 @@ class BatchAssembler:
     def take_early(self) -> UploadBatch | None:
         """A batch worth sending now that the uploader is idle, if the run can afford it.
 
-        Waiting only ever saves messages; when the uploader has nothing to do, sending the ready
-        files now is worth one extra message over the offline plan, never more. Returns the
-        first batch of the ready files' plan (not yet removed: see `commit_early`), or None.
+        Once every file was found, waiting for stand-ins only ever saves messages; when the
+        uploader has nothing to do, the heaviest message of the ready files goes now if the run
+        still ends within one message of the offline plan (stand-ins planned at their bound).
+        Sending the heaviest first keeps light files back as fillers for the stand-ins, so the
+        last message after the last encode is small. Returns the batch (not yet removed: see
+        `commit_early`), or None.
         """
         if not self.ready or not (self.all_found or self.upstream_done):
             return None  # more files may come: nothing to budget against yet
         placeholders = self._placeholders()
-        now = self._plan(self.ready)
-        later = len(self._plan(placeholders)) if placeholders else 0  # at most this many
-        # No packing of the final files can beat this (a stand-in may turn out tiny):
-        floor = lower_bound(
-            [f.size_bytes for f in (*self.sent_files, *self.ready)] + [1] * len(placeholders),
-            max_files=self.max_files,
-            max_bytes=self.max_bytes,
-        )
-        if self.messages_sent + len(now) + later > floor + 1:
+        candidate = max(self._plan(self.ready), key=lambda b: (b.total_bytes, len(b.files)))
+        chosen = {id(f) for f in candidate.files}
+        rest = [f for f in self.ready if id(f) not in chosen]
+        after = len(self._plan([*rest, *placeholders])) if rest or placeholders else 0
+        best = len(self._plan([*self.sent_files, *self.ready, *placeholders]))
+        if self.messages_sent + 1 + after > best + 1:
             return None
-        return now[0]
+        return candidate
 
     def commit_early(self, batch: UploadBatch) -> None:
         """The early batch went out: forget its files and count it."""
@@ -361,21 +361,27 @@ class BatchAssembler:
         return self.upstream_done and not self.pending and not self.ready
 
     def take(self, *, linger_expired: bool = False) -> list[UploadBatch]:
-        """Remove and return the batches that should be sent now."""
+        """Remove and return the batches that should be sent now, whether or not anyone waits.
+
+        Everything, once nothing more can arrive; full-by-count messages while the detector
+        runs (and, when the linger expired, every message no pending file could join). Once all
+        files were found but stand-ins are pending, `take_early` decides instead.
+        """
         if not self.ready:
             return []
-        if self.upstream_done and not self.pending:
-            batches = plan_batches(self.ready, max_files=self.max_files, max_bytes=self.max_bytes)
+        if (self.upstream_done or self.all_found) and not self.pending:
+            batches = self._plan(self.ready)
             self.ready = []
             return batches
-        if self.upstream_done or self.all_found or linger_expired:
+        if self.upstream_done or self.all_found:
+            return []
+        if linger_expired:
             placeholders = self._placeholders()
-            plan = self._plan([*self.ready, *placeholders])
             holders = {id(p) for p in placeholders}
+            plan = self._plan([*self.ready, *placeholders])
             emit = [b for b in plan if not any(id(f) in holders for f in b.files)]
         else:
-            plan = plan_batches(self.ready, max_files=self.max_files, max_bytes=self.max_bytes)
-            emit = [b for b in plan if len(b.files) == self.max_files]
+            emit = [b for b in self._plan(self.ready) if len(b.files) == self.max_files]
         sent = {id(f) for b in emit for f in b.files}
         self.ready = [f for f in self.ready if id(f) not in sent]
         return emit
@@ -422,6 +428,7 @@ async def run_batcher(
             elif deadline == math.inf or linger_expired:
                 deadline = trio.current_time() + linger
         state.pending.clear()  # every sender has closed: nothing more can resolve
+        state.all_found = True
         for batch in state.take():
             await send_channel.send(batch)
             state.record(batch)
