@@ -8,6 +8,7 @@ Progress events go to reporters on their own channel.
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -79,6 +80,8 @@ ProgressEvent = (
 )
 """Everything the pipeline reports while it runs."""
 
+BATCHER_BUFFER = 64
+"""Files (descriptors, not bytes) the batcher's inbox holds while it waits for the uploader."""
 DEFAULT_FILE_LIMIT = 10 * MIB
 KNOWN_DISCORD_LIMITS = (100 * MIB, 50 * MIB, 25 * MIB, 10 * MIB, 8 * MIB)
 """Per-file limits Discord has applied (by boost tier, and over the years)."""
@@ -650,8 +653,13 @@ class UploadPipeline:
         s = run.settings
         collector = _Collector()
         detected_send, detected_recv = trio.open_memory_channel[DetectorEvent](1)
-        batcher_send, batcher_recv = trio.open_memory_channel[BatcherInput](1)
-        jobs_send, jobs_recv = trio.open_memory_channel[CompressionJob](0)
+        # Descriptors again: a few messages' worth lets detection finish while the uploader
+        # is busy, and still stops the detector soon when the uploader stalls.
+        batcher_send, batcher_recv = trio.open_memory_channel[BatcherInput](BATCHER_BUFFER)
+        # Jobs are descriptors (a path and a size), never bytes: queueing them all lets the
+        # detector finish while encoders are busy, so the batcher learns early that every file
+        # was found. Backpressure on bytes stays where it matters: batcher and uploader.
+        jobs_send, jobs_recv = trio.open_memory_channel[CompressionJob](math.inf)
         results_send, results_recv = trio.open_memory_channel[Compressed | CompressionFailed](0)
         batches_send, batches_recv = trio.open_memory_channel[UploadBatch](0)
         collect_send, collect_recv = trio.open_memory_channel[_CollectorInput](16)
