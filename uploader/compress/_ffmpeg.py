@@ -6,6 +6,7 @@ Commands are built with ffmpeg-python's graph builder and run with ``trio.run_pr
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -67,6 +68,16 @@ async def _kill_now(process: trio.Process) -> None:
     process.kill()
 
 
+ENCODER_NICENESS = 10
+"""Encoders yield the CPU to the uploader: a starved uploader idles the network."""
+
+
+def _in_child() -> None:  # pragma: no cover - runs between fork and exec
+    """Lower the encoder's priority (no PR_SET_PDEATHSIG: trio forks from a worker thread,
+    whose exit would kill the encoder)."""
+    os.nice(ENCODER_NICENESS)
+
+
 async def run_tool(
     cmd: list[str],
     *,
@@ -119,6 +130,7 @@ async def run_tool(
                     stderr=subprocess.PIPE,
                     check=False,
                     deliver_cancel=_kill_now,
+                    preexec_fn=_in_child,
                 )
             )
             assert process.stdout is not None and process.stderr is not None
