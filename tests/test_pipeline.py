@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -217,15 +218,17 @@ async def test_cleanup_removes_only_after_everything_was_delivered(tmp_path: Pat
 @pytest.mark.ffmpeg
 @pytest.mark.parametrize("delay", [0.05, 0.3, 0.8])
 async def test_cancellation_leaves_no_ffmpeg_and_no_temporary_file(
-    tmp_path: Path, delay: float
+    tmp_path: Path, delay: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "in"
     root.mkdir()
     make_video(root / "clip.mp4", 6, 320, 240, video_kbps=3000)
-    workdirs_before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("uploader-*"))
+    scratch = tmp_path / "tmp"  # our own temp root: other runs' folders cannot interfere
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     with trio.move_on_after(delay):
         await upload_directory(root, MemoryDestination(), settings=small_settings(tmp_path))
-    assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("uploader-*")) == workdirs_before
+    assert list(scratch.iterdir()) == []
     children = [
         p for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == os.getpid()
     ]
