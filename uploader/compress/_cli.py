@@ -50,7 +50,9 @@ def register(sub: Any) -> None:
         help="where to put the result: a file name, or a directory (required for parts)",
     )
     parser.add_argument(
+        "--split",
         "--split-long",
+        dest="split_long",
         action="store_true",
         help="split a video too long to fit into parts that each fit",
     )
