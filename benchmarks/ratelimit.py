@@ -1,12 +1,16 @@
-"""Rate-limit throughput: how close `DiscordClient` runs to Discord's limits without a 429.
+"""Rate-limit throughput: how close `uploader send`'s pipeline runs to Discord's limits, 429-free.
 
-Sends many one-tiny-file messages through the loopback fake with Discord-like limits (5 per 2 s
-per webhook, 5 per 5 s per channel, 50/s global per bot token) from several concurrent tasks,
-and prints, per scenario, the achieved messages/s, the share of the best schedule the limits
-allow (goal ≥ 95%) and the 429s the fake had to send (goal 0). The best schedule of a bucket
-spends its whole window at once, then waits for each reset; the global limit's best schedule
-is one request every 1/50 s (the limiter paces it rather than bursting). Real clock; each
-scenario takes 10-20 s.
+Delivers folders of tiny files through one `UploadPipeline` (what ``uploader send`` runs: one
+HTTP client and rate limiter shared by every upload) to the loopback fake with Discord-like
+limits (5 per 2 s per webhook, 5 per 5 s per channel, 50/s global per bot token), one message per
+file (``upload_max_files_per_batch=1``) and no status message, with several uploads running at
+once per destination. Prints, per scenario, the achieved messages/s, the share of the best
+schedule the limits allow (goal ≥ 95%) and the 429s the fake had to send (goal 0).
+
+The best schedule of a bucket spends its whole window at once, then waits for each reset; the
+global limit's best schedule is one request every 1/50 s (the limiter paces it rather than
+bursting), counting every bot request, including the two reads with which each upload learns
+the guild's upload limit. Real clock; each scenario takes 10-20 s.
 
 Usage: ``python benchmarks/ratelimit.py [--quick]``
 """
@@ -18,18 +22,19 @@ import math
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import trio
 
-from uploader import MediaFile, MediaType, Settings
-from uploader.discord import Channel, Destination, Webhook, open_discord_client
-from uploader.testing import open_fake_discord
+from uploader import BatchSent, Channel, ProgressEvent, Settings, Webhook, open_upload_pipeline
+from uploader.testing import FakeDiscord, open_fake_discord
 
 WEBHOOK_LIMIT = (5, 2.0)
 CHANNEL_LIMIT = (5, 5.0)
 GLOBAL_LIMIT = 50
+
+SETTINGS = Settings(upload_max_files_per_batch=1, upload_enable_progress_updates=False)
 
 
 def ideal_seconds(messages: int, limit: int, window: float) -> float:
@@ -37,48 +42,75 @@ def ideal_seconds(messages: int, limit: int, window: float) -> float:
     return (math.ceil(messages / limit) - 1) * window
 
 
+def make_folder(root: Path, files: int) -> Path:
+    root.mkdir(parents=True)
+    for i in range(files):
+        (root / f"dot{i:03}.png").write_bytes(b"\x89PNG tiny %d" % i)
+    return root
+
+
 async def run_scenario(
     name: str,
-    destinations: Sequence[Destination],
+    destinations: Sequence[Webhook | Channel],
     per_destination: int,
-    ideal: float,
+    ideal: Callable[[int], float],
     limit_rate: float,
-    media: MediaFile,
-    fake: object,
-    tasks_per_destination: int = 3,
+    fake: FakeDiscord,
+    scratch: Path,
+    uploads_per_destination: int = 3,
 ) -> tuple[str, int, float, float, float, int]:
-    stats = fake.stats  # type: ignore[attr-defined]
-    before = sum(stats.rate_limited_by_scope.values())
-    done_at: list[float] = []
-    async with open_discord_client(Settings(), api_base=fake.api_base) as client:  # type: ignore[attr-defined]
+    """Send ``per_destination`` files to each destination, split over concurrent uploads.
 
-        async def sender(destination: Destination, count: int) -> None:
-            for _ in range(count):
-                await client.send_files(destination, [media])
-                done_at.append(time.perf_counter())
+    ``ideal`` maps the number of requests the fake saw to the best possible span.
+    """
+    before = fake.stats  # a snapshot
+    done_at: list[float] = []
+    failed: list[str] = []
+
+    def progress(event: ProgressEvent) -> None:
+        if isinstance(event, BatchSent):
+            done_at.append(time.perf_counter())
+
+    jobs = []
+    for d, destination in enumerate(destinations):
+        share, extra = divmod(per_destination, uploads_per_destination)
+        for i in range(uploads_per_destination):
+            count = share + (i < extra)
+            if count:
+                folder = make_folder(scratch / name.replace(" ", "_") / f"{d}-{i}", count)
+                jobs.append((folder, destination))
+
+    async with open_upload_pipeline(SETTINGS, api_base=fake.api_base) as pipeline:
+
+        async def upload(folder: Path, destination: Webhook | Channel) -> None:
+            result = await pipeline.upload(folder, destination, progress=progress)
+            failed.extend(o.reason for o in result.failed)
 
         start = time.perf_counter()
         async with trio.open_nursery() as nursery:
-            for destination in destinations:
-                share, extra = divmod(per_destination, tasks_per_destination)
-                for i in range(tasks_per_destination):
-                    nursery.start_soon(sender, destination, share + (i < extra))
+            for folder, destination in jobs:
+                nursery.start_soon(upload, folder, destination)
         finished = time.perf_counter()
+    if failed:
+        raise SystemExit(f"{name}: {len(failed)} files not delivered, e.g. {failed[0]}")
     total = per_destination * len(destinations)
+    assert len(done_at) == total, (len(done_at), total)
     # Time from the start to the last answer, against the best schedule the limits allow.
     span = max(done_at) - start
-    share_of_ideal = ideal / span if span > 0 else 1.0
+    after = fake.stats
+    best = ideal(after.requests - before.requests)
+    share_of_ideal = best / span if span > 0 else 1.0
     rate = total / (finished - start)
-    rate_limited = sum(stats.rate_limited_by_scope.values()) - before
+    rate_limited = sum(after.rate_limited_by_scope.values()) - sum(
+        before.rate_limited_by_scope.values()
+    )
     return name, total, rate, limit_rate, share_of_ideal, rate_limited
 
 
 async def main(quick: bool) -> None:
     scale = 0.5 if quick else 1.0
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp, "dot.png")
-        path.write_bytes(b"\x89PNG tiny")
-        media = MediaFile(path, path.stat().st_size, MediaType.IMAGE)
+        scratch = Path(tmp)
         async with open_fake_discord(
             webhook_limit=WEBHOOK_LIMIT, channel_limit=CHANNEL_LIMIT, global_limit=GLOBAL_LIMIT
         ) as fake:
@@ -89,39 +121,40 @@ async def main(quick: bool) -> None:
                     "one webhook (5 / 2 s)",
                     [Webhook(fake.create_webhook())],
                     n,
-                    ideal_seconds(n, *WEBHOOK_LIMIT),
+                    lambda _: ideal_seconds(n, *WEBHOOK_LIMIT),
                     WEBHOOK_LIMIT[0] / WEBHOOK_LIMIT[1],
-                    media,
                     fake,
+                    scratch,
                 )
             )
-            n = int(20 * scale)  # 5 per 5 s: 15 s for 20
+            m = int(20 * scale)  # 5 per 5 s: 15 s for 20
             rows.append(
                 await run_scenario(
                     "one channel (5 / 5 s)",
                     [Channel(fake.create_channel(), fake.bot_token)],
-                    n,
-                    ideal_seconds(n, *CHANNEL_LIMIT),
+                    m,
+                    lambda _: ideal_seconds(m, *CHANNEL_LIMIT),
                     CHANNEL_LIMIT[0] / CHANNEL_LIMIT[1],
-                    media,
                     fake,
+                    scratch,
                 )
             )
             channels = [Channel(fake.create_channel(), fake.bot_token) for _ in range(100)]
-            n = 5  # 500 messages in one burst window per channel: the global 50/s decides
+            # 500 messages (and 200 reads) in one burst window per channel: the global 50/s
+            # decides; every bot request counts, evenly paced at the limit at best.
             rows.append(
                 await run_scenario(
                     "100 channels (global 50/s)",
                     channels,
-                    n,
-                    (n * len(channels) - 1) / GLOBAL_LIMIT,  # evenly paced at the limit
+                    5,
+                    lambda requests: (requests - 1) / GLOBAL_LIMIT,
                     GLOBAL_LIMIT,
-                    media,
                     fake,
-                    tasks_per_destination=1,
+                    scratch,
+                    uploads_per_destination=1,
                 )
             )
-            delivered = len(fake.messages)
+            delivered = sum(1 for m in fake.messages if m.attachments)
     print(f"{'scenario':<28} {'msgs':>5} {'msg/s':>7} {'limit/s':>8} {'of ideal':>9} {'429s':>5}")
     for name, total, rate, limit_rate, share, limited in rows:
         print(f"{name:<28} {total:>5} {rate:>7.2f} {limit_rate:>8.2f} {share:>8.1%} {limited:>5}")

@@ -1,35 +1,45 @@
-"""`uploader send`: usage errors, per-file outcomes, skipping, stopping on fatal errors."""
+"""`uploader send` on the command line: usage errors, exit codes, the report, no secrets.
+
+Runs ``uploader.cli.main`` in the main thread, as a shell would (it runs its own event loop and
+listens for signals), against the loopback fake Discord on its own event loop in a worker
+thread. Nothing here waits on a rate limit or a backoff, so the real clock costs little.
+"""
 
 from __future__ import annotations
 
 import argparse
-import io
+import hashlib
 import json
+import os
+import queue
+import shutil
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import httpx
 import pytest
+import trio
+import trio.lowlevel
 
-from uploader import MIB, Settings
+from tests._media import make_video
+from uploader import MIB
+from uploader._cli_send import destination_from
+from uploader._settings import ENV_VARIABLES
 from uploader.cli import main
-from uploader.discord import Channel, Webhook, open_discord_client
-from uploader.discord._cli import (
-    DELIVERED,
-    FAILED,
-    SKIPPED,
-    destination_from,
-    print_report,
-    send_directory,
-)
+from uploader.discord import Channel, Webhook
+from uploader.testing import FakeDiscord, Fault, open_fake_discord
 
 HOOK = "https://hooks.example/api/webhooks/42/SECRET-token"
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DISCORD_TOKEN", "DISCORD_WEBHOOK_URL", "UPLOAD_FILE_LIMIT_MB"):
+    for name in (*ENV_VARIABLES, "DISCORD_TOKEN", "DISCORD_WEBHOOK_URL"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("UPLOAD_ENABLE_PROGRESS_UPDATES", "false")  # no status message
 
 
 @pytest.mark.parametrize(
@@ -39,10 +49,12 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         (["send", "DIR", "--webhook", HOOK, "--channel", "5"], {}, "not both"),
         (["send", "DIR", "--channel", "5"], {}, "DISCORD_TOKEN"),
         (["send", "DIR", "--channel", "5"], {"DISCORD_TOKEN": "  "}, "DISCORD_TOKEN"),
+        (["send", "DIR", "--channel", "5"], {"DISCORD_TOKEN": "Bot "}, "DISCORD_TOKEN"),
         (["send", "DIR/missing", "--webhook", HOOK], {}, "no such directory"),
         (["send", "DIR", "--webhook", "https://x/api/hooks/1/SECRET-token"], {}, "webhook URL"),
         (["send", "DIR", "--webhook", HOOK, "--limit-mb", "0"], {}, "--limit-mb"),
         (["send", "DIR", "--webhook", HOOK, "--api-base", "ftp://x"], {}, "--api-base"),
+        (["send", "DIR", "--webhook", HOOK], {"UPLOAD_MAX_FILES_PER_BATCH": "11"}, "UPLOAD_MAX"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(
@@ -57,9 +69,11 @@ def test_usage_errors_exit_2_with_one_line(
         monkeypatch.setenv(name, value)
     argv = [a.replace("DIR", str(tmp_path)) for a in argv]
     assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err
-    assert "SECRET" not in err
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and message in captured.err
+    assert captured.err.startswith("uploader send: error: ")
+    assert "Traceback" not in captured.err and "SECRET" not in captured.err
 
 
 def test_the_webhook_url_may_come_from_the_environment() -> None:
@@ -72,101 +86,218 @@ def test_the_webhook_url_may_come_from_the_environment() -> None:
     assert destination_from(args, env) == Channel(5, "abc")
 
 
-class Scripted(httpx.AsyncBaseTransport):
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses
-        self.payloads: list[dict[str, Any]] = []
+# --- against the loopback Discord -----------------------------------------------------------
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        body = await request.aread()
-        n = len(self.payloads)
-        start = body.index(b"\r\n\r\n") + 4
-        payload = json.loads(body[start : body.index(b"\r\n--", start)])
-        self.payloads.append(payload)
-        status = self.statuses[n] if n < len(self.statuses) else 200
-        if status != 200:
-            code = {404: 10015, 400: 50035}.get(status, 0)
-            return httpx.Response(status, json={"message": "no", "code": code})
-        attachments = [
-            {"id": f"{n}{a['id']}", "filename": a["filename"], "size": 1, "url": "https://c/x"}
-            for a in payload["attachments"]
-        ]
-        return httpx.Response(
-            200, json={"id": f"m{n}", "channel_id": "1", "attachments": attachments}
-        )
+T = TypeVar("T")
 
 
-def make_files(directory: Path, sizes: dict[str, int]) -> None:
-    for name, size in sizes.items():
-        with (directory / name).open("wb") as f:
-            f.truncate(size)
+class FakeThread:
+    """A `FakeDiscord` serving from its own event loop; `call` runs code on that loop."""
+
+    def __init__(self, fake: FakeDiscord, token: trio.lowlevel.TrioToken) -> None:
+        self.fake = fake
+        self.token = token
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return trio.from_thread.run_sync(fn, *args, trio_token=self.token)
+
+    def recorded(self) -> Counter[str]:
+        """How many times each attachment's sha256 arrived."""
+        messages = self.call(lambda: list(self.fake.messages))
+        return Counter(a.sha256 for m in messages for a in m.attachments)
 
 
-async def run_send(
-    directory: Path, transport: Scripted, settings: Settings
-) -> tuple[Any, list[str]]:
-    lines: list[str] = []
-    async with (
-        httpx.AsyncClient(transport=transport) as http,
-        open_discord_client(settings, http=http) as client,
-    ):
-        report = await send_directory(
-            directory, Webhook(HOOK), settings, progress=lines.append, client=client
-        )
-    return report, lines
+@contextmanager
+def fake_discord(**options: Any) -> Iterator[FakeThread]:
+    """`open_fake_discord` in a worker thread, for as long as the block runs."""
+    started: queue.Queue[tuple[FakeThread, trio.Event] | BaseException] = queue.Queue()
+
+    async def serve() -> None:
+        stop = trio.Event()
+        async with open_fake_discord(**options) as fake:
+            started.put((FakeThread(fake, trio.lowlevel.current_trio_token()), stop))
+            await stop.wait()
+
+    def run() -> None:
+        try:
+            trio.run(serve)
+        except BaseException as exc:  # handed to the test's thread
+            started.put(exc)
+
+    thread = threading.Thread(target=run, name="fake-discord", daemon=True)
+    thread.start()
+    item = started.get(timeout=30)
+    if isinstance(item, BaseException):
+        raise item
+    served, stop = item
+    try:
+        yield served
+    finally:
+        served.call(stop.set)
+        thread.join(timeout=30)
 
 
-async def test_every_batch_is_sent_in_order_and_each_file_gets_an_outcome(tmp_path: Path) -> None:
-    make_files(tmp_path, {f"{i:02}.jpg": 1000 + i for i in range(12)} | {"big.mp4": 11 * MIB})
-    (tmp_path / "readme.txt").write_text("not media")
-    transport = Scripted([])
-    settings = Settings(upload_max_files_per_batch=5)
-    report, lines = await run_send(tmp_path, transport, settings)
-    assert sorted(len(p["attachments"]) for p in transport.payloads) == [2, 5, 5]
-    assert report.messages == 3 and len(lines) == 3
-    assert lines[0].startswith("message 1/3 (") and "delivered as message m0" in lines[0]
-    by_name = {o.path.name: o for o in report.outcomes}
-    assert by_name["big.mp4"].status == SKIPPED
-    assert "over the 10 MiB limit; compression lands later" in (by_name["big.mp4"].reason or "")
-    delivered = [o for o in report.outcomes if o.status == DELIVERED]
-    assert len(delivered) == 12
-    assert len({(o.message_id, o.attachment_id) for o in delivered}) == 12
-    assert not report.complete
-    assert [n.path.name for n in report.notes] == ["readme.txt"]
+def make_files(directory: Path, count: int) -> dict[str, str]:
+    """``count`` small media-named files of random bytes; returns sha256 → name."""
+    directory.mkdir(parents=True, exist_ok=True)
+    hashes = {}
+    for i in range(count):
+        data = os.urandom(2000 + i)
+        path = directory / f"{i:02}.{('jpg', 'png', 'mp3')[i % 3]}"
+        path.write_bytes(data)
+        hashes[hashlib.sha256(data).hexdigest()] = path.name
+    return hashes
 
 
-async def test_a_failed_batch_names_its_files_and_the_next_batches_still_go(
-    tmp_path: Path,
+def send(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["send", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_exit_0_when_every_media_file_is_delivered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    make_files(tmp_path, {f"{i}.png": 10 for i in range(4)})
-    transport = Scripted([400])
-    report, lines = await run_send(tmp_path, transport, Settings(upload_max_files_per_batch=2))
-    assert [o.status for o in report.outcomes] == [FAILED, FAILED, DELIVERED, DELIVERED]
-    assert "HTTP 400" in (report.outcomes[0].reason or "")
-    assert "failed" in lines[0] and "delivered" in lines[1]
+    hashes = make_files(tmp_path, 12)
+    (tmp_path / "readme.txt").write_text("not media: skipped, and no reason to fail")
+    monkeypatch.setenv("UPLOAD_MAX_FILES_PER_BATCH", "5")
+    with fake_discord() as served:
+        fake = served.fake
+        channel = served.call(fake.create_channel)
+        monkeypatch.setenv("DISCORD_TOKEN", f"Bot {fake.bot_token}")
+        argv = [str(tmp_path), "--channel", str(channel), "--api-base", fake.api_base + "/"]
+        code, out, err = send(argv, capsys)
+        assert code == 0, err
+        assert served.recorded() == Counter(hashes.keys())  # each file once, bytes intact
+        messages = served.call(lambda: list(fake.messages))
+    # 12 files, at most 5 a message: 3 messages (the batcher may send one early, never more)
+    assert all(len(m.attachments) <= 5 for m in messages) and len(messages) <= 4
+    assert all(m.channel_id == channel and m.nonce for m in messages)
+    assert out == "12 delivered, 0 not delivered, 1 skipped\n"
+    assert "🎉 Upload complete: 12/12 files uploaded" in err
+    assert fake.bot_token not in out + err
 
 
-async def test_a_deleted_webhook_stops_the_send_and_marks_the_rest_not_sent(
-    tmp_path: Path,
+def test_exit_1_names_every_file_a_deleted_webhook_left_undelivered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    make_files(tmp_path, {f"{i}.png": 10 for i in range(6)})
-    transport = Scripted([404])
-    report, lines = await run_send(tmp_path, transport, Settings(upload_max_files_per_batch=2))
-    assert len(transport.payloads) == 1
-    assert all(o.status == FAILED for o in report.outcomes)
-    assert all("not sent" in (o.reason or "") for o in report.outcomes[2:])
-    assert "stopping" in lines[0]
+    hashes = make_files(tmp_path, 6)
+    monkeypatch.setenv("UPLOAD_MAX_FILES_PER_BATCH", "2")
+    with fake_discord() as served:
+        url = served.call(served.fake.create_webhook)
+        gone = url.rsplit("/", 2)[0] + "/1234/SECRET-gone-token"
+        code, out, err = send([str(tmp_path), "--webhook", gone], capsys)
+        requests = served.call(lambda: served.fake.stats.requests)
+        assert served.recorded() == Counter()
+    assert code == 1
+    assert requests == 1  # the first 404 stops the run: no batch after it is tried
+    lines = out.splitlines()
+    assert lines[0] == "0 delivered, 6 not delivered, 0 skipped"
+    assert all(line.startswith("  failed: ") for line in lines[1:])
+    named = sorted(Path(line.split(": ")[1]).name for line in lines[1:])
+    assert named == sorted(hashes.values())
+    assert "SECRET" not in out + err
 
 
-async def test_the_text_report_names_each_undelivered_file_and_no_secret(tmp_path: Path) -> None:
-    make_files(tmp_path, {"a.png": 10, "b.mp4": 11 * MIB})
-    report, _ = await run_send(tmp_path, Scripted([]), Settings())
-    text = io.StringIO()
-    print_report(report, text, as_json=False)
-    lines = text.getvalue().splitlines()
-    assert lines[0] == "1/2 files delivered to webhook 42 in 1 message (1 skipped)"
-    assert lines[1].startswith("  skipped: ") and "b.mp4" in lines[1]
-    as_json = io.StringIO()
-    print_report(report, as_json, as_json=True)
-    assert "SECRET" not in text.getvalue() + as_json.getvalue()
-    assert json.loads(as_json.getvalue())["skipped"] == 1
+def test_a_refused_bot_token_fails_every_file_and_is_never_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hashes = make_files(tmp_path, 3)
+    monkeypatch.setenv("DISCORD_TOKEN", "SECRET.not-the-bots-token")
+    with fake_discord() as served:
+        channel = served.call(served.fake.create_channel)
+        argv = [str(tmp_path), "--channel", str(channel), "--api-base", served.fake.api_base]
+        code, out, err = send([*argv, "--json"], capsys)
+    assert code == 1
+    report = json.loads(out)
+    assert {Path(f["path"]).name: f["status"] for f in report["files"]} == dict.fromkeys(
+        hashes.values(), "failed"
+    )
+    assert all(f["reason"] for f in report["files"])
+    assert "SECRET" not in out + err
+
+
+def test_exit_1_when_a_webhook_answer_is_lost_and_nothing_is_posted_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hashes = make_files(tmp_path, 6)
+    monkeypatch.setenv("UPLOAD_MAX_FILES_PER_BATCH", "2")
+    with fake_discord() as served:
+        url = served.call(served.fake.create_webhook)
+        served.call(served.fake.inject, Fault("drop_after_body", route="execute_webhook"))
+        code, out, err = send([str(tmp_path), "--webhook", url, "--json"], capsys)
+        assert served.recorded() == Counter(hashes.keys())  # the lost answer's files: once
+    assert code == 1
+    report = json.loads(out)
+    assert report["success"] is False
+    uncertain = [f for f in report["files"] if f["status"] == "uncertain"]
+    assert 1 <= len(uncertain) <= 2 and report["uncertain"] == len(uncertain)
+    assert report["delivered"] == 6 - len(uncertain)
+    assert all("may have been posted" in f["reason"] for f in uncertain)
+    assert err == ""  # --json prints no progress
+    assert url.rsplit("/", 1)[1] not in out
+
+
+def test_json_gives_every_files_outcome_and_no_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hashes = make_files(tmp_path / "album", 3)
+    (tmp_path / "notes.txt").write_text("not media")
+    with fake_discord() as served:
+        url = served.call(served.fake.create_webhook)
+        monkeypatch.setenv("DISCORD_WEBHOOK_URL", url)  # the fake's URL works as printed
+        code, out, err = send([str(tmp_path), "--json", "--platform", "Test"], capsys)
+        messages = served.call(lambda: list(served.fake.messages))
+    assert code == 0 and err == ""
+    report = json.loads(out)
+    assert (report["success"], report["delivered"], report["skipped"]) == (True, 3, 1)
+    assert report["failed"] == report["uncertain"] == 0
+    assert report["destination"].startswith("webhook ")
+    assert report["messages"] == len(messages) and report["workdir"] is None
+    by_name = {Path(f["path"]).name: f for f in report["files"]}
+    assert set(by_name) == {*hashes.values(), "notes.txt"}
+    assert by_name["notes.txt"]["status"] == "skipped" and by_name["notes.txt"]["reason"]
+    ids = {m.id: {a.id for a in m.attachments} for m in messages}
+    for name in hashes.values():
+        f = by_name[name]
+        assert f["status"] == "delivered" and f["reason"] is None
+        assert f["sent_as"] == [name] and f["sent_bytes"] == f["size_bytes"]
+        assert set(f["attachments"]) <= ids[f["message_id"]]
+    assert all((m.content or "").startswith("🎯 Test media files") for m in messages)
+    assert url.rsplit("/", 1)[1] not in out
+
+
+@pytest.mark.ffmpeg
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg on PATH")
+def test_a_video_over_the_limit_is_compressed_and_delivered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Changed on purpose: the old client-only send skipped files over the limit.
+    media = tmp_path / "media"
+    media.mkdir()
+    big = make_video(media / "clip.mp4", 3, 320, 240, video_kbps=2000)
+    small = make_files(media, 2)
+    limit = MIB // 4
+    assert big.stat().st_size > limit
+    with fake_discord(file_limit_bytes=limit) as served:  # the fake refuses anything over it
+        fake = served.fake
+        channel = served.call(fake.create_channel)
+        monkeypatch.setenv("DISCORD_TOKEN", fake.bot_token)
+        argv = [str(media), "--channel", str(channel), "--api-base", fake.api_base]
+        argv += ["--limit-mb", "0.25", "--json", "--workdir", str(tmp_path / "work")]
+        code, out, err = send(argv, capsys)
+        messages = served.call(lambda: list(fake.messages))
+        recorded = served.recorded()
+    assert code == 0, out + err
+    report = json.loads(out)
+    clip: dict[str, Any] = {Path(f["path"]).name: f for f in report["files"]}["clip.mp4"]
+    assert clip["status"] == "delivered"
+    assert clip["size_bytes"] == big.stat().st_size and 0 < clip["sent_bytes"] <= limit
+    assert clip["sent_as"] and clip["sent_as"] != ["clip.mp4"]
+    arrived = {a.filename: a.size for m in messages for a in m.attachments}
+    assert arrived[clip["sent_as"][0]] == clip["sent_bytes"]
+    assert all(size <= limit for size in arrived.values())
+    assert all(recorded[digest] == 1 for digest in small)
+    assert report["metadata"]["successful_compressions"] == 1
+    assert (tmp_path / "work" / clip["sent_as"][0]).stat().st_size == clip["sent_bytes"]
+    assert fake.bot_token not in out + err
