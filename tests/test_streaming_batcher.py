@@ -211,3 +211,14 @@ async def test_a_stalled_consumer_stops_the_producer(autojump_clock: object) -> 
         assert sent <= 4
         nursery.cancel_scope.cancel()
     out_recv.close()
+
+
+async def test_a_zero_linger_still_packs_what_is_already_waiting(autojump_clock: object) -> None:
+    in_send, in_recv = trio.open_memory_channel[BatcherInput](64)
+    out_send, out_recv = trio.open_memory_channel[UploadBatch](64)
+    for i in range(12):
+        in_send.send_nowait(Ready(f(f"{i}.jpg", 10)))
+    in_send.close()
+    await run_batcher(in_recv, out_send, max_files=10, max_bytes=CAP, linger=0)
+    sizes = [len(b.files) async for b in out_recv]
+    assert sizes == [10, 2]

@@ -9,6 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from ._batching import plan_batches as plan_batches
+from ._destination import Destination as Destination
 from ._detect import ScanResult as ScanResult
 from ._detect import find_media_files as find_media_files
 from ._detect import run_detector as run_detector
@@ -32,9 +33,6 @@ from ._models import UnreadablePath as UnreadablePath
 from ._models import UploadBatch as UploadBatch
 from ._models import UploadDone as UploadDone
 from ._models import UploadResult as UploadResult
-from ._pipeline import Destination as Destination
-from ._pipeline import ProgressEvent as ProgressEvent
-from ._pipeline import Reporter as Reporter
 from ._pipeline import UploadPipeline as UploadPipeline
 from ._pipeline import open_upload_pipeline as open_upload_pipeline
 from ._pipeline import run_upload_pipeline as run_upload_pipeline
@@ -43,3 +41,5 @@ from ._settings import Settings as Settings
 from .compress import CompressionProgress as CompressionProgress
 from .discord import Channel as Channel
 from .discord import Webhook as Webhook
+from .progress import ProgressEvent as ProgressEvent
+from .progress import Reporter as Reporter

@@ -26,12 +26,17 @@ BEST_FIT_LIMIT = 20_000
 
 
 def lower_bound(sizes: Sequence[int], *, max_files: int, max_bytes: int) -> int:
-    """The fewest messages any packing of ``sizes`` (each ≤ max_bytes) can use."""
+    """The fewest messages any packing of ``sizes`` (each ≤ max_bytes) can use.
+
+    The largest of: total bytes over the cap, files over the count limit, and the number of
+    files larger than half the cap (no two of those share a message).
+    """
     if not sizes:
         return 0
     by_bytes = -(-sum(sizes) // max_bytes)
     by_count = -(-len(sizes) // max_files)
-    return max(by_bytes, by_count)
+    over_half = sum(1 for s in sizes if 2 * s > max_bytes)
+    return max(by_bytes, by_count, over_half)
 
 
 def plan_batches(
@@ -321,8 +326,9 @@ class BatchAssembler:
         """A batch worth sending now that the uploader is idle, if the run can afford it.
 
         Once every file was found, waiting for stand-ins only ever saves messages; when the
-        uploader has nothing to do, the heaviest message of the ready files goes now if the run
-        still ends within one message of the offline plan (stand-ins planned at their bound).
+        uploader has nothing to do, the heaviest message of the ready files goes now if what
+        remains, planned with stand-ins at their bound, still ends the run within one message
+        of a lower bound on any packing of the files.
         Sending the heaviest first keeps light files back as fillers for the stand-ins, so the
         last message after the last encode is small. Returns the batch (not yet removed: see
         `commit_early`), or None.
@@ -334,8 +340,10 @@ class BatchAssembler:
         chosen = {id(f) for f in candidate.files}
         rest = [f for f in self.ready if id(f) not in chosen]
         after = len(self._plan([*rest, *placeholders])) if rest or placeholders else 0
-        best = len(self._plan([*self.sent_files, *self.ready, *placeholders]))
-        if self.messages_sent + 1 + after > best + 1:
+        # No packing of the final files can beat this, whatever size the stand-ins turn out:
+        sizes = [f.size_bytes for f in (*self.sent_files, *self.ready)] + [1] * len(placeholders)
+        floor = lower_bound(sizes, max_files=self.max_files, max_bytes=self.max_bytes)
+        if self.messages_sent + 1 + after > floor + 1:
             return None
         return candidate
 
@@ -406,13 +414,20 @@ async def run_batcher(
     async with receive_channel, send_channel:
         while not state.upstream_done:
             linger_expired = False
-            with trio.move_on_at(deadline) as scope:
-                try:
-                    state.add(await receive_channel.receive())
-                except trio.EndOfChannel:
-                    state.upstream_done = True
-            if scope.cancelled_caught:
-                linger_expired = True
+            try:
+                # What is already in the inbox is taken at once: the linger only runs while
+                # nothing arrives (so even a zero linger packs a burst of files together).
+                state.add(receive_channel.receive_nowait())
+                await trio.lowlevel.checkpoint()
+            except trio.WouldBlock:
+                with trio.move_on_at(deadline) as scope:
+                    try:
+                        state.add(await receive_channel.receive())
+                    except trio.EndOfChannel:
+                        state.upstream_done = True
+                linger_expired = scope.cancelled_caught
+            except trio.EndOfChannel:
+                state.upstream_done = True
             for batch in state.take(linger_expired=linger_expired):
                 await send_channel.send(batch)
                 state.record(batch)

@@ -25,11 +25,11 @@ from typing import Any, TextIO
 import trio
 
 from ._models import FileStatus, UploadResult, format_size
-from ._pipeline import ProgressArg, upload_directory
+from ._pipeline import upload_directory
 from ._settings import Settings
 from .discord import Channel, Webhook, WebhookUrlError
 from .discord._destinations import describe
-from .progress import LineReporter, TerminalReporter
+from .progress import LineReporter, ProgressArg, TerminalReporter
 
 
 def register(sub: Any) -> None:

@@ -1,0 +1,221 @@
+"""The result collector: what the actors report about each file, gathered into UploadResult."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+
+from ._models import (
+    MIB,
+    DetectorIssue,
+    FileFailed,
+    FileOutcome,
+    FileStatus,
+    MediaFile,
+    RefusedPath,
+    SkippedFile,
+    UploadResult,
+    format_size,
+)
+
+
+@attrs.frozen
+class Found:
+    """The detector found a media file of the user's."""
+
+    file: MediaFile
+
+
+@attrs.frozen
+class Issue:
+    """The detector skipped, refused or could not read a path."""
+
+    issue: DetectorIssue
+
+
+@attrs.frozen
+class Failed:
+    """A file of the user's will not be delivered (or may have been: ``uncertain``)."""
+
+    path: Path
+    reason: str
+    compression: bool = False
+    uncertain: bool = False
+
+
+@attrs.frozen
+class StoodIn:
+    """A user's file will be sent as these compressed stand-ins."""
+
+    original: MediaFile
+    outputs: tuple[MediaFile, ...]
+
+
+@attrs.frozen
+class Delivered:
+    """Discord confirmed this file (or stand-in) as an attachment of a message."""
+
+    file: MediaFile
+    message_id: str
+    attachment_id: str
+
+
+Report = Found | Issue | Failed | StoodIn | Delivered
+"""What the actors send to the collector."""
+
+
+def user_path(file: MediaFile) -> Path:
+    """The user's file behind a file or its compressed stand-in."""
+    return file.original_path if file.original_path is not None else file.path
+
+
+def reason_of(exc: BaseException) -> str:
+    """An error's first line: what goes next to the file's name."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+@attrs.define
+class Collector:
+    """Gathers every file's fate; the collector actor feeds it and turns failures into events."""
+
+    order: list[Path] = attrs.Factory(list)
+    originals: dict[Path, MediaFile] = attrs.Factory(dict)
+    issues: dict[Path, DetectorIssue] = attrs.Factory(dict)
+    failed: dict[Path, str] = attrs.Factory(dict)
+    uncertain: set[Path] = attrs.Factory(set)
+    stand_ins: dict[Path, tuple[MediaFile, ...]] = attrs.Factory(dict)
+    delivered: dict[Path, list[Delivered]] = attrs.Factory(dict)
+    compression_attempts: int = 0
+    compression_successes: int = 0
+
+    def take(self, item: Report) -> FileFailed | None:
+        """Record one report; returns the progress event it deserves, if any."""
+        if isinstance(item, Found):
+            self.order.append(item.file.path)
+            self.originals[item.file.path] = item.file
+        elif isinstance(item, Issue):
+            self.order.append(item.issue.path)
+            self.issues[item.issue.path] = item.issue
+            if not _deliberate(item.issue):
+                return FileFailed(item.issue.path, item.issue.reason)
+        elif isinstance(item, StoodIn):
+            self.compression_attempts += 1
+            self.compression_successes += 1
+            self.stand_ins[item.original.path] = item.outputs
+        elif isinstance(item, Failed):
+            self.compression_attempts += item.compression
+            if item.uncertain:
+                self.uncertain.add(item.path)
+            self.failed.setdefault(item.path, item.reason)
+            return FileFailed(item.path, item.reason)
+        else:
+            self.delivered.setdefault(user_path(item.file), []).append(item)
+        return None
+
+    def outcomes(self, stopped: str | None) -> tuple[FileOutcome, ...]:
+        """One outcome per reported path, in the detector's order.
+
+        Args:
+            stopped: why the run stopped early, for files nothing else was said of.
+        """
+        result: list[FileOutcome] = []
+        for path in self.order:
+            issue = self.issues.get(path)
+            if issue is not None:
+                status = FileStatus.SKIPPED if _deliberate(issue) else FileStatus.FAILED
+                result.append(FileOutcome(path, status, issue.reason))
+                continue
+            original = self.originals[path]
+            sent = self.delivered.get(path, [])
+            expected = self.stand_ins.get(path, (original,))
+            if path in self.failed or len(sent) < len(expected):
+                reason = self.failed.get(path) or stopped or "not delivered"
+                status = FileStatus.UNCERTAIN if path in self.uncertain else FileStatus.FAILED
+                result.append(FileOutcome(path, status, reason, size_bytes=original.size_bytes))
+                continue
+            result.append(
+                FileOutcome(
+                    path,
+                    FileStatus.DELIVERED,
+                    message_id=sent[0].message_id,
+                    attachments=tuple(d.attachment_id for d in sent),
+                    sent_as=tuple(d.file.filename for d in sent),
+                    size_bytes=original.size_bytes,
+                    sent_bytes=sum(d.file.size_bytes for d in sent),
+                )
+            )
+        return tuple(result)
+
+    def result(
+        self,
+        *,
+        stopped: str | None,
+        workdir: Path,
+        platform: str,
+        batches: int,
+        seconds: float,
+        upload_seconds: float,
+        file_limit_bytes: int,
+    ) -> UploadResult:
+        """The UploadResult, with the original system's metadata."""
+        outcomes = self.outcomes(stopped)
+        media = [o for o in outcomes if o.status is not FileStatus.SKIPPED]
+        if media:
+            success = all(o.status is FileStatus.DELIVERED for o in media)
+        else:
+            success = not any(o.status is FileStatus.FAILED for o in outcomes)
+        metadata: dict[str, object] = {
+            "platform": platform,
+            "total_files": len(media),
+            "successful_uploads": sum(o.status is FileStatus.DELIVERED for o in media),
+            "failed_uploads": sum(o.status is not FileStatus.DELIVERED for o in media),
+            "skipped_files": len(outcomes) - len(media),
+            "compression_attempts": self.compression_attempts,
+            "successful_compressions": self.compression_successes,
+            "total_size_mb": round(sum(o.size_bytes for o in media) / MIB, 3),
+            "batches_processed": batches,
+            "processing_time_seconds": round(seconds, 3),
+            "upload_time_seconds": round(upload_seconds, 3),
+            "file_limit_bytes": file_limit_bytes,
+        }
+        return UploadResult(
+            success=success,
+            message=summarize(outcomes),
+            outcomes=outcomes,
+            workdir=workdir,
+            metadata=metadata,
+        )
+
+
+def _deliberate(issue: DetectorIssue) -> bool:
+    """Skipped on purpose (not media, empty, partial, refused link), not a failure."""
+    return isinstance(issue, SkippedFile | RefusedPath)
+
+
+def summarize(outcomes: Sequence[FileOutcome]) -> str:
+    """The closing summary, as the original showed it."""
+    media = [o for o in outcomes if o.status is not FileStatus.SKIPPED]
+    delivered = [o for o in media if o.status is FileStatus.DELIVERED]
+    if media and len(delivered) == len(media):
+        lines = [f"🎉 Upload complete: {len(delivered)}/{len(media)} files uploaded"]
+    elif not media:
+        lines = ["🤷 No media files to upload"]
+    else:
+        lines = [f"⚠️ Partial upload: {len(delivered)}/{len(media)} files uploaded"]
+    compressed = [o for o in delivered if o.compressed]
+    if compressed:
+        lines.append("ℹ️ Compression info:")
+        lines.extend(
+            f"🗜️ {', '.join(o.sent_as)} (compressed from {o.path.name},"
+            f" {format_size(o.size_bytes)} → {format_size(o.sent_bytes)})"
+            for o in compressed
+        )
+    for o in media:
+        if o.status is FileStatus.FAILED:
+            lines.append(f"❌ {o.path.name}: {o.reason}")
+        elif o.status is FileStatus.UNCERTAIN:
+            lines.append(f"❓ {o.path.name}: {o.reason}")
+    return "\n".join(lines)
