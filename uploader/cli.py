@@ -11,6 +11,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -57,7 +58,8 @@ def run_trio(fn: Callable[[], Awaitable[T]]) -> T:
                         nursery.cancel_scope.cancel()
                         return
 
-            nursery.start_soon(watch)
+            if threading.current_thread() is threading.main_thread():
+                nursery.start_soon(watch)  # signal handlers can only be set from there
             outcome.append(await fn())
             nursery.cancel_scope.cancel()
         if signalled or not outcome:
