@@ -58,7 +58,9 @@ def test_plan_json_has_every_fact(folder: Path, capsys: pytest.CaptureFixture[st
         "notes.txt": ("skipped", "not a supported media type"),
     }
     planned = [p for m in doc["messages"] for p in m["files"]]  # type: ignore[attr-defined]
-    assert sorted(planned) == sorted(files)
+    # the sparse "video" cannot be compressed (not media): it is left out of the messages
+    assert sorted(planned) == sorted(set(files) - {"big.mp4"})
+    assert "compression_error" in files["big.mp4"]
     for m in doc["messages"]:  # type: ignore[attr-defined]
         assert len(m["files"]) <= 10
         assert m["planned_bytes"] <= doc["limits"]["message_max_bytes"]  # type: ignore[index]
@@ -79,7 +81,7 @@ def test_plan_text_names_everything(folder: Path, capsys: pytest.CaptureFixture[
     assert "Needs compression" in out and "big.mp4" in out
     assert "notes.txt: not a supported media type" in out
     assert "Messages: 2" in out
-    assert "big.mp4 (compressed)" in out
+    assert "big.mp4 (compressed)" not in out
     # the sparse "video" is not media: the plan says so instead of promising a compression
     assert "cannot compress: " in out and "ffprobe cannot read it" in out
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ import trio.lowlevel
 import trio.testing
 
 from tests._media import make_video
-from uploader import MediaFile, Settings
+from uploader import MediaFile, Settings, UploaderError
 from uploader._models import BatchSent, FileFound, FileStatus, UploadDone
 from uploader._pipeline import BATCHER_BUFFER, upload_directory
 from uploader.discord import (
@@ -212,7 +213,7 @@ async def test_cleanup_removes_only_after_everything_was_delivered(tmp_path: Pat
     assert not result.success
     assert len(list((tmp_path / "bad" / "photos").iterdir())) == 4  # nothing removed
     [failure] = result.failed
-    assert failure.path == bad and "broken.mp4" in failure.reason
+    assert failure.path == bad and "ffprobe cannot read it" in failure.reason
 
 
 @pytest.mark.ffmpeg
@@ -258,4 +259,28 @@ async def test_after_a_failure_compressed_files_are_kept_and_named(tmp_path: Pat
     assert not result.success
     assert result.workdir is not None
     kept = [p.name for p in result.workdir.iterdir()]
+    shutil.rmtree(result.workdir)  # ours to inspect, then to tidy
     assert kept == ["clip.compressed.mp4"]
+
+
+async def test_a_workdir_inside_the_folder_is_refused(tmp_path: Path) -> None:
+    make_folder(tmp_path / "in", images=1)
+    with pytest.raises(UploaderError, match="must not be inside"):
+        await upload_directory(
+            tmp_path / "in", MemoryDestination(), workdir=tmp_path / "in" / "work"
+        )
+    assert not (tmp_path / "in" / "work").exists()
+
+
+async def test_reasons_in_the_channel_never_show_local_folders(tmp_path: Path) -> None:
+    root = tmp_path / "secret-home" / "in"
+    make_folder(root, images=1)
+    (root / "broken.mp4").write_bytes(b"not a video" * 100_000)
+    dest = MemoryDestination()
+    result = await upload_directory(
+        root, dest, settings=small_settings(tmp_path, upload_enable_progress_updates=True)
+    )
+    assert not result.success
+    assert "secret-home" not in result.message
+    assert all("secret-home" not in text for text in dest.texts.values())
+    assert "❌ broken.mp4: " in result.message

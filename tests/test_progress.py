@@ -107,7 +107,7 @@ def test_line_reporter_writes_the_story() -> None:
     r.handle(FileFailed(Path("x.mp4"), "cannot fit"))
     r.handle(UploadDone(RESULT))
     assert lines == [
-        "found 1 media files (32.0 MiB)",
+        "found 1 media file (32.0 MiB)",
         "compressing video.mp4 (32.0 MiB → at most 10.0 MiB)",
         "compressing video.mp4: 25%",
         "compressing video.mp4: 50%",

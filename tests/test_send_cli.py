@@ -193,8 +193,9 @@ def test_exit_1_names_every_file_a_deleted_webhook_left_undelivered(
     assert requests == 1  # the first 404 stops the run: no batch after it is tried
     lines = out.splitlines()
     assert lines[0] == "0 delivered, 6 not delivered, 0 skipped"
-    assert all(line.startswith("  failed: ") for line in lines[1:])
-    named = sorted(Path(line.split(": ")[1]).name for line in lines[1:])
+    # one run-wide reason, said once, then every file it stopped
+    assert lines[1].startswith("  failed (6 files): upload stopped: ")
+    named = sorted(Path(line.strip()).name for line in lines[2:])
     assert named == sorted(hashes.values())
     assert "SECRET" not in out + err
 

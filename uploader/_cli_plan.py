@@ -65,20 +65,29 @@ async def plan_compression(
     return plans
 
 
-def build_plan(directory: Path, scan: ScanResult, settings: Settings) -> Plan:
-    """Plan the messages; oversized files count as their compression target size."""
+def build_plan(
+    directory: Path,
+    scan: ScanResult,
+    settings: Settings,
+    compression: dict[Path, EncodePlan | str] | None = None,
+) -> Plan:
+    """Plan the messages; oversized files count as their compression target size, and a file
+    that cannot be compressed (``compression`` says why) is left out of the messages."""
+    compression = compression or {}
     limit = settings.file_limit_bytes
     oversized = tuple(f for f in scan.files if f.size_bytes > limit)
     target = settings.compression_target_bytes
     planned = [
-        attrs.evolve(f, size_bytes=target) if f.size_bytes > limit else f for f in scan.files
+        attrs.evolve(f, size_bytes=target) if f.size_bytes > limit else f
+        for f in scan.files
+        if not isinstance(compression.get(f.path), str)
     ]
     batches = plan_batches(
         planned,
         max_files=settings.upload_max_files_per_batch,
         max_bytes=settings.batch_max_bytes,
     )
-    return Plan(directory, settings, scan, oversized, tuple(batches))
+    return Plan(directory, settings, scan, oversized, tuple(batches), compression)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,12 +99,13 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(**overrides)
     directory: Path = args.directory
     if not directory.is_dir():
-        raise UsageError(f"{directory}: no such directory")
+        what = "is a file, not a directory" if directory.exists() else "no such directory"
+        raise UsageError(f"{directory}: {what}")
+    directory = directory.resolve()  # so paths print relative to it however it was named
     scan = trio.run(scan_media, directory, settings)
-    plan = build_plan(directory, scan, settings)
-    plan = attrs.evolve(
-        plan, compression=trio.run(plan_compression, plan.needs_compression, settings)
-    )
+    oversized = tuple(f for f in scan.files if f.size_bytes > settings.file_limit_bytes)
+    compression = trio.run(plan_compression, oversized, settings)
+    plan = build_plan(directory, scan, settings, compression)
     if args.json:
         json.dump(plan_to_json(plan), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -154,10 +154,13 @@ def run_send(args: argparse.Namespace) -> int:
 
     destination = destination_from(args, os.environ)
     if not args.directory.is_dir():
-        raise UsageError(f"{args.directory}: no such directory")
+        what = "is a file, not a directory" if args.directory.exists() else "no such directory"
+        raise UsageError(f"{args.directory}: {what}")
     api_base = args.api_base.rstrip("/") if args.api_base else None
     if api_base is not None and not api_base.startswith(("http://", "https://")):
         raise UsageError("--api-base must be an http:// or https:// URL")
+    if args.workdir is not None and args.workdir.resolve().is_relative_to(args.directory.resolve()):
+        raise UsageError(f"--workdir {args.workdir} must not be inside {args.directory}")
     settings = _settings(args)
     from .cli import run_trio
 
@@ -181,13 +184,24 @@ def run_send(args: argparse.Namespace) -> int:
 
 
 def print_result(result: UploadResult, out: TextIO) -> None:
-    """The counts, then one line per media file that was not delivered, with its reason."""
+    """The counts, then every media file that was not delivered, grouped by reason.
+
+    A run-wide failure (a wrong token, an unknown channel, Discord unreachable) is one reason
+    followed by the files it stopped, not the same line forty times.
+    """
     out.write(
         f"{result.successful_uploads} delivered, {result.failed_uploads} not delivered,"
         f" {len(result.skipped)} skipped\n"
     )
+    groups: dict[tuple[str, str], list[str]] = {}
     for o in result.failed:
-        out.write(f"  {o.status.value}: {o.path}: {o.reason}\n")
+        groups.setdefault((o.status.value, o.reason), []).append(str(o.path))
+    for (status, reason), paths in groups.items():
+        if len(paths) == 1:
+            out.write(f"  {status}: {paths[0]}: {reason}\n")
+            continue
+        out.write(f"  {status} ({len(paths)} files): {reason}\n")
+        out.writelines(f"    {path}\n" for path in paths)
     if result.workdir is not None and not result.success:
         out.write(f"compressed files kept in {result.workdir}\n")
 
@@ -211,7 +225,7 @@ def result_to_json(result: UploadResult, destination: str) -> dict[str, Any]:
                 "message_id": o.message_id,
                 "attachments": list(o.attachments),
                 "sent_as": list(o.sent_as),
-                "size_bytes": o.size_bytes,
+                "size_bytes": None if o.status is FileStatus.SKIPPED else o.size_bytes,
                 "sent_bytes": o.sent_bytes,
             }
             for o in result.outcomes

@@ -200,6 +200,9 @@ class UploadPipeline:
         settings = self.settings
         target = self.destination(destination)
         own_workdir = workdir is None
+        if workdir is not None and _inside(Path(workdir), directory):
+            # its stand-ins would be found and sent again on the next run
+            raise UploaderError(f"{workdir}: the working folder must not be inside {directory}")
         if workdir is None:
             workdir = Path(await trio.to_thread.run_sync(tempfile.mkdtemp, None, "uploader-"))
         else:
@@ -332,6 +335,10 @@ class UploadPipeline:
         if self.settings.upload_cleanup_after_success:
             await trio.to_thread.run_sync(_remove_delivered, directory, result.outcomes)
         return attrs.evolve(result, workdir=workdir)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def _remove_delivered(directory: Path, outcomes: Sequence[FileOutcome]) -> None:

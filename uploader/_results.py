@@ -71,6 +71,19 @@ def user_path(file: MediaFile) -> Path:
     return file.original_path if file.original_path is not None else file.path
 
 
+def without_path(reason: str, path: Path) -> str:
+    """A reason fit for a channel: no local folders (they name users), no repeated file name.
+
+    Errors name the file by its full path for the terminal; the summary and the status message
+    already start each line with the file's name.
+    """
+    reason = reason.replace(str(path), path.name)
+    for prefix in (f"{path.name}: ", f"{path.name} "):
+        if reason.startswith(prefix) and len(reason) > len(prefix):
+            return reason[len(prefix) :]
+    return reason
+
+
 def reason_of(exc: BaseException) -> str:
     """An error's first line: what goes next to the file's name."""
     text = str(exc).strip() or type(exc).__name__
@@ -109,8 +122,8 @@ class Collector:
             self.compression_attempts += item.compression
             if item.uncertain:
                 self.uncertain.add(item.path)
-            self.failed.setdefault(item.path, item.reason)
-            return FileFailed(item.path, item.reason)
+            reason = self.failed.setdefault(item.path, without_path(item.reason, item.path))
+            return FileFailed(item.path, reason)
         else:
             self.delivered.setdefault(user_path(item.file), []).append(item)
         return None
@@ -196,7 +209,7 @@ def _deliberate(issue: DetectorIssue) -> bool:
 
 
 def summarize(outcomes: Sequence[FileOutcome]) -> str:
-    """The closing summary, as the original showed it."""
+    """The closing summary, as the original showed it (at most one Discord message long)."""
     media = [o for o in outcomes if o.status is not FileStatus.SKIPPED]
     delivered = [o for o in media if o.status is FileStatus.DELIVERED]
     if media and len(delivered) == len(media):
@@ -218,4 +231,23 @@ def summarize(outcomes: Sequence[FileOutcome]) -> str:
             lines.append(f"❌ {o.path.name}: {o.reason}")
         elif o.status is FileStatus.UNCERTAIN:
             lines.append(f"❓ {o.path.name}: {o.reason}")
-    return "\n".join(lines)
+    return fit_lines(lines)
+
+
+DISCORD_MESSAGE_CHARS = 2000
+
+
+def fit_lines(lines: Sequence[str], limit: int = DISCORD_MESSAGE_CHARS) -> str:
+    """Join lines into at most ``limit`` characters, dropping whole lines from the end and
+    saying how many ("… and 12 more"), never cutting a line in half."""
+    text = "\n".join(lines)
+    if len(text) <= limit:
+        return text
+    kept = list(lines)
+    while kept:
+        dropped = len(lines) - len(kept)
+        candidate = "\n".join([*kept, f"… and {dropped} more"])
+        if len(candidate) <= limit and dropped:
+            return candidate
+        kept.pop()
+    return text[: limit - 1] + "…"

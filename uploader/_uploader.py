@@ -30,6 +30,7 @@ from .compress import CompressionError, compress_to_fit
 from .discord import (
     DeliveryUncertainError,
     DestinationNotFoundError,
+    DiscordUnavailableError,
     FileTooLargeError,
     InvalidRequestBudgetError,
     MissingPermissionsError,
@@ -44,6 +45,7 @@ MAX_SPLITS = 4
 """How many times one batch may be split or recompressed after 413s."""
 
 FATAL_ERRORS = (
+    DiscordUnavailableError,  # after bounded retries: Discord is down or unreachable
     DestinationNotFoundError,
     MissingPermissionsError,
     RateLimitBanError,
@@ -115,7 +117,7 @@ class Uploader:
         except FATAL_ERRORS as exc:
             self.fatal = f"upload stopped: {reason_of(exc)}"
             self.compression.cancel()  # no point compressing what cannot be sent
-            await self._fail(batch.files, reason_of(exc), reports)
+            await self._fail(batch.files, self.fatal, reports)
             return
         except UploaderError as exc:
             await self._fail(batch.files, reason_of(exc), reports)

@@ -8,6 +8,7 @@ one line on stderr, never as a traceback: exit 2 for usage errors, 1 for work th
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -87,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Warnings from the library (e.g. a status message that could not be edited) read like the
+    # rest of the command's output; an application that embeds us configures its own logging.
+    logging.basicConfig(level=logging.WARNING, format="uploader: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

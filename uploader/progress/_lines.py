@@ -21,7 +21,8 @@ from ..compress import CompressionProgress
 def describe(event: object) -> str | None:
     """The line an event deserves, or None for events too small to mention."""
     if isinstance(event, DetectionDone):
-        return f"found {event.files} media files ({format_size(event.total_bytes)})"
+        noun = "media file" if event.files == 1 else "media files"
+        return f"found {event.files} {noun} ({format_size(event.total_bytes)})"
     if isinstance(event, CompressionStarted):
         return (
             f"compressing {event.file.filename} ({format_size(event.file.size_bytes)}"

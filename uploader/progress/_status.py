@@ -22,6 +22,7 @@ from .._models import (
     UploadDone,
     format_size,
 )
+from .._results import fit_lines
 from ..compress import CompressionProgress
 
 logger = logging.getLogger("uploader")
@@ -95,12 +96,13 @@ class DiscordStatusReporter:
     def render(self) -> str:
         """The status text now."""
         if self._final is not None:
-            return self._final[:2000]
+            return fit_lines(self._final.splitlines())
         lines = ["📤 Processing files for upload..."]
         if self._found:
             more = "" if self._detection_done else " so far"
+            noun = "media file" if self._found == 1 else "media files"
             lines.append(
-                f"📊 Found {self._found} media files{more} ({format_size(self._found_bytes)} total)"
+                f"📊 Found {self._found} {noun}{more} ({format_size(self._found_bytes)} total)"
             )
         for name, (size, target, percent) in self._compressing.items():
             lines.append(
@@ -110,8 +112,10 @@ class DiscordStatusReporter:
         lines.extend(self._compressed[-5:])
         if self._messages:
             lines.append(f"📎 Uploaded {self._files_sent} files in {self._messages} messages")
+        if len(self._failed) > 5:
+            lines.append(f"❌ {len(self._failed)} files failed; the last ones:")
         lines.extend(self._failed[-5:])
-        return "\n".join(lines)[:2000]
+        return fit_lines(lines)
 
     async def run(self) -> None:
         """Post, then edit at most once per interval until the summary was written."""
