@@ -40,12 +40,17 @@ def _parse_bool(name: str, raw: str) -> bool:
     raise SettingsError(name, raw, "true or false")
 
 
+def _plain(value: float) -> str:
+    """1048576, not 1.04858e+06; 0.001 stays 0.001."""
+    return str(int(value)) if value == int(value) else repr(value)
+
+
 def _parse_number(
     name: str, raw: str, *, minimum: float, maximum: float = math.inf, integer: bool = False
 ) -> float:
     kind = "a whole number" if integer else "a number"
-    upper = "" if math.isinf(maximum) else f" to {maximum:g}"
-    accepted = f"{kind} from {minimum:g}{upper}"
+    upper = "" if math.isinf(maximum) else f" to {_plain(maximum)}"
+    accepted = f"{kind} from {_plain(minimum)}{upper}"
     try:
         value = int(raw.strip()) if integer else float(raw.strip())
     except ValueError:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     Progress,
     TaskID,
     TaskProgressColumn,
@@ -21,6 +20,7 @@ from .._models import (
     FileFailed,
     FileFound,
     UploadDone,
+    format_size,
 )
 from ..compress import CompressionProgress
 from ._lines import describe
@@ -39,13 +39,14 @@ class TerminalReporter:
             TextColumn("{task.description}"),
             BarColumn(),
             TaskProgressColumn(),
-            DownloadColumn(binary_units=True),
+            TextColumn("{task.fields[detail]}"),  # files, bytes or nothing, per bar
             TimeRemainingColumn(),
             console=self.console,
             transient=False,
         )
-        self._detect = self._progress.add_task("🔎 detecting", total=None)
-        self._upload = self._progress.add_task("📤 uploading", total=None)
+        self._detect = self._progress.add_task("🔎 detecting", total=None, detail="")
+        self._upload = self._progress.add_task("📤 uploading", total=None, detail="")
+        self._found = 0
         self._encodes: dict[str, TaskID] = {}
         self._planned = 0
         self._started = False
@@ -59,7 +60,9 @@ class TerminalReporter:
         self._start()
         p = self._progress
         if isinstance(event, FileFound):
-            p.advance(self._detect, 1)
+            self._found += 1
+            noun = "file" if self._found == 1 else "files"
+            p.update(self._detect, advance=1, detail=f"{self._found} {noun}")
             self._planned += event.file.size_bytes
         elif isinstance(event, DetectionDone):
             p.update(self._detect, total=event.files, completed=event.files)
@@ -67,7 +70,9 @@ class TerminalReporter:
         elif isinstance(event, CompressionStarted):
             self._planned += event.target_bytes - event.file.size_bytes
             p.update(self._upload, total=max(self._planned, 1))
-            self._encodes[event.file.filename] = p.add_task(f"🗜️ {event.file.filename}", total=100)
+            self._encodes[event.file.filename] = p.add_task(
+                f"🗜️ {event.file.filename}", total=100, detail=""
+            )
         elif isinstance(event, CompressionProgress):
             task = self._encodes.get(event.file.filename)
             if task is not None:
@@ -78,10 +83,17 @@ class TerminalReporter:
                 p.update(task, completed=100)
         elif isinstance(event, BatchSent):
             p.advance(self._upload, event.batch.total_bytes)
+            up = p.tasks[self._upload]
+            total = format_size(int(up.total)) if up.total else "?"
+            p.update(self._upload, detail=f"{format_size(int(up.completed))} / {total}")
         elif isinstance(event, FileFailed):
-            p.console.print(f"[red]{describe(event)}[/red]")
+            task = self._encodes.pop(event.path.name, None)
+            if task is not None:  # a failed encode's bar goes, rather than stay at its last %
+                p.remove_task(task)
+            p.console.print(f"[red]{describe(event)}[/red]", markup=True, highlight=False)
         elif isinstance(event, UploadDone):
-            p.update(self._upload, total=p.tasks[self._upload].completed or 1)
+            done = int(p.tasks[self._upload].completed)
+            p.update(self._upload, total=done or 1, detail=format_size(done))
             p.stop()
             self.console.print(event.result.message)
 
