@@ -3,18 +3,44 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
+import secrets
 import shutil
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from .._models import MIB, MediaFile, MediaType
+from .._errors import UploaderError
+from .._models import MIB, MediaFile
 from .._settings import X264_PRESETS, Settings, mib_to_bytes
-from ._compress import CompressOutcome, compress_with_details
-from ._probe import media_type_for_suffix, probe_media
+from ._compress import compress_with_details
+from ._errors import CompressionError
+from ._plan import plan_encode
+from ._probe import (
+    AUDIO_EXTENSIONS,
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    check_media_type,
+    media_type_for_suffix,
+    probe_media,
+)
+
+_SAME_FORMAT = (
+    frozenset({".jpg", ".jpeg"}),
+    frozenset({".tif", ".tiff"}),
+    frozenset({".mpg", ".mpeg"}),
+    frozenset({".mp4", ".m4v"}),
+    frozenset({".ogg", ".oga"}),
+)
+"""Extensions that name the same format: a result in one may be written under another."""
+_ALSO_ACCEPTED = {".m4a": frozenset({".mp4"}), ".opus": frozenset({".ogg", ".oga"})}
+"""Wider names one format may also take (audio-only MP4 is a valid .mp4, Ogg Opus an .ogg)."""
+_MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | AUDIO_EXTENSIONS | IMAGE_EXTENSIONS
 
 
 def _positive_mb(raw: str) -> float:
@@ -33,7 +59,13 @@ def register(sub: Any) -> None:
         "compress",
         help="compress one file to fit under a size limit",
         description="Compress FILE so it fits under the limit at the best quality the bytes "
-        "allow. FILE is only read; the result goes to OUT (default: the current directory).",
+        "allow. FILE is only read; the result goes to OUT (default: the current directory, as "
+        "NAME.compressed.EXT). A FILE already within the limit is copied there unchanged. The "
+        "result's format can differ from FILE's (an animated GIF becomes MP4, a transparent PNG "
+        "WebP): when OUT's extension does not match it, the result is written beside OUT with "
+        "the right extension (-o out.gif gives out.mp4), the result line says so, and an "
+        "existing file of that name is never replaced. Ctrl-C or SIGTERM stops ffmpeg, removes "
+        "the temporary files and exits 130.",
     )
     parser.add_argument("file", metavar="FILE", type=Path, help="the media file to compress")
     parser.add_argument(
@@ -47,7 +79,8 @@ def register(sub: Any) -> None:
         "--output",
         metavar="OUT",
         type=Path,
-        help="where to put the result: a file name, or a directory (required for parts)",
+        help="where to put the result: a file name (its extension corrected to the result's "
+        "format if needed), or a directory (required for parts)",
     )
     parser.add_argument(
         "--split",
@@ -83,46 +116,166 @@ class _ProgressLine:
             print(file=sys.stderr)
 
 
-def _destinations(outputs: tuple[MediaFile, ...], out: Path | None, source: Path) -> list[Path]:
+def _accepted_suffixes(produced: str) -> frozenset[str]:
+    produced = produced.lower()
+    same = next((group for group in _SAME_FORMAT if produced in group), frozenset({produced}))
+    return same | _ALSO_ACCEPTED.get(produced, frozenset())
+
+
+def _named_for(out: Path, produced: str) -> Path:
+    """OUT, or OUT with the extension of the format actually produced (``produced``)."""
+    suffix = out.suffix.lower()
+    if not produced or suffix in _accepted_suffixes(produced):  # no extension: format unknown
+        return out
+    if suffix in _MEDIA_EXTENSIONS:
+        return out.with_suffix(produced)
+    return out.with_name(out.name + produced)  # `-o result` or `-o take.2`: add, don't replace
+
+
+def _rename_note(asked: Path, written: Path) -> str:
+    """Why the result is not at OUT (empty when it is)."""
+    if asked == written:
+        return ""
+    fmt = written.suffix[1:].upper()
+    if asked.suffix.lower() in _MEDIA_EXTENSIONS:
+        return f"named {written.suffix}, not {asked.suffix}: the result is {fmt}"
+    return f"{written.suffix} added: the result is {fmt}"
+
+
+def _check_output(out: Path | None, source: Path) -> None:
+    """Refuse an OUT that cannot work before spending time on encoding."""
+    from ..cli import UsageError
+
+    if out is None or out.is_dir():
+        return
+    if out.exists() and os.path.samefile(out, source):
+        raise UsageError(f"{out} is the original file; choose another place with -o")
+    if not out.parent.is_dir():
+        raise UsageError(f"{out.parent} is not a directory")
+
+
+def _destinations(names: list[str], out: Path | None, source: Path) -> list[tuple[Path, str]]:
+    """Where each result goes (``names`` are the results' file names), with a note if renamed."""
     from ..cli import UsageError
 
     if out is None:
         out = Path.cwd()
-    if len(outputs) > 1 or out.is_dir():
+    if len(names) > 1 or out.is_dir():
         out.mkdir(parents=True, exist_ok=True)
-        targets = [out / f.path.name for f in outputs]
-        taken = [t for t in targets if t.exists()]
+        placed = [(out / name, "") for name in names]
+        taken = [target for target, _ in placed if target.exists()]
         if taken:
             raise UsageError(f"{taken[0]} already exists; choose another place with -o")
     else:
         if not out.parent.is_dir():
             raise UsageError(f"{out.parent} is not a directory")
-        targets = [out]
-    for target in targets:
-        if target.exists() and target.resolve() == source.resolve():
+        target = _named_for(out, Path(names[0]).suffix)
+        if target != out and (target.exists() or target.is_symlink()):
+            raise UsageError(
+                f"{target} already exists (the result is {target.suffix[1:].upper()}, so it "
+                f"cannot be named {out.name}); choose another place with -o"
+            )
+        placed = [(target, _rename_note(out, target))]
+    for target, _ in placed:
+        if target.exists() and os.path.samefile(target, source):
             raise UsageError(f"{target} is the original file; choose another place with -o")
-    return targets
+    return placed
 
 
-async def _compress(
-    file: MediaFile, target: int, settings: Settings, workdir: Path, progress: _ProgressLine
-) -> CompressOutcome:
-    return await compress_with_details(
-        file, target, settings=settings, workdir=workdir, on_progress=progress
+def _place(src: Path, dest: Path, *, move: bool) -> None:
+    """Put ``src``'s bytes at ``dest``: ``dest`` is left either untouched or complete."""
+    if move:
+        try:
+            os.replace(src, dest)
+            return
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:  # another file system: copy instead
+                raise
+    partial_name = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.partial")
+    try:
+        fd = os.open(partial_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with open(src, "rb") as reader, os.fdopen(fd, "wb") as writer:
+            shutil.copyfileobj(reader, writer, 1024 * 1024)
+        os.replace(partial_name, dest)
+    except BaseException:
+        partial_name.unlink(missing_ok=True)
+        raise
+
+
+async def _deliver(source: Path, src: Path, dest: Path, *, move: bool) -> None:
+    try:
+        await trio.to_thread.run_sync(partial(_place, src, dest, move=move))
+    except OSError as exc:
+        raise CompressionError(source, f"cannot write {dest}: {exc.strerror or exc}") from exc
+
+
+def _mib(size: float) -> str:
+    return f"{size / MIB:.2f} MiB"
+
+
+async def _copy_as_is(source: Path, size: int, target: int, out: Path | None,
+                      settings: Settings) -> None:  # fmt: skip
+    """FILE already fits: check it is the media it claims to be, then copy it unchanged."""
+    probe = await probe_media(source, settings)  # ffprobe only: refuse what is not media
+    expected = media_type_for_suffix(source)
+    if expected is not None:
+        check_media_type(probe, expected)
+    default_name = f"{source.stem}.compressed{source.suffix}"
+    ((dest, note),) = _destinations([default_name], out, source)
+    await _deliver(source, source, dest, move=False)
+    print(
+        f"{source}: {_mib(size)} already fits the {_mib(target)} limit; copied unchanged to "
+        f"{dest}" + (f" ({note})" if note else "")
     )
 
 
-async def _media_type(path: Path, settings: Settings) -> MediaType:
-    return (await probe_media(path, settings)).media_type
+async def _compress(source: Path, size: int, target: int, out: Path | None,
+                    settings: Settings) -> None:  # fmt: skip
+    probe = await probe_media(source, settings)
+    expected = media_type_for_suffix(source)
+    if expected is not None:
+        check_media_type(probe, expected)
+    plan = plan_encode(probe, target, settings)  # pure: a file that cannot fit fails now
+    if plan.parts == 1:  # refuse a taken name now, not after minutes of encoding
+        _destinations([f"{source.stem}.compressed.{plan.container}"], out, source)
+    file = MediaFile(source, size, expected or probe.media_type)
+    progress = _ProgressLine(source.name)
+    workdir = Path(tempfile.mkdtemp(prefix="uploader-compress-"))
+    try:
+        try:
+            outcome = await compress_with_details(
+                file, target, settings=settings, workdir=workdir, on_progress=progress
+            )
+        finally:
+            progress.done()
+        names = [output.path.name for output in outcome.outputs]
+        encodes = f"{outcome.attempts} encode{'s' if outcome.attempts != 1 else ''}"
+        for output, (dest, note) in zip(
+            outcome.outputs, _destinations(names, out, source), strict=True
+        ):
+            await _deliver(source, output.path, dest, move=True)
+            print(
+                f"{source}: {_mib(size)} → {dest}: {_mib(output.size_bytes)} "
+                f"({output.size_bytes / target:.1%} of the {_mib(target)} limit, {encodes}"
+                + (f"; {note})" if note else ")")
+            )
+    finally:
+        # Also on Ctrl-C/SIGTERM: ffmpeg is dead by now (cancelled), its partial files go too.
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(partial(shutil.rmtree, workdir, ignore_errors=True))
 
 
 def run_compress_command(args: argparse.Namespace) -> int:
     """Run ``uploader compress``; errors a user can act on are raised as UploaderError."""
-    from ..cli import UsageError
+    from ..cli import UsageError, run_trio
 
     source: Path = args.file
-    if not source.is_file():
+    if source.is_dir():
+        raise UsageError(f"{source} is a directory, not a file")
+    if not source.exists():
         raise UsageError(f"{source}: no such file")
+    if not source.is_file():
+        raise UsageError(f"{source} is not a regular file")
     overrides: dict[str, Any] = {}
     if args.split_long:
         overrides["compression_split_long"] = True
@@ -132,22 +285,20 @@ def run_compress_command(args: argparse.Namespace) -> int:
     target = settings.compression_target_bytes
     if args.limit_mb is not None:
         target = mib_to_bytes(args.limit_mb)
+    out: Path | None = args.output
+    _check_output(out, source)
     size = source.stat().st_size
-    media_type = media_type_for_suffix(source) or trio.run(_media_type, source, settings)
-    file = MediaFile(source, size, media_type)
-    progress = _ProgressLine(source.name)
-    with tempfile.TemporaryDirectory(prefix="uploader-compress-") as tmp:
+    job = _copy_as_is if size <= target else _compress
+
+    async def run() -> UploaderError | None:
+        # Carried out of run_trio, whose nursery would wrap it in an ExceptionGroup.
         try:
-            outcome = trio.run(_compress, file, target, settings, Path(tmp), progress)
-        finally:
-            progress.done()
-        destinations = _destinations(outcome.outputs, args.output, source)
-        for output, destination in zip(outcome.outputs, destinations, strict=True):
-            shutil.move(output.path, destination)
-            encodes = f"{outcome.attempts} encode{'s' if outcome.attempts != 1 else ''}"
-            print(
-                f"{source}: {size / MIB:.2f} MiB → {destination}: {output.size_bytes / MIB:.2f} "
-                f"MiB ({output.size_bytes / target:.1%} of the {target / MIB:.2f} MiB limit, "
-                f"{encodes})"
-            )
+            await job(source, size, target, out, settings)
+        except UploaderError as exc:
+            return exc
+        return None
+
+    error = run_trio(run)
+    if error is not None:
+        raise error
     return 0
