@@ -5,6 +5,11 @@ Every error carries a message a user can act on, and never a secret (bot token, 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import trio
+
 
 class UploaderError(Exception):
     """Base class of every error `uploader` raises on purpose."""
@@ -24,3 +29,27 @@ class SettingsError(UploaderError, ValueError):
         self.value = value
         self.accepted = accepted
         super().__init__(f"{name}={value!s}: expected {accepted}")
+
+
+@contextmanager
+def single_error() -> Iterator[None]:
+    """Let the caller see the one real error rather than a group from a hidden nursery.
+
+    Since trio 0.25 nurseries raise ExceptionGroup; a library that hides its nursery unwraps a
+    group holding one real error (Cancelled aside) so callers can ``except`` it plainly.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        real = [e for e in _leaves(group) if not isinstance(e, trio.Cancelled)]
+        if len(real) == 1:
+            raise real[0] from group
+        raise
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc

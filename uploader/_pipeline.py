@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import attrs
@@ -24,7 +24,7 @@ import trio
 from ._batching import AllFound, BatcherInput, Pending, Ready, Resolved, run_batcher
 from ._destination import Destination, DiscordDestination
 from ._detect import check_directory, run_detector
-from ._errors import UploaderError
+from ._errors import UploaderError, single_error
 from ._models import (
     MIB,
     CompressionStarted,
@@ -129,27 +129,6 @@ async def _collect(
                 await progress.send(event)
 
 
-@contextmanager
-def _single_error() -> Iterator[None]:
-    """Let the caller see the one real error rather than a group from our hidden nursery."""
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        leaves = list(_leaves(group))
-        real = [e for e in leaves if not isinstance(e, trio.Cancelled)]
-        if len(real) == 1:
-            raise real[0] from group
-        raise
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            yield from _leaves(exc)
-        else:
-            yield exc
-
-
 class UploadPipeline:
     """A long-lived uploader for a bot: one HTTP client and rate limiter for every request.
 
@@ -241,7 +220,7 @@ class UploadPipeline:
         platform: str,
         started: float,
     ) -> UploadResult:
-        with _single_error():
+        with single_error():
             async with trio.open_nursery() as outer:
                 events_send, events_recv = trio.open_memory_channel[ProgressEvent](256)
                 for reporter in reporters:

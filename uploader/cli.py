@@ -19,7 +19,7 @@ from typing import TypeVar
 import trio
 
 from . import __version__
-from ._errors import SettingsError, UploaderError
+from ._errors import SettingsError, UploaderError, single_error
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -67,7 +67,8 @@ def run_trio(fn: Callable[[], Awaitable[T]]) -> T:
             raise KeyboardInterrupt
         return outcome[0]
 
-    return trio.run(main)
+    with single_error():
+        return trio.run(main)
 
 
 def build_parser() -> argparse.ArgumentParser:
