@@ -163,6 +163,49 @@ async def test_an_overshoot_is_corrected_by_a_lower_bitrate_reencode(media, work
     assert out.size_bytes <= 150 * KIB
 
 
+def _underplanned(monkeypatch, share: float) -> None:
+    """Make the planner ask for ``share`` of the video bitrate it would (the encode underfills)."""
+    from uploader.compress import _compress
+
+    real = _compress.plan_encode
+
+    def plan_low(*args, **kwargs):
+        plan = real(*args, **kwargs)
+        return plan.with_video_kbps(int(plan.video_kbps * share))
+
+    monkeypatch.setattr(_compress, "plan_encode", plan_low)
+
+
+async def test_an_underfilled_video_is_reencoded_once_at_a_higher_bitrate(
+    media, workdir, monkeypatch
+):
+    _underplanned(monkeypatch, 0.7)
+    outcome = await compress_with_details(
+        as_file(media["noisy"]), 120 * KIB, settings=SETTINGS, workdir=workdir
+    )
+    (out,) = outcome.outputs
+    assert outcome.attempts == 2 and outcome.first_fit
+    assert 0.90 * 120 * KIB <= out.size_bytes <= 120 * KIB
+    assert sorted(p.name for p in workdir.iterdir()) == [out.path.name]
+
+
+async def test_an_upward_reencode_over_the_limit_is_dropped_for_the_first_output(
+    media, workdir, monkeypatch
+):
+    from uploader.compress import _compress
+
+    _underplanned(monkeypatch, 0.5)
+    monkeypatch.setattr(_compress, "RAISE_CORRECTION", 3.0)  # aim far past the target
+    monkeypatch.setattr(_compress, "MAX_RAISE", 4.0)
+    outcome = await compress_with_details(
+        as_file(media["noisy"]), 120 * KIB, settings=SETTINGS, workdir=workdir
+    )
+    (out,) = outcome.outputs
+    assert outcome.attempts == 2 and outcome.first_fit
+    assert out.size_bytes < 0.90 * 120 * KIB  # the first encode, kept
+    assert sorted(p.name for p in workdir.iterdir()) == [out.path.name]
+
+
 async def test_a_video_too_long_for_the_limit_names_a_limit_that_works(media, workdir):
     file = as_file(media["long"])
     with pytest.raises(CannotFitError) as caught:

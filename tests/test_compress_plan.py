@@ -16,6 +16,7 @@ from uploader.compress._plan import (
     VIDEO_AUDIO_LADDER,
     VIDEO_FLOOR_KBPS,
     container_overhead,
+    min_bits_per_pixel,
     smallest_fitting_limit,
 )
 from uploader.compress._probe import parse_probe
@@ -140,6 +141,35 @@ def test_a_starved_video_drops_frame_rate_at_the_lowest_resolution():
     assert plan.scale is not None and min(plan.scale) == 240
 
 
+def test_a_calm_ten_minute_360p_clip_keeps_360p_at_25_mib():
+    # The benchmark's regression: ~290 kb/s of video is 0.042 bits per pixel at 360p30. The
+    # old flat 0.05 threshold sent it to 240p (SSIM 0.949); 360p scores 0.970.
+    probe = video_probe(duration=600, width=640, height=360, fps=30, video_bps=2_000_000)
+    plan = plan_encode(probe, 25 * MIB, SETTINGS)
+    assert plan.scale == (640, 360) and plan.fps == 30
+    assert plan.video_kbps >= 270
+    starved = plan_encode(probe, 10 * MIB, SETTINGS)  # ~95 kb/s: 240p is still better
+    assert starved.scale == (426, 240)
+
+
+def test_the_bits_per_pixel_threshold_falls_as_frames_grow():
+    heights = (240, 360, 480, 540, 720, 1080, 1440, 2160)
+    thresholds = [min_bits_per_pixel(round(h * 16 / 9), h) for h in heights]
+    assert thresholds == sorted(thresholds, reverse=True)
+    assert 0.035 <= min_bits_per_pixel(640, 360) <= 0.04
+    assert all(0.02 <= t <= 0.05 for t in thresholds)
+
+
+def test_the_source_size_is_kept_when_the_budget_covers_the_source_bitrate():
+    # ~785 kb/s for video is 0.028 bits per pixel at 720p30, under the 720p threshold (0.031),
+    # but it covers the source's 700 kb/s, which the source shows is enough at its size.
+    probe = video_probe(duration=60, width=1280, height=720, fps=30, video_bps=700_000,
+                        audio_bps=1_500_000)  # fmt: skip
+    assert min_bits_per_pixel(1280, 720) > 785_000 / (1280 * 720 * 30)
+    plan = plan_encode(probe, round(6.8 * MIB), SETTINGS)
+    assert plan.video_kbps == 700 and plan.scale == (1280, 720)
+
+
 def test_too_long_raises_cannot_fit_with_a_limit_that_works():
     probe = video_probe(duration=3600)
     with pytest.raises(CannotFitError) as caught:
@@ -195,6 +225,35 @@ def test_mp4_overhead_grows_with_duration_and_frame_rate():
     assert 133_000 <= container_overhead("mp4", 120, video_fps=30, audio_rate=48000) < 145_000
     assert 43_000 <= container_overhead("mp4", 120, video_fps=30, audio_rate=None) < 50_000
     assert 23_000 <= container_overhead("m4a", 120, video_fps=None, audio_rate=48000) < 30_000
+
+
+def test_an_underfilled_output_is_raised_once_toward_the_budget_never_past_the_source():
+    from uploader.compress._compress import MAX_RAISE, RAISE_MAX_BITS_PER_PIXEL, _raised_kbps
+
+    plan = plan_encode(video_probe(duration=600), 10 * MIB, SETTINGS)
+    kbps, target = plan.video_kbps, plan.target_bytes
+    assert _raised_kbps(plan, [(kbps, round(0.92 * target))]) is None  # full enough
+    got = round(0.80 * target)
+    raised = _raised_kbps(plan, [(kbps, got)])
+    assert raised is not None and raised > kbps
+    # Audio and container as planned, the video in proportion: just under the planned bytes.
+    others = plan.planned_bytes - kbps * 125 * plan.duration
+    predicted = others + (got - others) * raised / kbps
+    assert 0.95 * plan.planned_bytes <= predicted <= plan.planned_bytes
+    assert _raised_kbps(plan, [(kbps, round(0.30 * target))]) == math.floor(kbps * MAX_RAISE)
+    # An earlier encode over the target caps the prediction: no raise back past it.
+    over = (round(kbps * 1.3), round(1.02 * target))
+    capped = _raised_kbps(plan, [over, (kbps, got)])
+    assert capped is not None and kbps < capped < raised
+    assert _raised_kbps(plan, [(round(kbps * 1.1), round(1.02 * target)), (kbps, got)]) is None
+    # Never above the source's bitrate: a plan capped at the source is left alone.
+    at_source = plan_encode(video_probe(duration=5, video_bps=2_000_000), 25 * MIB, SETTINGS)
+    assert at_source.video_kbps == 2000
+    assert _raised_kbps(at_source, [(2000, MIB)]) is None
+    # Nor past a density where more bits show nothing (and x264 often cannot spend them).
+    dense = plan_encode(video_probe(duration=10, width=1280, height=720), 25 * MIB, SETTINGS)
+    assert dense.video_kbps / (1280 * 720 * 30) * 1000 > RAISE_MAX_BITS_PER_PIXEL
+    assert _raised_kbps(dense, [(dense.video_kbps, round(0.7 * dense.target_bytes))]) is None
 
 
 def test_summary_is_one_line_and_json_is_plain():

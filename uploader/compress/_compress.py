@@ -35,6 +35,16 @@ MAX_ENCODES = 3
 """The first encode plus at most two corrective re-encodes."""
 CORRECTION = 0.94
 """A re-encode aims at ``(target / actual) * CORRECTION`` of the previous bitrate."""
+UNDERFILL = 0.90
+"""A video output under this share of its target may be re-encoded once at a higher bitrate."""
+RAISE_CORRECTION = 0.97
+"""An upward re-encode aims at this share of the predicted bitrate (a miss wastes an encode)."""
+MAX_RAISE = 1.5
+"""An upward re-encode raises the video bitrate by at most this factor."""
+RAISE_MAX_BITS_PER_PIXEL = 0.2
+"""No upward re-encode past this video density (bits per pixel per frame): the picture is as
+good as it gets, and x264 often cannot even spend the bits (a calm 720p clip planned at 0.7
+bits per pixel stays at 70% of its target however high the bitrate)."""
 
 WEBP_QUALITIES = (100, 95, 90, 85, 78, 70, 60, 50, 40)
 JPEG_QSCALES = (2, 3, 4, 6, 8, 11, 15)
@@ -45,11 +55,21 @@ ProgressCallback = Callable[[float], None]
 
 @attrs.frozen
 class CompressOutcome:
-    """What a compression produced and how many encodes the hardest output needed."""
+    """What a compression produced and how many encodes the hardest output needed.
+
+    Attributes:
+        outputs: the stand-in, or the consecutive parts.
+        attempts: encodes of the output that took most (for images: qualities tried),
+            including an upward re-encode of a video that fit but left its budget underused.
+        plan: the plan (the first encode's bitrates).
+        first_fit: every output's first encode was already under the limit (for images: the
+            first quality tried fit).
+    """
 
     outputs: tuple[MediaFile, ...]
     attempts: int
     plan: EncodePlan
+    first_fit: bool = True
 
 
 class _Progress:
@@ -237,11 +257,48 @@ def _over(path: Path, size: int, target: int, encodes: int) -> CompressionError:
     )
 
 
+def _raised_kbps(plan: EncodePlan, measured: list[tuple[int, int]]) -> int | None:
+    """The video bitrate of one upward re-encode, or None when it is not worth the risk.
+
+    Only for an output that fit but used under ``UNDERFILL`` of its target, planned below the
+    source's video bitrate. Each measured encode (kb/s, bytes) predicts the bitrate at which
+    the video would fill the plan's budget, never the whole target (audio and container as
+    planned, video bytes in proportion to the bitrate); the lowest prediction is taken,
+    ``RAISE_CORRECTION`` below it, and never above the source's bitrate or ``MAX_RAISE`` times
+    the current one, nor to ``RAISE_MAX_BITS_PER_PIXEL``. The output is measured anyway: a
+    miss only costs the encode.
+    """
+    size = measured[-1][1]
+    if size >= UNDERFILL * plan.target_bytes or plan.scale is None:
+        return None
+    pixels_per_second = plan.scale[0] * plan.scale[1] * (plan.fps or 30.0)
+    ceiling = min(plan.source_video_kbps or math.inf,
+                  RAISE_MAX_BITS_PER_PIXEL * pixels_per_second / 1000)  # fmt: skip
+    if plan.video_kbps >= ceiling:
+        return None
+    others = plan.planned_bytes - plan.video_kbps * 125 * plan.duration  # audio + container
+    aim = min(plan.budget_bytes + plan.overhead_bytes, plan.target_bytes) - others
+    predictions = [kbps * aim / (got - others) for kbps, got in measured if got > others]
+    if len(predictions) < len(measured) or aim <= 0:
+        return None
+    kbps = math.floor(min(min(predictions) * RAISE_CORRECTION, ceiling,
+                          plan.video_kbps * MAX_RAISE))  # fmt: skip
+    return kbps if kbps > plan.video_kbps else None
+
+
 async def _encode_video(
     plan: EncodePlan, probe: MediaProbe, out: Path, space: _Workspace, *,
     start: float | None, settings: Settings, progress: _Progress, low: float, high: float,
-) -> int:  # fmt: skip
-    """Two-pass encode one output into ``out``; re-encode (pass 2) while over the target."""
+) -> tuple[int, bool]:  # fmt: skip
+    """Two-pass encode one output into ``out``; re-encode (pass 2) while over the target.
+
+    An output that fits but leaves over a tenth of its target unused (see ``_raised_kbps``) is
+    re-encoded once at a higher bitrate into a separate file, which replaces ``out`` only if it
+    is measured under the target too; otherwise the first fitting output stays.
+
+    Returns:
+        (encodes run, whether the first encode fit).
+    """
     path = probe.path
     assert plan.scale is not None
     passlog = space.temp(".passlog")
@@ -252,14 +309,30 @@ async def _encode_video(
     split = low + (high - low) * 0.35
     await _run_ffmpeg(first, path=path, time_limit=timeout, duration=plan.duration,
                       report=progress.stage(low, split))  # fmt: skip
+    measured: list[tuple[int, int]] = []  # (video kb/s, output bytes) of every encode
+    raising = False
     for encodes in range(1, MAX_ENCODES + 1):
-        second = _video_command(plan, probe, out, passlog=passlog, pass_number=2, start=start,
-                                settings=settings)  # fmt: skip
+        attempt = space.temp(".mp4") if raising else out
+        second = _video_command(plan, probe, attempt, passlog=passlog, pass_number=2,
+                                start=start, settings=settings)  # fmt: skip
         await _run_ffmpeg(second, path=path, time_limit=timeout, duration=plan.duration,
                           report=progress.stage(split, high))  # fmt: skip
-        size = _size(out)
+        size = _size(attempt)
+        measured.append((plan.video_kbps, size))
+        first_fit = measured[0][1] <= plan.target_bytes
+        if raising:  # ``out`` already holds an output that fits
+            if size <= plan.target_bytes:
+                os.replace(attempt, out)
+            else:
+                space.discard(attempt)
+            return encodes, first_fit
         if size <= plan.target_bytes:
-            return encodes
+            raised = _raised_kbps(plan, measured) if encodes < MAX_ENCODES else None
+            if raised is None:
+                return encodes, first_fit
+            raising = True
+            plan = plan.with_video_kbps(raised)
+            continue
         if encodes == MAX_ENCODES:
             raise _over(path, size, plan.target_bytes, encodes)
         kbps = math.floor(plan.video_kbps * plan.target_bytes / size * CORRECTION)
@@ -366,10 +439,12 @@ async def compress_with_details(
     space = _Workspace(workdir, file.path)
     try:
         attempts = 0
+        first_fit = True
         finals: list[Path]
         if plan.kind is MediaType.IMAGE:
             temp, ext, attempts = await _fit_image(plan, probe, space, settings=settings,
                                                    progress=progress)  # fmt: skip
+            first_fit = attempts == 1
             finals = space.reserve(lambda stem: [f"{stem}.compressed.{ext}"])
             os.replace(temp, finals[0])
         elif plan.parts > 1:
@@ -379,22 +454,24 @@ async def compress_with_details(
             )
             temps = [space.temp(f".{plan.container}") for _ in range(n)]
             for i, temp in enumerate(temps):
-                used = await _encode_video(
+                used, fit = await _encode_video(
                     plan, probe, temp, space, start=i * plan.duration, settings=settings,
                     progress=progress, low=100 * i / n, high=100 * (i + 1) / n,
                 )  # fmt: skip
-                attempts = max(attempts, used)
+                attempts, first_fit = max(attempts, used), first_fit and fit
             for temp, final in zip(temps, finals, strict=True):
                 os.replace(temp, final)
         else:
             temp = space.temp(f".{plan.container}")
             if plan.kind is MediaType.VIDEO:
-                attempts = await _encode_video(plan, probe, temp, space, start=None,
-                                               settings=settings, progress=progress, low=0,
-                                               high=100)  # fmt: skip
+                attempts, first_fit = await _encode_video(
+                    plan, probe, temp, space, start=None, settings=settings, progress=progress,
+                    low=0, high=100,
+                )  # fmt: skip
             else:
                 attempts = await _encode_audio(plan, probe, temp, settings=settings,
                                                progress=progress)  # fmt: skip
+                first_fit = attempts == 1
             finals = space.reserve(lambda stem: [f"{stem}.compressed.{plan.container}"])
             os.replace(temp, finals[0])
         outputs = []
@@ -414,7 +491,7 @@ async def compress_with_details(
         space.remove_all()
         raise
     progress.report(100.0)
-    return CompressOutcome(tuple(outputs), attempts, plan)
+    return CompressOutcome(tuple(outputs), attempts, plan, first_fit)
 
 
 async def compress_to_fit(
