@@ -140,3 +140,18 @@ def truncate(path: Path, keep_bytes: int) -> Path:
     data = Path(path).read_bytes()[:keep_bytes]
     Path(path).write_bytes(data)
     return Path(path)
+
+
+def ffmpeg_reading(path: Path) -> list[str]:
+    """Command lines of running ffmpeg/ffprobe processes that mention ``path`` (via /proc)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "ffmpeg" in cmdline and str(path) in cmdline:
+            found.append(cmdline)
+    return found

@@ -11,22 +11,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests._media import make_video
+from tests._media import ffmpeg_reading, make_video
 from uploader.testing import open_fake_discord
-
-
-def ffmpeg_reading(folder: Path) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if "ffmpeg" in cmdline and str(folder) in cmdline:
-            found.append(cmdline)
-    return found
 
 
 @pytest.mark.ffmpeg

@@ -230,20 +230,6 @@ def test_a_file_within_the_limit_keeps_its_format_and_says_so(clip, tmp_path, no
 # Ctrl-C and SIGTERM: ffmpeg killed, temporary files removed, exit 130 in one line.
 
 
-def ffmpeg_reading(path: Path) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if "ffmpeg" in cmdline and str(path) in cmdline:
-            found.append(cmdline)
-    return found
-
-
 @pytest.mark.ffmpeg
 @needs_ffmpeg
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -265,7 +251,7 @@ async def test_a_signal_mid_encode_cleans_up(tmp_path: Path, sig: signal.Signals
     assert process.stdout is not None and process.stderr is not None
     seen = b""
     with trio.fail_after(60):
-        while not ffmpeg_reading(source):  # noqa: ASYNC110 (polling another process)
+        while not _media.ffmpeg_reading(source):  # noqa: ASYNC110 (polling another process)
             await trio.sleep(0.05)
         process.send_signal(sig)
         while chunk := await process.stderr.receive_some(4096):
@@ -276,6 +262,6 @@ async def test_a_signal_mid_encode_cleans_up(tmp_path: Path, sig: signal.Signals
     assert code == 130, seen.decode()
     assert lines == ["uploader compress: interrupted"]
     assert printed == b""
-    assert ffmpeg_reading(source) == []
+    assert _media.ffmpeg_reading(source) == []
     assert list(scratch.iterdir()) == []
     assert list(out.iterdir()) == []
