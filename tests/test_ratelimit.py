@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import collections
 import json
-import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import attrs
 import pytest
 import trio
 import trio.testing
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from uploader._errors import UploaderError
@@ -30,6 +29,7 @@ from uploader.discord._ratelimit import (
     open_rate_limiter,
     run_rate_limiter,
 )
+from uploader.testing._limits import FixedWindows, ceil_ms, to_ns
 
 T = TypeVar("T")
 
@@ -121,71 +121,76 @@ def majors(n: int) -> list[Route]:
 
 
 class FakeBucketServer:
-    """A deterministic Discord bucket: ``limit`` requests per window of ``period`` seconds.
+    """One Discord bucket as the loopback fake keeps it: ``limit`` requests per ``period``.
 
-    A window opens with the first request after the previous one closed. Over-limit requests
-    are answered 429 and counted in ``rejected``.
+    The same `FixedWindows` as `uploader.testing` uses: a window opens with the first request
+    after the previous one reset, time is counted in integer nanoseconds, and Reset-After is
+    rounded up to the millisecond, as Discord rounds it. Over-limit requests are answered 429
+    and counted in ``rejected``; ``accepted`` holds the accepted requests' times in ns.
     """
 
     def __init__(self, limit: int, period: float, bucket: str = "b1") -> None:
         self.limit = limit
         self.period = period
         self.bucket = bucket
-        self.window_end = -math.inf
-        self.count = 0
+        self.windows = FixedWindows(limit, period)
         self.rejected = 0
-        self.accepted: list[float] = []
+        self.accepted: list[int] = []
 
     def answer(self) -> tuple[int, dict[str, str], bytes | None]:
-        now = trio.current_time()
-        if now >= self.window_end:
-            self.window_end = now + self.period
-            self.count = 0
-        self.count += 1
-        reset_after = self.window_end - now
-        if self.count > self.limit:
-            self.rejected += 1
-            headers = rl_headers(
-                limit=self.limit,
-                remaining=0,
-                reset_after=reset_after,
-                bucket=self.bucket,
-                scope="user",
-            )
-            return 429, headers, body_429(reset_after)
-        self.accepted.append(now)
-        remaining = self.limit - self.count
-        return (
-            200,
-            rl_headers(
-                limit=self.limit, remaining=remaining, reset_after=reset_after, bucket=self.bucket
-            ),
-            None,
+        now_ns = to_ns(trio.current_time())
+        state = self.windows.take(self.bucket, now_ns)
+        reset_after = ceil_ms(state.reset_after_ns) / 1000
+        headers = rl_headers(
+            limit=state.limit,
+            remaining=state.remaining,
+            reset_after=reset_after,
+            bucket=self.bucket,
+            scope=None if state.allowed else "user",
         )
+        if not state.allowed:
+            self.rejected += 1
+            return 429, headers, body_429(reset_after)
+        self.accepted.append(now_ns)
+        return 200, headers, None
 
 
 # --- the global limit --------------------------------------------------------------------------
 
 
 async def test_global_limit(autojump_clock: trio.testing.MockClock) -> None:
-    async with open_rate_limiter(global_rate=2.0) as limiter:
+    async with open_rate_limiter(global_rate=2.0, global_burst=0, global_margin=0.0) as limiter:
         assert await grant_times(limiter, majors(5)) == [0.0, 0.5, 1.0, 1.5, 2.0]
 
 
 async def test_global_limit_paces_so_no_second_holds_more_than_the_rate(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with open_rate_limiter(global_rate=50.0) as limiter:
+    async with open_rate_limiter(global_rate=50.0) as limiter:  # burst 3, margin 50 ms
         times = await grant_times(limiter, majors(120))
     assert times == sorted(times)
+    assert all(gap >= 1_050_000_000 for gap in gaps(times, 50))
+    # Each 1.05 s: the burst credit (3) at once with the paced request, then one every 20 ms;
+    # the 51st waits for the first to leave the window of 1 s plus the margin.
+    assert times[:5] == [0.0, 0.0, 0.0, 0.0, 0.02]
+    assert times[49:55] == pytest.approx([0.92, 1.05, 1.05, 1.05, 1.05, 1.07])
+    assert times[-1] == pytest.approx(2.42)
+
+
+async def test_without_a_margin_the_cap_is_exactly_the_rate_per_second(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_rate_limiter(global_rate=50.0, global_margin=0.0) as limiter:
+        times = await grant_times(limiter, majors(120))
     assert all(gap >= 1_000_000_000 for gap in gaps(times, 50))
-    assert times[-1] == pytest.approx(119 * 0.02)
+    assert times[49:55] == pytest.approx([0.92, 1.0, 1.0, 1.0, 1.0, 1.02])
+    assert times[-1] == pytest.approx(2.32)
 
 
 async def test_global_limit_rounds_the_interval_up_to_whole_nanoseconds(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with open_rate_limiter(global_rate=7.0) as limiter:
+    async with open_rate_limiter(global_rate=7.0, global_burst=0, global_margin=0.0) as limiter:
         times = await grant_times(limiter, majors(8))
     # 1e9 / 7 ns is not whole: 142857143 ns apart, never 142857142 (8 within one second).
     assert gaps(times, 1) == [142_857_143] * 7
@@ -193,15 +198,15 @@ async def test_global_limit_rounds_the_interval_up_to_whole_nanoseconds(
 
 
 async def test_global_reset_preemptive(autojump_clock: trio.testing.MockClock) -> None:
-    async with open_rate_limiter(global_rate=2.0) as limiter:
+    async with open_rate_limiter(global_rate=2.0, global_burst=0, global_margin=0.0) as limiter:
         assert await request(limiter, MESSAGES) == 0.0
         await trio.sleep(10)
-        # Idle time refills the pacer, but never beyond one request: no burst is saved up.
+        # Strict pacing: idle time refills the pacer, but never beyond one request.
         assert await grant_times(limiter, majors(3)) == [10.0, 10.5, 11.0]
 
 
 async def test_global_reset_on_cancel(autojump_clock: trio.testing.MockClock) -> None:
-    async with open_rate_limiter(global_rate=1.0) as limiter:
+    async with open_rate_limiter(global_rate=1.0, global_margin=0.0) as limiter:
         async with limiter.permit(MESSAGES):
             await trio.sleep(0.5)  # left without record(): the request was never sent
         assert await request(limiter, MESSAGES) == 0.5
@@ -227,7 +232,10 @@ async def test_permits_are_granted_in_request_order_across_buckets(
         await request(limiter, route)
         order.append(route.major)
 
-    async with open_rate_limiter(global_rate=1.0) as limiter, trio.open_nursery() as nursery:
+    async with (
+        open_rate_limiter(global_rate=1.0, global_margin=0.0) as limiter,
+        trio.open_nursery() as nursery,
+    ):
         for route in majors(4):
             nursery.start_soon(one, route)
             await trio.testing.wait_all_tasks_blocked()
@@ -248,6 +256,94 @@ async def test_proxy_mode_has_no_proactive_global_limit(
 ) -> None:
     async with open_rate_limiter(global_rate=None) as limiter:
         assert await grant_times(limiter, majors(100)) == [0.0] * 100
+
+
+async def test_idle_time_banks_at_most_the_burst_credit(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_rate_limiter(global_rate=50.0, global_burst=3) as limiter:
+        assert await request(limiter, MESSAGES) == 0.0
+        await trio.sleep(10)
+        times = await grant_times(limiter, majors(6))
+    assert times == pytest.approx([10.0, 10.0, 10.0, 10.0, 10.02, 10.04])
+
+
+async def test_the_burst_credit_never_lets_a_second_hold_more_than_the_rate(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # At 2/s a credit of 3 could put 4 into one second: only 1 of it is used.
+    async with open_rate_limiter(global_rate=2.0, global_burst=3, global_margin=0.0) as limiter:
+        assert await grant_times(limiter, majors(5)) == [0.0, 0.0, 1.0, 1.0, 2.0]
+    # At 1/s or slower there is no room for credit: strict pacing.
+    async with open_rate_limiter(global_rate=1.0, global_burst=3, global_margin=0.0) as limiter:
+        assert await grant_times(limiter, majors(3)) == [2.0, 3.0, 4.0]
+
+
+async def test_an_unrecorded_permit_gives_its_burst_slot_back(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_rate_limiter(global_rate=2.0, global_burst=1, global_margin=0.0) as limiter:
+        assert await request(limiter, MESSAGES) == 0.0
+        async with limiter.permit(MESSAGES):
+            pass  # never sent: the second's second slot is free again
+        assert await grant_times(limiter, majors(3)) == [0.0, 1.0, 1.0]
+
+
+def run_with_late_wake_ups(main: Callable[[], Awaitable[None]], step: float) -> None:
+    """Run ``main`` on a virtual clock that only moves in ``step`` ticks.
+
+    Once every task is blocked the clock jumps a whole tick, so a sleeper whose deadline falls
+    between ticks wakes up late, like a coarse timer or a busy event loop would wake it.
+    """
+    clock = trio.testing.MockClock()
+
+    async def ticking() -> None:
+        async with trio.open_nursery() as nursery:
+
+            async def tick() -> None:
+                while True:
+                    await trio.testing.wait_all_tasks_blocked()
+                    clock.jump(step)
+
+            nursery.start_soon(tick)
+            await main()
+            nursery.cancel_scope.cancel()
+
+    trio.run(ticking, clock=clock)
+
+
+@pytest.mark.parametrize(
+    ("burst", "margin", "tick", "last"),
+    [
+        (0, 0.0, 0.007, 149 * 0.021),  # strict pacing: each wake-up 1 ms late, each slot later
+        (3, 0.0, 0.007, 2.926),  # the credit: punctually the last grant would be at 2.92
+        (3, 0.0, 0.013, 2.925),
+        (3, 0.05, 0.007, 3.031),  # the defaults: punctually at 3.02
+    ],
+)
+def test_late_wake_ups_are_absorbed_by_the_burst_credit(
+    burst: int, margin: float, tick: float, last: float
+) -> None:
+    """150 requests at 50/s on a clock that only moves in ticks of 7 or 13 ms."""
+    times: list[float] = []
+
+    async def main() -> None:
+        async def one(route: Route) -> None:
+            times.append(await request(limiter, route))
+
+        async with (
+            open_rate_limiter(
+                global_rate=50.0, global_burst=burst, global_margin=margin
+            ) as limiter,
+            trio.open_nursery() as nursery,
+        ):
+            for route in majors(150):
+                nursery.start_soon(one, route)
+
+    run_with_late_wake_ups(main, tick)
+    times.sort()
+    assert all(gap >= round((1 + margin) * 1e9) for gap in gaps(times, 50))
+    assert times[-1] == pytest.approx(last, abs=1e-9)
 
 
 # --- buckets -----------------------------------------------------------------------------------
@@ -485,17 +581,65 @@ async def test_stale_buckets_are_collected(autojump_clock: trio.testing.MockCloc
         assert state.bucket == "b1"
 
 
-async def test_answers_from_a_reset_window_do_not_lower_the_new_count(
+async def test_a_request_out_across_a_reset_counts_in_the_new_window(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with open_rate_limiter(global_rate=None) as limiter:
         await request(limiter, MESSAGES, rl_headers(limit=2, remaining=1, reset_after=1.0))
         async with limiter.permit(MESSAGES) as late:
             await trio.sleep(1.5)  # the window resets while this request is in flight
+            state = await limiter.bucket_state(MESSAGES)
+            assert state is not None
+            # It may reach Discord after the reset, so the new window counts it.
+            assert (state.remaining, state.in_flight, state.reset_at) == (1, 1, None)
+            # It did: Discord's window that ends at 2.0 s is full.
             late.record(200, rl_headers(limit=2, remaining=0, reset_after=0.5))
         state = await limiter.bucket_state(MESSAGES)
         assert state is not None
-        assert (state.limit, state.remaining, state.reset_at) == (2, 2, None)
+        assert (state.limit, state.remaining, state.reset_at) == (2, 0, 2.0)
+        assert await request(limiter, MESSAGES) == 2.0
+
+
+async def test_requests_granted_before_a_reset_that_arrive_after_it_are_not_overrun(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The minimal case the property once found: a window's last permits reach Discord after
+    its reset and open the next window, which must not be granted a full budget on top."""
+    server = FakeBucketServer(limit=4, period=1.0)
+    times: list[float] = []
+
+    async def one(start: float) -> None:
+        await trio.sleep(start)
+        async with limiter.permit(MESSAGES) as permit:
+            times.append(trio.current_time())
+            await trio.sleep(0.2)  # the request's way to Discord
+            permit.record(*server.answer())
+
+    async with open_rate_limiter(global_rate=None) as limiter, trio.open_nursery() as nursery:
+        await request(limiter, MESSAGES, rl_headers(limit=4, remaining=3, reset_after=1.0))
+        nursery.start_soon(one, 1.0)  # Discord's window: 1.2 to 2.2 s
+        for _ in range(5):
+            nursery.start_soon(one, 2.0)
+    assert server.rejected == 0
+    # Three go at 2.0 (the learnt window has room) and reach Discord at 2.2, just after its
+    # reset: they open a new window there. At the limiter's reset (2.2) they are still out,
+    # so only one more may go; the last waits for the end of the window they opened (3.2).
+    assert times == pytest.approx([1.0, 2.0, 2.0, 2.0, 2.2, 3.2])
+
+
+async def test_a_released_permit_does_not_undo_a_lower_remaining(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_rate_limiter(global_rate=None) as limiter:
+        await request(limiter, MESSAGES, rl_headers(limit=3, remaining=2, reset_after=5.0))
+        async with limiter.permit(MESSAGES) as sent, limiter.permit(MESSAGES):
+            # Discord counted more than we sent (another client on the same token, say).
+            sent.record(200, rl_headers(limit=3, remaining=0, reset_after=4.0))
+            # The other permit is left without sending: it frees its own count only.
+        state = await limiter.bucket_state(MESSAGES)
+        assert state is not None
+        assert (state.remaining, state.in_flight) == (0, 0)
+        assert await request(limiter, MESSAGES) == 5.0
 
 
 # --- 429 scopes --------------------------------------------------------------------------------
@@ -716,6 +860,10 @@ def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError):
         RateLimiter(global_rate=0.0)
     with pytest.raises(ValueError):
+        RateLimiter(global_burst=-1)
+    with pytest.raises(ValueError):
+        RateLimiter(global_margin=-0.01)
+    with pytest.raises(ValueError):
         RateLimiter(max_wait=-1.0)
     with pytest.raises(ValueError):
         RateLimiter(invalid_request_budget=0)
@@ -734,9 +882,9 @@ class Stream:
 
     limit: int
     period: float
-    latency: float
     global_rate: float | None
     starts: list[float]
+    latencies: list[float]
     delays: list[float]
     edits: list[bool]
     give_ups: list[float | None]
@@ -744,33 +892,52 @@ class Stream:
 
 @st.composite
 def streams(draw: st.DrawFn) -> Stream:
-    n = draw(st.integers(1, 30))
+    # At least 10 tasks, starting at fractions of the period (the windows line up with it, so
+    # many permits fall just before a reset): the mix that finds limiter bugs most often.
+    n = draw(st.integers(10, 30))
 
     def column(values: st.SearchStrategy[T]) -> list[T]:
         return draw(st.lists(values, min_size=n, max_size=n))
 
+    period = draw(st.sampled_from([0.5, 1.0, 2.5]))
+    phases = column(st.sampled_from([0.0, 0.1, 0.5, 0.9, 0.98, 1.0, 1.5, 2.0]))
     return Stream(
         limit=draw(st.integers(1, 6)),
-        period=draw(st.sampled_from([0.5, 1.0, 2.5])),
-        latency=draw(st.sampled_from([0.0, 0.01, 0.2])),
+        period=period,
         global_rate=draw(st.sampled_from([None, 50.0, 7.0])),
-        starts=column(st.sampled_from([0.0, 0.05, 0.3, 1.0, 2.0])),
+        starts=[phase * period for phase in phases],
+        latencies=column(st.sampled_from([0.0, 0.01, 0.2])),
         delays=column(st.sampled_from([0.0, 0.1, 0.7])),
         edits=column(st.booleans()),
         give_ups=column(st.sampled_from([None, None, None, 0.0, 0.4])),
     )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The permits a window grants last reach Discord after its reset (found by this property).
+_CROSSES_A_RESET = Stream(
+    limit=4,
+    period=1.0,
+    global_rate=None,
+    starts=[0.0] + [1.0] * 5,
+    latencies=[0.2] * 6,
+    delays=[0.0] * 6,
+    edits=[False] * 6,
+    give_ups=[None] * 6,
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stream=streams())
+@example(stream=_CROSSES_A_RESET)
 def test_granted_permits_never_exceed_the_learnt_limit(stream: Stream) -> None:
     """Random tasks against a fake server that counts its windows.
 
     Both routes first learn the shared bucket, one window apart (before its first answer an
-    unknown route cannot know it shares a bucket: that 429 is unavoidable). Then requests reach
-    the server ``latency`` after their permit; the answer, with the window as it stood on
-    arrival, comes back after a random delay. Some tasks give up before sending. The server
-    must never see more than ``limit`` requests in one window, and every task must end.
+    unknown route cannot know it shares a bucket: that 429 is unavoidable). Then each request
+    reaches the server its own latency after its permit (so arrivals can overtake each other
+    and cross a reset); the answer, with the window as it stood on arrival, comes back after a
+    random delay. Some tasks give up before sending. The server must never see more than
+    ``limit`` requests in one window, and every task must end.
     """
     server = FakeBucketServer(stream.limit, stream.period)
     done: list[int] = []
@@ -783,7 +950,7 @@ def test_granted_permits_never_exceed_the_learnt_limit(stream: Stream) -> None:
                 await trio.sleep(give_up)
                 done.append(i)
                 return
-            await trio.sleep(stream.latency)
+            await trio.sleep(stream.latencies[i])
             answer = server.answer()
             await trio.sleep(stream.delays[i])
             permit.record(*answer)
@@ -804,41 +971,70 @@ def test_granted_permits_never_exceed_the_learnt_limit(stream: Stream) -> None:
     assert server.rejected == 0
     assert sorted(done) == list(range(len(stream.starts)))
     # Cross-check from the accepted times alone: no server window held more than the limit.
+    period_ns = to_ns(stream.period)
     windows = collections.Counter(
-        _window_of(t, server.accepted, stream.period) for t in server.accepted
+        _window_of(t, server.accepted, period_ns) for t in server.accepted
     )
     assert max(windows.values(), default=0) <= stream.limit
 
 
-def _window_of(t: float, accepted: list[float], period: float) -> float:
-    """The start of the server window that holds the request accepted at ``t``."""
-    start = -math.inf
+def _window_of(t: int, accepted: list[int], period_ns: int) -> int | None:
+    """The start (ns) of the server window that holds the request accepted at ``t``."""
+    start: int | None = None
     for s in accepted:
         if s > t:
             break
-        if s >= start + period:
+        if start is None or s >= start + period_ns:
             start = s
     return start
 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    rate=st.sampled_from([1.0, 3.0, 7.0, 50.0]),
-    starts=st.lists(st.floats(0.0, 3.0), min_size=1, max_size=40),
+    rate=st.sampled_from([1.0, 2.0, 3.0, 7.0, 50.0]),
+    burst=st.sampled_from([0, 3, 10]),
+    margin=st.sampled_from([0.0, 0.05]),
+    tick=st.sampled_from([None, 0.003, 0.013, 0.05]),
+    requests=st.lists(
+        st.tuples(
+            st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0]), st.floats(0.0, 3.0)),
+            st.sampled_from([True, True, False]),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
 )
-def test_no_second_ever_holds_more_than_the_global_rate(rate: float, starts: list[float]) -> None:
-    times: list[float] = []
+def test_no_second_ever_holds_more_than_the_global_rate(
+    rate: float,
+    burst: int,
+    margin: float,
+    tick: float | None,
+    requests: list[tuple[float, bool]],
+) -> None:
+    """Random arrivals, some permits left unsent, punctual or late wake-ups (``tick``)."""
+    sent: list[float] = []
 
-    async def one(route: Route, start: float, limiter: RateLimiter) -> None:
+    async def one(route: Route, start: float, sends: bool, limiter: RateLimiter) -> None:
         await trio.sleep(start)
-        times.append(await request(limiter, route))
+        async with limiter.permit(route) as permit:
+            if sends:
+                sent.append(trio.current_time())
+                permit.record(200, {})
 
     async def main() -> None:
-        async with open_rate_limiter(global_rate=rate) as limiter, trio.open_nursery() as nursery:
-            for route, start in zip(majors(len(starts)), starts, strict=True):
-                nursery.start_soon(one, route, start, limiter)
+        async with (
+            open_rate_limiter(
+                global_rate=rate, global_burst=burst, global_margin=margin
+            ) as limiter,
+            trio.open_nursery() as nursery,
+        ):
+            for route, (start, sends) in zip(majors(len(requests)), requests, strict=True):
+                nursery.start_soon(one, route, start, sends, limiter)
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-    times.sort()
-    per_second = int(rate)
-    assert all(gap >= 1_000_000_000 for gap in gaps(times, per_second))
+    if tick is None:
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    else:
+        run_with_late_wake_ups(main, tick)
+    sent.sort()
+    # No window of 1 s plus the margin holds more than the rate (so no 1 s window does).
+    assert all(gap >= round((1 + margin) * 1e9) for gap in gaps(sent, int(rate)))

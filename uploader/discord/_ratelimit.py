@@ -14,11 +14,15 @@ How it limits:
 * Buckets are keyed by (bucket hash, major parameter). A route maps to the bucket hash its last
   answer named; several routes may share one hash. Until a route's first answer (per major
   parameter) only one request is in flight on it.
-* A known bucket grants while its remaining count is above zero, counting each grant down
-  locally; an answer can only lower the count. At the window's reset the count refills to the
-  learnt limit. Answers from a window already reset teach the limit only.
+* A known bucket counts, per window, every request answered in it and every request still out,
+  and grants while that count is below the learnt limit (and while the lowest Remaining an
+  answer named exceeds the requests still out). The window resets at the latest
+  ``answer time + Reset-After`` any of its answers named; requests still out then stay counted
+  in the new window, because they may reach Discord after its window reset.
 * The proactive global limit is a GCRA pacer in integer nanoseconds (one request per
-  ``1 / global_rate`` seconds), so no 1 s window ever holds more than ``global_rate`` requests.
+  ``1 / global_rate`` seconds) with a burst tolerance of ``global_burst`` requests that absorbs
+  late wake-ups, plus a log of recent grants so that no window of 1 s plus ``global_margin``
+  (for requests that reach Discord unevenly late) ever holds more than ``ceil(global_rate)``.
 * 429s: ``user`` empties the bucket until ``retry_after``; ``shared`` blocks the bucket without
   counting as invalid; ``global`` blocks every globally limited route.
 * A permit left without `Permit.record` (cancelled, connection error) gives its bucket count
@@ -148,7 +152,7 @@ class BucketState:
         bucket: the bucket hash, or None while the route has had no answer naming one.
         major: the major parameter.
         limit: the learnt limit, or None before the first answer.
-        remaining: permits left in the current window (counted down on each grant).
+        remaining: permits the current window still has (requests in flight count against it).
         reset_at: the trio time the window resets, or None when not known (yet).
         blocked_until: the trio time a shared or user 429 blocks the bucket until, or None.
         in_flight: permits granted and not yet recorded or released.
@@ -181,30 +185,53 @@ _QueueKey: TypeAlias = tuple[str, str, str]
 
 
 class _Queue:
-    """One bucket's state and its waiting tickets (owned by the actor task)."""
+    """One bucket's state and its waiting tickets (owned by the actor task).
+
+    The window's count is ``answered + in_flight``: every request answered since the window
+    began, and every request still out, whenever it was granted. A request still out when the
+    window resets may reach Discord after the reset, so it stays counted in the new window.
+    """
 
     def __init__(self, key: _QueueKey, now: float) -> None:
         self.key = key
         self.pending: collections.deque[_Ticket] = collections.deque()
         self.in_flight = 0
+        self.answered = 0
         self.limit: int | None = None
-        self.remaining: int | None = None
+        self.lowest: int | None = None
+        """The lowest X-RateLimit-Remaining an answer in this window named."""
         self.reset_at: float | None = None
         self.blocked_until: float | None = None
-        self.epoch = 0
         self.last_used = now
 
     @property
     def is_known(self) -> bool:
-        return self.limit is not None and self.remaining is not None
+        return self.limit is not None
+
+    @property
+    def remaining(self) -> int | None:
+        """Permits the window still has, or None while the limit is unknown.
+
+        The learnt limit less everything counted, and never more than the lowest Remaining an
+        answer named less every request still out: a request still out may reach Discord
+        after that answer's request did, so it may not be in that count yet.
+        """
+        if self.limit is None:
+            return None
+        left = self.limit - self.answered
+        if self.lowest is not None:
+            left = min(left, self.lowest)
+        return max(0, left - self.in_flight)
 
     def refresh(self, now: float) -> None:
-        """Start a new window once the reset time has come; end an expired 429 block."""
+        """Start a new window once the reset time has come; end an expired 429 block.
+
+        Requests still in flight stay counted: the new window begins with them.
+        """
         if self.reset_at is not None and now >= self.reset_at:
             self.reset_at = None
-            self.epoch += 1
-            if self.limit is not None:
-                self.remaining = self.limit
+            self.answered = 0
+            self.lowest = None
         if self.blocked_until is not None and now >= self.blocked_until:
             self.blocked_until = None
 
@@ -246,12 +273,11 @@ class _Ticket:
         self.state = _TicketState.WAITING
         self.error: BaseException | None = None
         self.queue: _Queue | None = None
-        self.epoch = 0
-        self.charged_global = False
+        self.global_ns: int | None = None
+        """When the permit took a global slot (ns), or None when it took none."""
 
     def grant(self, queue: _Queue) -> None:
         self.queue = queue
-        self.epoch = queue.epoch
         self.state = _TicketState.GRANTED
         self.event.set()
 
@@ -399,23 +425,36 @@ class RateLimiter:
         self,
         *,
         global_rate: float | None = 50.0,
+        global_burst: int = 3,
+        global_margin: float = 0.05,
         max_wait: float = 300.0,
         invalid_request_budget: int = 1000,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if global_rate is not None and not (0.0 < global_rate < math.inf):
             raise ValueError("global_rate must be a positive number of requests per second")
+        if global_burst < 0:
+            raise ValueError("global_burst must not be negative")
+        if not (0.0 <= global_margin < math.inf):
+            raise ValueError("global_margin must be a non-negative number of seconds")
         if not max_wait >= 0.0:
             raise ValueError("max_wait must not be negative")
         if invalid_request_budget < 1:
             raise ValueError("invalid_request_budget must be at least 1")
         self.global_rate = global_rate
+        self.global_burst = global_burst
+        self.global_margin = global_margin
         self.max_wait = max_wait
         self._send, self._receive = trio.open_memory_channel[_Message](math.inf)
         self._guard = _InvalidRequestGuard(invalid_request_budget)
         self._banned = False
         self._actor = _Actor(
-            global_rate=global_rate, max_wait=max_wait, wall_clock=wall_clock, limiter=self
+            global_rate=global_rate,
+            global_burst=global_burst,
+            global_margin=global_margin,
+            max_wait=max_wait,
+            wall_clock=wall_clock,
+            limiter=self,
         )
 
     def close(self) -> None:
@@ -488,6 +527,63 @@ class RateLimiter:
             return await receive.receive()
 
 
+class _GlobalPacer:
+    """The proactive global limit, in integer nanoseconds of trio time.
+
+    A GCRA pacer (one request per ``interval_ns``, tracked as a theoretical arrival time) with a
+    burst tolerance of ``credit`` requests: a grant may run up to ``credit`` intervals ahead of
+    its slot, so a late wake-up does not push every later slot back. On top of it, a sliding
+    log of recent grants caps any window of ``window_ns`` (1 s plus the margin) at
+    ``per_second`` grants, which the tolerance alone would not (idle time banks the credit, and
+    a burst plus a full second of paced grants would exceed the rate).
+
+    The margin is there because Discord counts requests when they arrive, and they arrive
+    unevenly late after their grant (event loop, connection, network): grants exactly 1 s apart
+    can arrive less than 1 s apart. With a margin, arrivals within one second of each other
+    never outnumber the rate unless their delays after the grant differ by more than it.
+
+    Args:
+        rate: requests per second.
+        burst: requests of credit; at most ``per_second - 1`` of it is used, so rates of one
+            request per second or less are paced strictly.
+        margin_ns: how much longer than 1 s the capped window is.
+    """
+
+    def __init__(self, rate: float, burst: int, margin_ns: int) -> None:
+        self.interval_ns = math.ceil(_NS_PER_S / rate)
+        self.per_second = math.ceil(rate)
+        """The most grants any 1 s window holds: the rate itself when it is whole."""
+        self.credit = min(burst, self.per_second - 1)
+        self.tolerance_ns = self.credit * self.interval_ns
+        self.window_ns = _NS_PER_S + margin_ns
+        self.tat_ns: int | None = None
+        self.recent: collections.deque[int] = collections.deque()
+        """The grants of the last window (ns, oldest first)."""
+
+    def open_ns(self, now_ns: int) -> int | None:
+        """The first instant (ns) from which the next grant may go; None: any time."""
+        while self.recent and self.recent[0] <= now_ns - self.window_ns:
+            self.recent.popleft()
+        opens = None if self.tat_ns is None else self.tat_ns - self.tolerance_ns
+        if len(self.recent) >= self.per_second:
+            full_until = self.recent[-self.per_second] + self.window_ns
+            opens = full_until if opens is None else max(opens, full_until)
+        return opens
+
+    def take(self, now_ns: int) -> None:
+        """Charge one grant at ``now_ns``."""
+        tat = now_ns if self.tat_ns is None else max(self.tat_ns, now_ns)
+        self.tat_ns = tat + self.interval_ns
+        self.recent.append(now_ns)
+
+    def give_back(self, granted_ns: int) -> None:
+        """Undo the grant made at ``granted_ns``: its request never left."""
+        if self.tat_ns is not None:
+            self.tat_ns -= self.interval_ns
+        with contextlib.suppress(ValueError):  # already older than the window
+            self.recent.remove(granted_ns)
+
+
 class _Actor:
     """The one task that owns all bucket and global state."""
 
@@ -495,6 +591,8 @@ class _Actor:
         self,
         *,
         global_rate: float | None,
+        global_burst: int,
+        global_margin: float,
         max_wait: float,
         wall_clock: Callable[[], float],
         limiter: RateLimiter,
@@ -502,9 +600,11 @@ class _Actor:
         self.max_wait = max_wait
         self.wall_clock = wall_clock
         self.limiter = limiter
-        # GCRA: one request per interval; tat is the theoretical arrival time, in ns.
-        self.interval_ns = None if global_rate is None else math.ceil(_NS_PER_S / global_rate)
-        self.tat_ns = 0
+        self.pacer = (
+            None
+            if global_rate is None
+            else _GlobalPacer(global_rate, global_burst, round(global_margin * _NS_PER_S))
+        )
         self.global_blocked_until: float | None = None
         self.routes: dict[str, str] = {}
         self.queues: dict[_QueueKey, _Queue] = {}
@@ -591,9 +691,13 @@ class _Actor:
 
     # --- granting ------------------------------------------------------------------------------
 
-    def global_open_at(self) -> float:
+    def global_open_at(self, now: float) -> float:
         """The trio time from which a globally limited request may go."""
-        opens = -math.inf if self.interval_ns is None else self.tat_ns / _NS_PER_S
+        opens = -math.inf
+        if self.pacer is not None:
+            opens_ns = self.pacer.open_ns(round(now * _NS_PER_S))
+            if opens_ns is not None:
+                opens = opens_ns / _NS_PER_S
         if self.global_blocked_until is not None:
             opens = max(opens, self.global_blocked_until)
         return opens
@@ -640,7 +744,7 @@ class _Actor:
                 return None
             head = queue.pending[0]
             if head.route.global_limited:
-                ready = max(ready, self.global_open_at())
+                ready = max(ready, self.global_open_at(now))
                 if ready - now > self.max_wait:
                     queue.pending.popleft().fail(self.too_long(ready - now))
                     continue
@@ -649,12 +753,9 @@ class _Actor:
     def grant(self, queue: _Queue, ticket: _Ticket, now: float) -> None:
         queue.in_flight += 1
         queue.last_used = now
-        if queue.is_known:
-            assert queue.remaining is not None
-            queue.remaining -= 1
-        if ticket.route.global_limited and self.interval_ns is not None:
-            self.tat_ns = max(self.tat_ns, round(now * _NS_PER_S)) + self.interval_ns
-            ticket.charged_global = True
+        if ticket.route.global_limited and self.pacer is not None:
+            ticket.global_ns = round(now * _NS_PER_S)
+            self.pacer.take(ticket.global_ns)
         ticket.grant(queue)
 
     def fail_everything(self, error: Callable[[], BaseException]) -> None:
@@ -681,30 +782,38 @@ class _Actor:
         self.waiting[queue.key] = queue
 
     def on_release(self, ticket: _Ticket, now: float) -> None:
-        """A permit left unrecorded: free its slot, refund its count, learn nothing."""
+        """A permit left unrecorded: its request never left, so it counts nowhere; learn nothing.
+
+        Only the request itself is taken out of the window's count; a lower Remaining that
+        an answer named still holds.
+        """
         queue = ticket.queue
         assert queue is not None
-        queue.in_flight -= 1
         queue.refresh(now)
-        if ticket.epoch == queue.epoch and queue.is_known:
-            assert queue.limit is not None and queue.remaining is not None
-            queue.remaining = min(queue.limit, queue.remaining + 1)
-        if ticket.charged_global and self.interval_ns is not None:
-            self.tat_ns -= self.interval_ns
+        queue.in_flight -= 1
+        if ticket.global_ns is not None and self.pacer is not None:
+            self.pacer.give_back(ticket.global_ns)
         queue.settle(now)
 
     def on_response(self, message: _Response) -> None:
         ticket, headers, now = message.ticket, message.headers, message.at
         source = ticket.queue
         assert source is not None
+        # Count the answer in the window it arrives in: if that window began while the request
+        # was out, the request may have reached Discord in it.
+        source.refresh(now)
         source.in_flight -= 1
+        source.answered += 1
         if message.ban:
             self.fail_everything(RateLimitBanError)
             return
         target = source
         if headers.bucket is not None:
             target = self.move_route(ticket.route, source, headers.bucket, now)
-        self.learn(target, ticket, source, headers, now)
+        if target is not source:
+            target.refresh(now)
+            target.answered += 1  # the request reached the bucket it names
+        self.learn(target, headers, now)
         if message.scope is not _Scope.NONE:
             self.block(message, target, now)
         source.settle(now)
@@ -723,7 +832,7 @@ class _Actor:
             self.global_blocked_until = _later(self.global_blocked_until, until)
         elif message.scope is _Scope.USER:
             if target.is_known:
-                target.remaining = 0
+                target.lowest = 0
             target.reset_at = _later(target.reset_at, until)
             target.blocked_until = _later(target.blocked_until, until)
         else:  # shared, or a global 429 on a route outside the global limit
@@ -752,28 +861,21 @@ class _Actor:
             self.waiting.pop(source.key, None)
         return target
 
-    def learn(
-        self,
-        queue: _Queue,
-        ticket: _Ticket,
-        source: _Queue,
-        headers: RateLimitHeaders,
-        now: float,
-    ) -> None:
-        """Take the limit, remaining count and reset time an answer gives."""
-        queue.refresh(now)
+    def learn(self, queue: _Queue, headers: RateLimitHeaders, now: float) -> None:
+        """Take the limit, remaining count and reset time an answer gives.
+
+        The reset only ever moves later within a window: every answer counted in the window
+        came from a Discord window that ends no later than ``now + Reset-After``, so once the
+        latest such time has passed, nothing counted here can share a window with a later
+        request. Requests still out at the reset stay counted (see `_Queue`).
+        """
         queue.last_used = now
         if headers.limit is not None:
             queue.limit = headers.limit
-        if queue is source and ticket.epoch != queue.epoch:
-            return  # the answer belongs to a window already reset: only the limit still holds
         if headers.remaining is not None:
-            remaining = headers.remaining
-            if queue.remaining is not None:
-                remaining = min(queue.remaining, remaining)
-            queue.remaining = remaining
-        if queue.limit is not None and queue.remaining is not None:
-            queue.remaining = min(queue.remaining, queue.limit)
+            queue.lowest = (
+                headers.remaining if queue.lowest is None else min(queue.lowest, headers.remaining)
+            )
         delay = headers.reset_after
         if delay is None and headers.reset_at is not None:
             delay = max(headers.reset_at - self.wall_clock(), 0.0)
@@ -788,6 +890,8 @@ class _Actor:
 async def run_rate_limiter(
     *,
     global_rate: float | None = 50.0,
+    global_burst: int = 3,
+    global_margin: float = 0.05,
     max_wait: float = 300.0,
     invalid_request_budget: int = 1000,
     wall_clock: Callable[[], float] = time.time,
@@ -800,6 +904,12 @@ async def run_rate_limiter(
     Args:
         global_rate: requests per second allowed per bot token; None for proxy mode (no
             proactive global limit, global 429s still obeyed).
+        global_burst: requests of credit the global pacer may run ahead of strict pacing, so
+            late wake-ups do not cost throughput; no 1 s window ever holds more than
+            ``ceil(global_rate)`` requests all the same. 0 paces strictly.
+        global_margin: seconds added to that 1 s window, because requests reach Discord
+            unevenly late after their permit and Discord counts arrivals: at the default 50 ms,
+            50/s runs at about 50 per 1.05 s. 0 caps grants at exactly the rate.
         max_wait: the longest single wait, in seconds; a longer one raises
             `RateLimitWaitTooLongError` instead of sleeping.
         invalid_request_budget: how many 401/403/non-shared-429 answers within 10 minutes make
@@ -810,6 +920,8 @@ async def run_rate_limiter(
     """
     limiter = RateLimiter(
         global_rate=global_rate,
+        global_burst=global_burst,
+        global_margin=global_margin,
         max_wait=max_wait,
         invalid_request_budget=invalid_request_budget,
         wall_clock=wall_clock,
@@ -834,6 +946,8 @@ def _only_error(group: BaseExceptionGroup[BaseException]) -> BaseException | Non
 async def open_rate_limiter(
     *,
     global_rate: float | None = 50.0,
+    global_burst: int = 3,
+    global_margin: float = 0.05,
     max_wait: float = 300.0,
     invalid_request_budget: int = 1000,
     wall_clock: Callable[[], float] = time.time,
@@ -848,6 +962,8 @@ async def open_rate_limiter(
                 functools.partial(
                     run_rate_limiter,
                     global_rate=global_rate,
+                    global_burst=global_burst,
+                    global_margin=global_margin,
                     max_wait=max_wait,
                     invalid_request_budget=invalid_request_budget,
                     wall_clock=wall_clock,
