@@ -55,6 +55,9 @@ class RecordingLimiter:
     def record(self, status: int, headers: Any, body: bytes | None = None) -> None:
         self.records.append(status)
 
+    def spent(self) -> None:
+        self.records.append(0)  # sent, answer lost
+
 
 def parse_form(request_body: bytes, content_type: str) -> tuple[dict[str, Any], list[bytes]]:
     """payload_json and the file parts' bytes of a multipart body."""
@@ -204,6 +207,18 @@ async def test_a_bot_upload_is_one_multipart_post_with_auth_nonce_and_exact_leng
         "channel:7",
     )
     assert limiter.records == [200]
+
+
+async def test_a_lost_answer_keeps_its_rate_limit_slot_but_a_refused_connection_does_not(
+    files: list[MediaFile], autojump_clock: trio.testing.MockClock
+) -> None:
+    script = ["drop_after_body", (200, None)]
+    server = FakeServer(lambda request, n: script[n])
+    limiter = RecordingLimiter()
+    async with client_for(server, limiter) as client:
+        await client.send_files(CHANNEL, files)
+    # the dropped request reached the server (and Discord counts it): spent, not released
+    assert limiter.records == [0, 200]
 
 
 async def test_the_nonce_is_reused_on_every_retry_of_a_batch_and_fresh_for_the_next(

@@ -361,6 +361,8 @@ class DiscordClient:
                     response = await self._http.send(request)
                 except httpx.HTTPError as exc:
                     failure = exc
+                    if not isinstance(exc, _CONNECT_FAILURES):
+                        permit.spent()  # it may have reached Discord: its slot was used
                 else:
                     permit.record(response.status_code, response.headers, response.content)
 

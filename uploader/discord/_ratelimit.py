@@ -361,8 +361,9 @@ def _classify_429(status: int, headers: RateLimitHeaders) -> _Scope:
 class Permit:
     """Leave to send one request; hand its response back with `record`.
 
-    Leaving the ``async with`` without `record` (cancelled, connection error) releases the slot
-    and teaches the limiter nothing.
+    Leaving the ``async with`` without `record` (cancelled, or the connection was never made)
+    releases the slot and teaches the limiter nothing; `spent` keeps the slot counted when the
+    request may have reached Discord but its answer was lost.
     """
 
     def __init__(self, limiter: RateLimiter, ticket: _Ticket) -> None:
@@ -406,6 +407,11 @@ class Permit:
             count = limiter._guard.add(now)
             if count >= limiter._guard.budget:
                 raise InvalidRequestBudgetError(count, limiter._guard.budget)
+
+    def spent(self) -> None:
+        """The request may have reached Discord but no answer came (a timeout, a reset after
+        the body went out): keep its slot counted, learn nothing."""
+        self.record(0, {})
 
     def _release(self) -> None:
         if self._ticket.state is _TicketState.GRANTED:
