@@ -8,9 +8,9 @@ once per destination. Prints, per scenario, the achieved messages/s, the share o
 schedule the limits allow (goal ≥ 95%) and the 429s the fake had to send (goal 0).
 
 The best schedule of a bucket spends its whole window at once, then waits for each reset; the
-global limit's best schedule is one request every 1/50 s (the limiter paces it rather than
-bursting), counting every bot request, including the two reads with which each upload learns
-the guild's upload limit. Real clock; each scenario takes 10-20 s.
+global limit's best schedule is 50 requests in every second (the limiter paces them, with a
+small burst credit and a 50 ms safety margin on the window), counting every bot request,
+including the reads with which a pipeline learns each channel's upload limit (once per channel). Real clock; each scenario takes 10-20 s.
 
 Usage: ``python benchmarks/ratelimit.py [--quick]``
 """

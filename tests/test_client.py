@@ -209,7 +209,7 @@ async def test_a_bot_upload_is_one_multipart_post_with_auth_nonce_and_exact_leng
     assert limiter.records == [200]
 
 
-async def test_a_lost_answer_keeps_its_rate_limit_slot_but_a_refused_connection_does_not(
+async def test_a_lost_answer_keeps_its_rate_limit_slot(
     files: list[MediaFile], autojump_clock: trio.testing.MockClock
 ) -> None:
     script = ["drop_after_body", (200, None)]
