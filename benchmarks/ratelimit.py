@@ -10,7 +10,8 @@ schedule the limits allow (goal ≥ 95%) and the 429s the fake had to send (goal
 The best schedule of a bucket spends its whole window at once, then waits for each reset; the
 global limit's best schedule is 50 requests in every second (the limiter paces them, with a
 small burst credit and a 50 ms safety margin on the window), counting every bot request,
-including the reads with which a pipeline learns each channel's upload limit (once per channel). Real clock; each scenario takes 10-20 s.
+including the reads with which a pipeline learns each channel's upload limit (once per
+channel). Real clock; each scenario takes 10-20 s.
 
 Usage: ``python benchmarks/ratelimit.py [--quick]``
 """
