@@ -284,3 +284,43 @@ async def test_reasons_in_the_channel_never_show_local_folders(tmp_path: Path) -
     assert "secret-home" not in result.message
     assert all("secret-home" not in text for text in dest.texts.values())
     assert "❌ broken.mp4: " in result.message
+
+
+async def test_concurrent_requests_share_the_encoder_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autojump_clock: object
+) -> None:
+    """A bot's requests together never run more encodes than COMPRESSION_MAX_CONCURRENT."""
+    from uploader import open_upload_pipeline
+    from uploader.compress import CompressOutcome
+
+    running = peak = 0
+
+    async def fake_encode(
+        file: MediaFile, target: int, *, settings: Settings, workdir: Path, on_progress: object
+    ) -> CompressOutcome:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await trio.sleep(1)
+        running -= 1
+        out = workdir / f"{file.path.stem}.compressed.mp4"
+        out.write_bytes(b"v" * 1000)
+        stand_in = MediaFile(out, 1000, file.media_type, original_path=file.path)
+        return CompressOutcome(outputs=(stand_in,), attempts=1, plan=None)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("uploader.compress._pool.compress_with_details", fake_encode)
+    folders = []
+    for name in ("a", "b"):
+        root = tmp_path / name
+        root.mkdir()
+        for i in range(3):
+            (root / f"{name}{i}.mp4").write_bytes(os.urandom(300 * 1024))  # over 0.25 MiB
+        folders.append(root)
+    settings = small_settings(tmp_path, compression_max_concurrent=2)
+    destinations = [MemoryDestination(), MemoryDestination()]
+    async with open_upload_pipeline(settings) as pipeline, trio.open_nursery() as nursery:
+        for root, dest in zip(folders, destinations, strict=True):
+            nursery.start_soon(pipeline.upload, root, dest)
+    assert peak == 2  # two requests with two workers each, yet never more than two encodes
+    for dest in destinations:
+        assert len(dest.received) == 3

@@ -140,6 +140,8 @@ class UploadPipeline:
         self.client = client
         self.settings = settings
         self._limits: dict[Webhook | Channel, int | None] = {}
+        # every request's encodes together stay within COMPRESSION_MAX_CONCURRENT
+        self._encoders = trio.CapacityLimiter(settings.compression_max_concurrent)
 
     async def _upload_limit(
         self, key: Webhook | Channel | Destination, target: Destination
@@ -228,7 +230,13 @@ class UploadPipeline:
                 outer.start_soon(_fan_out, events_recv, reporters)
                 async with events_send:
                     uploader = Uploader(
-                        target, settings, workdir, platform, events_send, trio.CancelScope()
+                        target,
+                        settings,
+                        workdir,
+                        platform,
+                        events_send,
+                        trio.CancelScope(),
+                        encoders=self._encoders,
                     )
                     collector = await self._run_stages(directory, uploader)
                     result = collector.result(
@@ -288,6 +296,7 @@ class UploadPipeline:
                             settings=s,
                             workdir=uploader.workdir,
                             progress=progress.clone(),
+                            encoders=self._encoders,
                         )
                     )
             # if compression was cancelled (the run cannot deliver), close what it owned

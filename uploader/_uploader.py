@@ -8,6 +8,7 @@ file is reported with the reason. Every delivery is verified against Discord's a
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import attrs
@@ -66,6 +67,7 @@ class Uploader:
         platform: the label of media messages.
         progress: where BatchSent and compression events go (not owned).
         compression: cancelled when the run cannot deliver any more.
+        encoders: the limiter every encode of the pipeline shares, if any.
         fatal: why sending stopped, once it has.
     """
 
@@ -75,6 +77,7 @@ class Uploader:
     platform: str
     progress: trio.MemorySendChannel[ProgressEvent]
     compression: trio.CancelScope
+    encoders: trio.CapacityLimiter | None = None
     fatal: str | None = None
     messages_sent: int = 0
     upload_seconds: float = 0.0
@@ -184,9 +187,10 @@ class Uploader:
         target = self.settings.compression_target_bytes
         await self.progress.send(CompressionStarted(source, target))
         try:
-            outputs = await compress_to_fit(
-                source, target, settings=self.settings, workdir=self.workdir
-            )
+            async with self.encoders if self.encoders is not None else nullcontext():
+                outputs = await compress_to_fit(
+                    source, target, settings=self.settings, workdir=self.workdir
+                )
         except CompressionError as exc:
             await reports.send(Failed(source.path, reason_of(exc), compression=True))
             return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack, suppress
+from contextlib import AsyncExitStack, nullcontext, suppress
 from functools import partial
 from pathlib import Path
 
@@ -61,6 +61,7 @@ async def _worker(
     *,
     settings: Settings,
     workdir: Path,
+    encoders: trio.CapacityLimiter | None,
 ) -> None:
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(jobs)
@@ -78,13 +79,14 @@ async def _worker(
 
             result: Compressed | CompressionFailed
             try:
-                outcome = await compress_with_details(
-                    job.file,
-                    job.target_bytes,
-                    settings=settings,
-                    workdir=workdir,
-                    on_progress=report,
-                )
+                async with encoders if encoders is not None else nullcontext():
+                    outcome = await compress_with_details(
+                        job.file,
+                        job.target_bytes,
+                        settings=settings,
+                        workdir=workdir,
+                        on_progress=report,
+                    )
             except CompressionError as exc:
                 result = CompressionFailed(job, exc)
             else:
@@ -99,6 +101,7 @@ async def run_compressor_pool(
     settings: Settings,
     workdir: Path,
     progress: trio.MemorySendChannel[CompressionProgress] | None = None,
+    encoders: trio.CapacityLimiter | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Compress every job with ``settings.compression_max_concurrent`` parallel workers.
@@ -114,6 +117,8 @@ async def run_compressor_pool(
         settings: ffmpeg paths, preset, concurrency, splitting.
         workdir: where outputs are written.
         progress: optional channel for CompressionProgress events.
+        encoders: a limiter shared with other pools (e.g. every request of a bot), so that
+            all of them together never run more encodes than it allows.
         task_status: ``nursery.start`` support; started once the workers run.
     """
     async with AsyncExitStack() as stack:
@@ -123,7 +128,9 @@ async def run_compressor_pool(
             await stack.enter_async_context(progress)
         async with trio.open_nursery() as nursery:
             for _ in range(settings.compression_max_concurrent):
-                worker = partial(_worker, settings=settings, workdir=Path(workdir))
+                worker = partial(
+                    _worker, settings=settings, workdir=Path(workdir), encoders=encoders
+                )
                 nursery.start_soon(
                     worker,
                     jobs.clone(),
