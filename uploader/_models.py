@@ -8,7 +8,8 @@ from pathlib import Path
 
 import attrs
 
-MIB = 1024 * 1024
+from ._limits import MIB as MIB
+
 """One mebibyte. Every size in this package is in bytes; MiB only at the edges (settings, text)."""
 
 

@@ -25,8 +25,8 @@ from ._batching import AllFound, BatcherInput, Pending, Ready, Resolved, run_bat
 from ._destination import Destination, DiscordDestination
 from ._detect import check_directory, run_detector
 from ._errors import UploaderError, single_error
+from ._limits import DEFAULT_FILE_LIMIT
 from ._models import (
-    MIB,
     CompressionStarted,
     DetectionDone,
     DetectorEvent,
@@ -48,7 +48,6 @@ from .progress import ProgressArg, ProgressEvent, Reporter, as_reporters
 
 BATCHER_BUFFER = 64
 """Files (descriptors, not bytes) the batcher's inbox holds while it waits for the uploader."""
-DEFAULT_FILE_LIMIT = 10 * MIB
 
 
 @attrs.define

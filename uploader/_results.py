@@ -7,6 +7,7 @@ from pathlib import Path
 
 import attrs
 
+from ._limits import MAX_MESSAGE_CHARS
 from ._models import (
     MIB,
     DetectorIssue,
@@ -234,10 +235,7 @@ def summarize(outcomes: Sequence[FileOutcome]) -> str:
     return fit_lines(lines)
 
 
-DISCORD_MESSAGE_CHARS = 2000
-
-
-def fit_lines(lines: Sequence[str], limit: int = DISCORD_MESSAGE_CHARS) -> str:
+def fit_lines(lines: Sequence[str], limit: int = MAX_MESSAGE_CHARS) -> str:
     """Join lines into at most ``limit`` characters, dropping whole lines from the end and
     saying how many ("… and 12 more"), never cutting a line in half."""
     text = "\n".join(lines)

@@ -14,11 +14,10 @@ from typing import Any, TypeVar
 import attrs
 
 from ._errors import SettingsError
-from ._models import MIB
+from ._limits import MAX_ATTACHMENTS, MIB
 
 T = TypeVar("T")
 
-DISCORD_MAX_FILES_PER_MESSAGE = 10
 DEFAULT_FILE_LIMIT_MB = 10.0
 DEFAULT_REQUEST_LIMIT_MB = 25.0
 MULTIPART_RESERVE_BYTES = 64 * 1024
@@ -93,7 +92,7 @@ class Settings:
     """
 
     upload_batch_size_mb: float = DEFAULT_REQUEST_LIMIT_MB
-    upload_max_files_per_batch: int = DISCORD_MAX_FILES_PER_MESSAGE
+    upload_max_files_per_batch: int = MAX_ATTACHMENTS
     upload_enable_progress_updates: bool = True
     upload_cleanup_after_success: bool = False
     upload_file_limit_mb: float = DEFAULT_FILE_LIMIT_MB
@@ -109,11 +108,11 @@ class Settings:
     discord_global_rate: float = 50.0
 
     def __attrs_post_init__(self) -> None:
-        if not 1 <= self.upload_max_files_per_batch <= DISCORD_MAX_FILES_PER_MESSAGE:
+        if not 1 <= self.upload_max_files_per_batch <= MAX_ATTACHMENTS:
             raise SettingsError(
                 "UPLOAD_MAX_FILES_PER_BATCH",
                 self.upload_max_files_per_batch,
-                f"a whole number from 1 to {DISCORD_MAX_FILES_PER_MESSAGE}",
+                f"a whole number from 1 to {MAX_ATTACHMENTS}",
             )
         if self.compression_max_concurrent < 1:
             raise SettingsError(
@@ -218,7 +217,7 @@ _ENV_PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
                 "UPLOAD_MAX_FILES_PER_BATCH",
                 raw,
                 minimum=1,
-                maximum=DISCORD_MAX_FILES_PER_MESSAGE,
+                maximum=MAX_ATTACHMENTS,
                 integer=True,
             )
         ),

@@ -17,15 +17,15 @@ import trio
 from ._batching import plan_batches
 from ._destination import Destination
 from ._errors import UploaderError
+from ._limits import KNOWN_FILE_LIMITS
 from ._models import (
-    MIB,
     BatchSent,
     CompressionStarted,
     FileCompressed,
     MediaFile,
     UploadBatch,
 )
-from ._results import Delivered, Failed, Report, StoodIn, reason_of, user_path
+from ._results import Delivered, Failed, Report, StoodIn, fit_lines, reason_of, user_path
 from ._settings import Settings
 from .compress import CompressionError, compress_to_fit
 from .discord import (
@@ -40,8 +40,6 @@ from .discord import (
 )
 from .progress import ProgressEvent
 
-KNOWN_DISCORD_LIMITS = (100 * MIB, 50 * MIB, 25 * MIB, 10 * MIB, 8 * MIB)
-"""Per-file limits Discord has applied (by boost tier, and over the years)."""
 MAX_SPLITS = 4
 """How many times one batch may be split or recompressed after 413s."""
 
@@ -153,7 +151,7 @@ class Uploader:
         if learnt is None and len(batch.files) == 1:
             # Discord did not say: assume the largest limit it has used that is below this file,
             # else half of it, so a few rounds at most find the real one.
-            learnt = max((k for k in KNOWN_DISCORD_LIMITS if k < largest), default=largest // 2)
+            learnt = max((k for k in KNOWN_FILE_LIMITS if k < largest), default=largest // 2)
         if learnt is not None and learnt < self.settings.file_limit_bytes:
             self.settings = self.settings.with_file_limit_bytes(learnt)
         limit = self.settings.file_limit_bytes
@@ -207,4 +205,4 @@ def batch_content(batch: UploadBatch, platform: str) -> str:
     if compressed:
         lines.append("ℹ️ Compression info:")
         lines.extend(f"🗜️ {f.filename} (compressed from {user_path(f).name})" for f in compressed)
-    return "\n".join(lines)[:2000]
+    return fit_lines(lines)

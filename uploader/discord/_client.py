@@ -35,7 +35,8 @@ import httpx
 import trio
 
 from .. import __version__
-from .._models import MIB, MediaFile
+from .._limits import MAX_ATTACHMENTS, MAX_MESSAGE_CHARS, file_limit_for_tier
+from .._models import MediaFile
 from .._settings import DEFAULT_API_BASE, Settings
 from . import _routes
 from ._destinations import Channel, Destination, Webhook
@@ -66,8 +67,6 @@ MAX_ATTEMPTS = 5
 MAX_RATE_LIMITED = 25
 """429 answers one request may get in a row before the client gives up."""
 
-MAX_CONTENT_CHARS = 2000
-MAX_ATTACHMENTS = 10
 
 WEBHOOK_RETRY_STATUSES = frozenset({503})
 """5xx answers after which a webhook post is sent again although its body was fully sent.
@@ -77,7 +76,6 @@ WEBHOOK_RETRY_STATUSES = frozenset({503})
 a backend that may still post) are not safe: they raise `DeliveryUncertainError`.
 """
 
-PREMIUM_TIER_UPLOAD_LIMITS = {0: 10 * MIB, 1: 10 * MIB, 2: 50 * MIB, 3: 100 * MIB}
 """Per-file upload limit by guild boost tier (Discord's documented and reported values)."""
 
 _CONNECT_FAILURES = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -187,7 +185,7 @@ class DiscordClient:
         Args:
             destination: the webhook or channel.
             files: the attachments, sent as ``files[0..n]`` in this order.
-            content: the message text (at most 2000 characters).
+            content: the message text (at most `MAX_MESSAGE_CHARS` characters).
             nonce: the bot path's idempotency key; a fresh one by default. Pass the same nonce to
                 send the same batch again within a few minutes without a duplicate.
 
@@ -221,7 +219,7 @@ class DiscordClient:
         """Post a text message (same delivery guarantees as `send_files`).
 
         Raises:
-            InvalidRequestError: ``content`` is empty or longer than 2000 characters.
+            InvalidRequestError: ``content`` is empty or longer than `MAX_MESSAGE_CHARS` characters.
         """
         if not content:
             raise InvalidRequestError("an empty message cannot be sent")
@@ -264,7 +262,7 @@ class DiscordClient:
         tier = guild.get("premium_tier") if isinstance(guild, Mapping) else None
         if not isinstance(tier, int):
             return None
-        return PREMIUM_TIER_UPLOAD_LIMITS.get(tier, PREMIUM_TIER_UPLOAD_LIMITS[0])
+        return file_limit_for_tier(tier)
 
     # -- the request loop --------------------------------------------------------------------
 
@@ -476,9 +474,9 @@ async def open_discord_client(
 
 
 def _check_content(content: str) -> None:
-    if len(content) > MAX_CONTENT_CHARS:
+    if len(content) > MAX_MESSAGE_CHARS:
         raise InvalidRequestError(
-            f"message text is {len(content)} characters; Discord allows {MAX_CONTENT_CHARS}"
+            f"message text is {len(content)} characters; Discord allows {MAX_MESSAGE_CHARS}"
         )
 
 

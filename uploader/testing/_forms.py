@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from .._limits import MAX_ATTACHMENTS
 from ._multipart import (
     MultipartError,
     MultipartParser,
@@ -27,7 +28,6 @@ from ._multipart import (
 )
 from ._schemas import field_error
 
-MAX_FILES = 10
 MAX_FIELD_BYTES = 1024 * 1024
 """The largest non-file part (``payload_json``) or JSON body the fake holds in memory."""
 
@@ -219,9 +219,11 @@ class FormReader:
             )
             return
         self._seen_indexes.add(index)
-        if len(self._seen_indexes) > MAX_FILES:
+        if len(self._seen_indexes) > MAX_ATTACHMENTS:
             self._problem = Problem(
-                400, 30015, f"Maximum number of attachments in a message reached ({MAX_FILES})"
+                400,
+                30015,
+                f"Maximum number of attachments in a message reached ({MAX_ATTACHMENTS})",
             )
             return
         self._file = (head, index, hashlib.sha256())

@@ -26,7 +26,7 @@ import attrs
 import h11
 import trio
 
-from .._models import MIB
+from .._limits import BOOSTED_FILE_LIMITS, MAX_MESSAGE_CHARS, MIB
 from ._forms import TOO_LARGE, Form, FormReader, Problem, UploadedFile, invalid_form
 from ._limits import NS, FixedWindows, WindowState, ceil_ms, ceil_seconds, to_ns
 from ._records import (
@@ -48,10 +48,8 @@ from ._schemas import (
 log = logging.getLogger("uploader.testing")
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
-MAX_CONTENT_CHARS = 2000
 NONCE_WINDOW_SECONDS = 300.0
 """How long ``enforce_nonce`` remembers a nonce (Discord says "a few minutes")."""
-BOOSTED_FILE_LIMITS = {2: 50 * MIB, 3: 100 * MIB}
 FORM_OVERHEAD_BYTES = 1 * MIB
 """A boosted guild's request limit is at least its file limit plus this much form overhead."""
 READ_LIMIT = (50, 1.0)
@@ -541,8 +539,8 @@ class FakeDiscord:
         content = payload.get("content")
         if content is not None and not isinstance(content, str):
             raise _Refusal(invalid_form(field_error("content", "BASE_TYPE_STRING", "Not a string")))
-        if isinstance(content, str) and len(content) > MAX_CONTENT_CHARS:
-            message = f"Must be {MAX_CONTENT_CHARS} or fewer in length."
+        if isinstance(content, str) and len(content) > MAX_MESSAGE_CHARS:
+            message = f"Must be {MAX_MESSAGE_CHARS} or fewer in length."
             raise _Refusal(invalid_form(field_error("content", "BASE_TYPE_MAX_LENGTH", message)))
         entries = payload.get("attachments")
         if entries is not None and not isinstance(entries, list):
