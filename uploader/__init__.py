@@ -6,8 +6,6 @@ subpackage (``uploader.testing``).
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from ._batching import plan_batches as plan_batches
 from ._destination import Destination as Destination
 from ._detect import ScanResult as ScanResult
@@ -38,6 +36,7 @@ from ._pipeline import open_upload_pipeline as open_upload_pipeline
 from ._pipeline import run_upload_pipeline as run_upload_pipeline
 from ._pipeline import upload_directory as upload_directory
 from ._settings import Settings as Settings
+from ._version import __version__ as __version__
 from .compress import CompressionProgress as CompressionProgress
 from .discord import Channel as Channel
 from .discord import Webhook as Webhook

@@ -18,8 +18,8 @@ from typing import TypeVar
 
 import trio
 
-from . import __version__
 from ._errors import SettingsError, UploaderError, single_error
+from ._version import __version__
 
 EXIT_OK = 0
 EXIT_FAILED = 1

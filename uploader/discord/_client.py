@@ -34,10 +34,10 @@ import attrs
 import httpx
 import trio
 
-from .. import __version__
 from .._limits import MAX_ATTACHMENTS, MAX_MESSAGE_CHARS, file_limit_for_tier
 from .._models import MediaFile
 from .._settings import DEFAULT_API_BASE, Settings
+from .._version import __version__
 from . import _routes
 from ._destinations import Channel, Destination, Webhook
 from ._errors import (
