@@ -22,7 +22,14 @@ from uploader.testing import (
     open_fake_discord,
     run_fake_discord,
 )
+from uploader.testing._admission import RateLimits
+from uploader.testing._app import DiscordApp, Drop, Exchange, RequestHead
+from uploader.testing._faults import FaultSchedule
+from uploader.testing._ledger import Ledger
+from uploader.testing._limits import to_ns
+from uploader.testing._responses import Response
 from uploader.testing._schemas import schema_document
+from uploader.testing._world import World
 
 BUCKET_HEADERS = (
     "x-ratelimit-limit",
@@ -466,7 +473,8 @@ async def test_success_carries_all_five_rate_limit_headers_and_via(
     assert (headers["x-ratelimit-limit"], headers["x-ratelimit-remaining"]) == ("5", "4")
     assert headers["x-ratelimit-reset-after"] == "5.000"
     reset = float(headers["x-ratelimit-reset"])
-    assert reset == pytest.approx(fake._epoch(fake._now_ns()) + 5.0, abs=0.002)
+    now = fake._world.clock.epoch(to_ns(trio.current_time()))
+    assert reset == pytest.approx(now + 5.0, abs=0.002)
 
 
 async def test_the_sixth_message_in_a_channel_window_is_429_until_exactly_the_reset(
@@ -817,6 +825,52 @@ async def test_stats_count_requests_and_statuses(
     assert stats.requests == 3
     assert stats.responses_by_status == {200: 1, 400: 1, 404: 1}
     assert stats.invalid_requests == 0
+
+
+# ------------------------------------------- the application, without sockets
+
+
+def make_app(channel_limit: tuple[int, float] | None = (5, 5.0)) -> tuple[DiscordApp, int]:
+    world = World(file_limit_bytes=MIB, request_limit_bytes=2 * MIB, on_record=None, now=0.0)
+    limits = RateLimits(webhook_limit=None, channel_limit=channel_limit, global_limit=None)
+    app = DiscordApp(world, limits, FaultSchedule(), Ledger(None), check_schema=True)
+    return app, world.create_channel(0, now=0.0)
+
+
+def head(app: DiscordApp, channel: int, token: str | None = None) -> RequestHead:
+    auth = {"authorization": f"Bot {token or app.world.bot_token}"}
+    headers = {**auth, "content-type": "application/json"}
+    return RequestHead("POST", f"/api/v10/channels/{channel}/messages", headers)
+
+
+def test_the_app_answers_a_request_without_a_socket() -> None:
+    app, channel = make_app(channel_limit=(1, 5.0))
+    refused = app.receive(head(app, channel, token="wrong"), now=1.0)
+    assert isinstance(refused, Response) and refused.status == 401
+    exchange = app.receive(head(app, channel), now=1.0)
+    assert isinstance(exchange, Exchange) and exchange.sink is not None
+    exchange.sink(b'{"content": "hi"}')
+    answer = app.respond(exchange, now=1.5)
+    assert answer.status == 200
+    assert json.loads(answer.body)["content"] == "hi"
+    assert [m.content for m in app.world.log.messages] == ["hi"]
+    assert app.world.log.messages[0].created_at == 1.5
+    limited = app.receive(head(app, channel), now=2.0)
+    assert isinstance(limited, Response) and (limited.status, limited.scope) == (429, "user")
+    assert isinstance(app.receive(head(app, channel), now=6.0), Exchange)
+
+
+def test_the_app_says_when_to_drop_and_how_long_to_wait() -> None:
+    app, channel = make_app()
+    app.faults.inject(
+        (Fault("drop_before_body"), Fault("slow", delay=7.5), Fault("drop_after_body"))
+    )
+    assert isinstance(app.receive(head(app, channel), now=0.0), Drop)
+    slow = app.receive(head(app, channel), now=0.0)
+    assert isinstance(slow, Exchange) and (slow.delay, slow.drop_after) == (7.5, False)
+    lost = app.receive(head(app, channel), now=0.0)
+    assert isinstance(lost, Exchange) and (lost.delay, lost.drop_after) == (0.0, True)
+    assert app.ledger.snapshot().requests == 3
 
 
 # ------------------------------------------------------------------- lifecycle

@@ -10,13 +10,13 @@ connections. For pytest, enable the ``fake_discord`` fixture with
 
 from __future__ import annotations
 
+from ._fake import FakeDiscord as FakeDiscord
 from ._records import FakeStats as FakeStats
 from ._records import Fault as Fault
 from ._records import FaultKind as FaultKind
 from ._records import RecordedAttachment as RecordedAttachment
 from ._records import RecordedMessage as RecordedMessage
 from ._records import RouteName as RouteName
-from ._server import FakeDiscord as FakeDiscord
 from ._server import open_fake_discord as open_fake_discord
 from ._server import run_fake_discord as run_fake_discord
 

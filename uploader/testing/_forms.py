@@ -59,6 +59,9 @@ class Problem:
 
 
 TOO_LARGE = Problem(413, 40005, "Request entity too large")
+TOO_MANY_ATTACHMENTS = Problem(
+    400, 30015, f"Maximum number of attachments in a message reached ({MAX_ATTACHMENTS})"
+)
 
 
 def invalid_form(errors: dict[str, Any]) -> Problem:
@@ -220,11 +223,7 @@ class FormReader:
             return
         self._seen_indexes.add(index)
         if len(self._seen_indexes) > MAX_ATTACHMENTS:
-            self._problem = Problem(
-                400,
-                30015,
-                f"Maximum number of attachments in a message reached ({MAX_ATTACHMENTS})",
-            )
+            self._problem = TOO_MANY_ATTACHMENTS
             return
         self._file = (head, index, hashlib.sha256())
         self._file_size = 0

@@ -6,6 +6,8 @@ from typing import Literal
 
 import attrs
 
+from ._responses import EDGE_ERROR_PHRASES
+
 FaultKind = Literal[
     "rate_limit_user",
     "rate_limit_global",
@@ -29,7 +31,8 @@ RouteName = Literal[
 
 _FAULT_KINDS = frozenset(FaultKind.__args__)  # type: ignore[attr-defined]
 _ROUTES = frozenset(RouteName.__args__)  # type: ignore[attr-defined]
-TRANSIENT_STATUSES = frozenset({500, 502, 503, 504, 524})
+FAULT_STATUSES = frozenset({500, *EDGE_ERROR_PHRASES})
+"""The statuses a ``status`` fault can answer with: the fake's own 500, or an edge error page."""
 
 
 def _check_kind(_: object, __: attrs.Attribute[str], value: str) -> None:
@@ -43,8 +46,8 @@ def _check_route(_: object, __: attrs.Attribute[str | None], value: str | None) 
 
 
 def _check_status(_: object, __: attrs.Attribute[int], value: int) -> None:
-    if value not in TRANSIENT_STATUSES:
-        raise ValueError(f"status must be one of {sorted(TRANSIENT_STATUSES)}, not {value}")
+    if value not in FAULT_STATUSES:
+        raise ValueError(f"status must be one of {sorted(FAULT_STATUSES)}, not {value}")
 
 
 @attrs.frozen

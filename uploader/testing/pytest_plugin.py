@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ._server import FakeDiscord, open_fake_discord
+from ._fake import FakeDiscord
+from ._server import open_fake_discord
 
 
 def pytest_configure(config: pytest.Config) -> None:

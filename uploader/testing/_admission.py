@@ -1,0 +1,171 @@
+"""Admission, decided on a request's head: auth, lookups, injected faults, rate-limit buckets.
+
+`admit` either lets a request through (with the channel it posts into and the bucket headers
+its answer will carry) or answers it at once: 401, 404, an injected 429 or 5xx, or a 429 the
+client earned by exceeding a bucket or the global limit.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import attrs
+
+from ._limits import FixedWindows, to_ns
+from ._records import Fault
+from ._responses import (
+    Header,
+    Response,
+    Scope,
+    bucket_headers,
+    error,
+    rate_limited,
+    server_error,
+)
+from ._routes import Route, bucket_of
+from ._world import Channel, Webhook, World
+
+READ_LIMIT = (50, 1.0)
+"""The bucket of the GET routes (only when ``channel_limit`` is set)."""
+_BOT_ROUTES = frozenset({"create_message", "get_channel", "get_guild", "get_gateway_bot"})
+
+
+@attrs.frozen
+class Admission:
+    """A request that passed auth, lookups and rate limits.
+
+    Attributes:
+        channel: the channel it addresses (a webhook's own channel), if any.
+        webhook: the webhook it came through, if any.
+        bucket_headers: the ``X-RateLimit-*`` headers its answer carries.
+    """
+
+    channel: Channel | None
+    webhook: Webhook | None
+    bucket_headers: tuple[Header, ...]
+
+
+class RateLimits:
+    """The fake's buckets: per webhook, per channel (create and edit apart), reads, global.
+
+    Args:
+        webhook_limit: (requests, seconds) per webhook, shared by execute and edit; None: off.
+        channel_limit: (requests, seconds) per channel for create, and apart for edit; None
+            turns these and the reads' limit off.
+        global_limit: requests per second per bot token; None: off.
+    """
+
+    def __init__(
+        self,
+        *,
+        webhook_limit: tuple[int, float] | None,
+        channel_limit: tuple[int, float] | None,
+        global_limit: int | None,
+    ) -> None:
+        self.global_ = FixedWindows(global_limit, 1.0) if global_limit is not None else None
+        self._channel = FixedWindows(*channel_limit) if channel_limit is not None else None
+        self._edit = FixedWindows(*channel_limit) if channel_limit is not None else None
+        self._webhook = FixedWindows(*webhook_limit) if webhook_limit is not None else None
+        self._read = FixedWindows(*READ_LIMIT) if channel_limit is not None else None
+
+    def bucket_for(
+        self, route: Route, webhook: Webhook | None
+    ) -> tuple[FixedWindows | None, object]:
+        """The windows a request counts against, and its key (the major parameter)."""
+        if webhook is not None:
+            return self._webhook, (webhook.id, webhook.token)
+        if route.name == "create_message":
+            return self._channel, route.channel_id
+        if route.name == "edit_message":
+            return self._edit, route.channel_id
+        return self._read, (route.name, route.channel_id or route.guild_id)
+
+
+def admit(
+    world: World,
+    limits: RateLimits,
+    route: Route,
+    headers: dict[str, str],
+    fault: Fault | None,
+    now_ns: int,
+) -> Admission | Response:
+    """Let a request through, or answer it from its head alone.
+
+    Args:
+        world: the fake's state (tokens, channels, webhooks).
+        limits: the buckets; a request that gets through is counted against its own.
+        route: the matched route.
+        headers: the request headers, names lower-cased.
+        fault: the injected fault that hits this request, if any.
+        now_ns: ``trio.current_time()`` in nanoseconds.
+    """
+    found = _authenticate(world, limits, route, headers, now_ns)
+    if isinstance(found, Response):
+        return found
+    channel, webhook = found
+    windows, key = limits.bucket_for(route, webhook)
+    bucket = bucket_of(route)
+    if fault is not None and fault.kind.startswith("rate_limit_"):
+        return _injected_429(world, fault, windows, key, bucket, now_ns)
+    if fault is not None and fault.kind == "status":
+        return server_error(fault.status)
+    if windows is None:
+        return Admission(channel, webhook, ())
+    state = windows.take(key, now_ns)
+    shown = bucket_headers(bucket, state, world.clock.epoch(state.reset_ns))
+    if not state.allowed:
+        return rate_limited("user", state.reset_after_ns, shown)
+    return Admission(channel, webhook, shown)
+
+
+def _authenticate(
+    world: World, limits: RateLimits, route: Route, headers: dict[str, str], now_ns: int
+) -> tuple[Channel | None, Webhook | None] | Response:
+    """Check the bot token (and the global limit) or the webhook; look up what the path names."""
+    webhook: Webhook | None = None
+    channel: Channel | None = None
+    if route.name in _BOT_ROUTES or route.webhook_id is None:
+        if headers.get("authorization") != f"Bot {world.bot_token}":
+            return error(401, 0, "401: Unauthorized")
+        if limits.global_ is not None:
+            state = limits.global_.take(world.bot_token, now_ns)
+            if not state.allowed:
+                return rate_limited("global", state.reset_after_ns)
+    else:
+        webhook = world.webhooks.get(route.webhook_id)
+        if webhook is None:
+            return error(404, 10015, "Unknown Webhook")
+        if not secrets.compare_digest(webhook.token, route.webhook_token or ""):
+            return error(401, 50027, "Invalid Webhook Token")
+        channel = world.channels[webhook.channel_id]
+    if route.channel_id is not None:
+        channel = world.channels.get(route.channel_id)
+        if channel is None:
+            return error(404, 10003, "Unknown Channel")
+    if route.guild_id is not None and route.guild_id not in world.guilds:
+        return error(404, 10004, "Unknown Guild")
+    return channel, webhook
+
+
+def _injected_429(
+    world: World,
+    fault: Fault,
+    windows: FixedWindows | None,
+    key: object,
+    bucket: str,
+    now_ns: int,
+) -> Response:
+    """An injected 429: a user one shows its bucket spent, a shared one its real state."""
+    retry_ns = to_ns(fault.retry_after)
+    if fault.kind == "rate_limit_global":
+        return rate_limited("global", retry_ns)
+    scope: Scope = "shared" if fault.kind == "rate_limit_shared" else "user"
+    shown: tuple[Header, ...] = ()
+    if windows is not None:
+        state = windows.peek(key, now_ns)
+        if scope == "user":
+            state = attrs.evolve(
+                state, remaining=0, reset_ns=now_ns + retry_ns, reset_after_ns=retry_ns
+            )
+        shown = bucket_headers(bucket, state, world.clock.epoch(state.reset_ns))
+    return rate_limited(scope, retry_ns, shown)

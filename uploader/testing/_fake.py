@@ -1,0 +1,182 @@
+"""`FakeDiscord`: the handle users hold on a running loopback Discord.
+
+A thin facade: it sets the scene in the world, schedules faults, reads the record and the
+ledger, and serves connections with the h11 loop over the `DiscordApp`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import trio
+
+from ._admission import RateLimits
+from ._app import DiscordApp
+from ._connection import Pacer, serve_connection
+from ._faults import FaultSchedule
+from ._ledger import Ledger
+from ._records import FakeStats, Fault, RecordedMessage
+from ._world import World
+
+
+class FakeDiscord:
+    """A running loopback Discord; get one from `open_fake_discord` or `run_fake_discord`.
+
+    Read ``messages`` and ``stats`` to check what a client did; ``create_channel``,
+    ``create_webhook`` and ``inject`` set the scene.
+    """
+
+    def __init__(
+        self,
+        *,
+        file_limit_bytes: int,
+        request_limit_bytes: int,
+        webhook_limit: tuple[int, float] | None,
+        channel_limit: tuple[int, float] | None,
+        global_limit: int | None,
+        ban_after_invalid: int | None,
+        bandwidth_bytes_per_second: float | None,
+        validate: bool,
+        on_message: Callable[[RecordedMessage], None] | None,
+    ) -> None:
+        self._world = World(
+            file_limit_bytes=file_limit_bytes,
+            request_limit_bytes=request_limit_bytes,
+            on_record=self._recorded,
+            now=trio.current_time(),
+        )
+        self._pacer = Pacer(bandwidth_bytes_per_second)
+        self._on_message = on_message
+        self._message_recorded = trio.Event()
+        self._faults = FaultSchedule()
+        self._ledger = Ledger(ban_after_invalid)
+        limits = RateLimits(
+            webhook_limit=webhook_limit, channel_limit=channel_limit, global_limit=global_limit
+        )
+        self._app = DiscordApp(
+            self._world, limits, self._faults, self._ledger, check_schema=validate
+        )
+
+    # ----------------------------------------------------------------- the scene
+
+    @property
+    def file_limit_bytes(self) -> int:
+        """The per-attachment limit of tier 0 and 1 guilds."""
+        return self._world.file_limit_bytes
+
+    @property
+    def request_limit_bytes(self) -> int:
+        """The per-request body limit (boosted guilds may take more)."""
+        return self._world.request_limit_bytes
+
+    @property
+    def bandwidth_bytes_per_second(self) -> float | None:
+        """The cap on how fast request bodies are read, or None."""
+        return self._pacer.rate
+
+    @property
+    def bot_token(self) -> str:
+        """The bot token the bot routes accept."""
+        return self._world.bot_token
+
+    @property
+    def port(self) -> int:
+        """The TCP port it listens on."""
+        return self._world.port
+
+    @port.setter
+    def port(self, value: int) -> None:
+        self._world.port = value
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return self._world.base_url
+
+    @property
+    def api_base(self) -> str:
+        """The API base to give a client: ``http://127.0.0.1:PORT/api/v10``."""
+        return f"{self.base_url}/api/v10"
+
+    def create_channel(self, *, premium_tier: int = 0) -> int:
+        """Create a text channel in a new guild and return its id.
+
+        Args:
+            premium_tier: the guild's boost tier, 0 to 3. Tiers 0 and 1 get
+                ``file_limit_bytes``; tier 2 at least 50 MiB, tier 3 at least 100 MiB.
+        """
+        return self._world.create_channel(premium_tier, trio.current_time())
+
+    def create_webhook(self, *, channel_id: int | None = None) -> str:
+        """Create a webhook and return its full URL (a secret, for a real Discord).
+
+        Args:
+            channel_id: the channel it posts into; None creates a new channel.
+
+        Raises:
+            KeyError: ``channel_id`` is not a channel of this fake.
+        """
+        if channel_id is None:
+            channel_id = self.create_channel()
+        webhook = self._world.create_webhook(channel_id, trio.current_time())
+        return f"{self.base_url}/api/webhooks/{webhook.id}/{webhook.token}"
+
+    def guild_id_of(self, channel_id: int) -> int:
+        """The guild a channel belongs to."""
+        return self._world.channels[channel_id].guild_id
+
+    def file_limit_of(self, channel_id: int) -> int:
+        """The largest attachment the channel accepts, in bytes (its guild's tier decides)."""
+        return self._world.file_limit_of(channel_id)
+
+    def request_limit_of(self, channel_id: int) -> int:
+        """The largest request body the channel accepts, in bytes."""
+        return self._world.request_limit_of(channel_id)
+
+    def inject(self, *faults: Fault) -> None:
+        """Add faults to the schedule; they hit matching requests in injection order."""
+        self._faults.inject(faults)
+
+    @property
+    def pending_faults(self) -> tuple[Fault, ...]:
+        """The injected faults that still have hits left."""
+        return self._faults.pending
+
+    def clear_faults(self) -> None:
+        """Drop every pending fault."""
+        self._faults.clear()
+
+    @property
+    def banned(self) -> bool:
+        """Whether ban mode is on (every request gets Cloudflare's HTML 429)."""
+        return self._ledger.banned
+
+    # ---------------------------------------------------------------- the record
+
+    @property
+    def messages(self) -> list[RecordedMessage]:
+        """Every created message in creation order, each in its latest (edited) state."""
+        return list(self._world.log.messages)
+
+    async def wait_for_messages(self, count: int) -> list[RecordedMessage]:
+        """Wait until at least ``count`` messages were recorded; return them all."""
+        while len(self._world.log.messages) < count:
+            await self._message_recorded.wait()
+        return self.messages
+
+    @property
+    def stats(self) -> FakeStats:
+        """A snapshot of the request counters."""
+        return self._ledger.snapshot()
+
+    def _recorded(self, message: RecordedMessage) -> None:
+        self._message_recorded.set()
+        self._message_recorded = trio.Event()
+        if self._on_message is not None:
+            self._on_message(message)
+
+    # ------------------------------------------------------------------- serving
+
+    async def serve_connection(self, stream: trio.SocketStream) -> None:
+        """Serve one TCP connection until it closes (keep-alive across requests)."""
+        await serve_connection(stream, self._app, self._pacer)

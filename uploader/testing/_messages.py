@@ -1,0 +1,228 @@
+"""Creating and editing messages: payload checks, attachments, nonces, threads, the record.
+
+Each function takes an admitted request's parsed form and answers it, recording (or
+updating) the message in the world's log when the request is valid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from .._limits import MAX_ATTACHMENTS, MAX_MESSAGE_CHARS
+from ._admission import Admission
+from ._forms import TOO_MANY_ATTACHMENTS, Form, Problem, UploadedFile, invalid_form
+from ._limits import to_ns
+from ._records import RecordedAttachment, RecordedMessage
+from ._responses import Response, json_response, no_content, problem_response
+from ._routes import SNOWFLAKE, Route
+from ._schemas import (
+    MESSAGE_CREATE,
+    MESSAGE_EDIT,
+    WEBHOOK_EXECUTE,
+    WEBHOOK_MESSAGE_EDIT,
+    field_error,
+    validate,
+)
+from ._shapes import message_json
+from ._world import World
+
+NONCE_WINDOW_SECONDS = 300.0
+"""How long ``enforce_nonce`` remembers a nonce (Discord says "a few minutes")."""
+_EXTRAS = ("embeds", "sticker_ids", "components", "poll")
+EMPTY_MESSAGE = Problem(400, 50006, "Cannot send an empty message")
+UNKNOWN_MESSAGE = Problem(404, 10008, "Unknown Message")
+
+
+class _Refusal(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def _refuse(field: str, code: str, message: str) -> _Refusal:
+    return _Refusal(invalid_form(field_error(field, code, message)))
+
+
+def answer_message(
+    world: World,
+    route: Route,
+    admission: Admission,
+    form: Form,
+    query: dict[str, str],
+    *,
+    check_schema: bool,
+    now: float,
+) -> Response:
+    """Answer create-message, execute-webhook or edit-message from the request's form.
+
+    A create answers the new message (a webhook without ``wait``: 204); a bot's
+    ``enforce_nonce`` within `NONCE_WINDOW_SECONDS` answers the earlier message instead. An
+    edit of the author's own message answers the edited message.
+    """
+    try:
+        if route.name == "edit_message":
+            return _edit(world, route, admission, form, check_schema, now)
+        return _create(world, admission, form, query, check_schema, now)
+    except _Refusal as refusal:
+        return problem_response(refusal.problem, admission.bucket_headers)
+
+
+def _create(
+    world: World,
+    admission: Admission,
+    form: Form,
+    query: dict[str, str],
+    check_schema: bool,
+    now: float,
+) -> Response:
+    payload, webhook, channel = form.payload, admission.webhook, admission.channel
+    assert channel is not None
+    _check_payload(MESSAGE_CREATE if webhook is None else WEBHOOK_EXECUTE, payload, check_schema)
+    content: str = payload.get("content") or ""
+    now_ns = to_ns(now)
+    attachments = _attachments(world, payload.get("attachments"), form.files, (), now_ns)
+    if _is_empty(payload, content, attachments):
+        raise _Refusal(EMPTY_MESSAGE)
+    thread_id: int | None = None
+    nonce = payload.get("nonce")
+    if webhook is None:
+        if nonce is not None and payload.get("enforce_nonce"):
+            earlier = _earlier_by_nonce(world, str(nonce), now_ns)
+            if earlier is not None:
+                return json_response(200, message_json(world, earlier), admission.bucket_headers)
+    else:
+        nonce = None  # execute-webhook has no nonce
+        thread_id = _thread_id(query)
+    message = RecordedMessage(
+        id=str(world.clock.snowflake(now_ns)),
+        channel_id=channel.id,
+        webhook_id=str(webhook.id) if webhook is not None else None,
+        content=content,
+        nonce=str(nonce) if nonce is not None else None,
+        attachments=attachments,
+        thread_id=thread_id,
+        created_at=now,
+    )
+    world.log.record(message)
+    if nonce is not None and isinstance(nonce, int | str):
+        world.log.remember_nonce(world.bot_user_id, message.id, nonce, now_ns)
+    if webhook is not None and query.get("wait", "").lower() not in ("true", "1"):
+        return no_content(admission.bucket_headers)
+    return json_response(200, message_json(world, message), admission.bucket_headers)
+
+
+def _earlier_by_nonce(world: World, nonce: str, now_ns: int) -> RecordedMessage | None:
+    earlier = world.log.by_nonce(world.bot_user_id, nonce)
+    if earlier is None or now_ns - earlier[1] >= to_ns(NONCE_WINDOW_SECONDS):
+        return None
+    return earlier[0]
+
+
+def _thread_id(query: dict[str, str]) -> int | None:
+    raw = query.get("thread_id")
+    if raw is None:
+        return None
+    if SNOWFLAKE.match(raw) is None:
+        raise _refuse("thread_id", "NUMBER_TYPE_COERCE", "Not a snowflake")
+    return int(raw)
+
+
+def _edit(
+    world: World, route: Route, admission: Admission, form: Form, check_schema: bool, now: float
+) -> Response:
+    message = world.log.get(route.message_id or "")
+    webhook = admission.webhook
+    if message is None or (webhook is not None and message.webhook_id != str(webhook.id)):
+        raise _Refusal(UNKNOWN_MESSAGE)
+    if webhook is None and message.channel_id != route.channel_id:
+        raise _Refusal(UNKNOWN_MESSAGE)
+    if webhook is None and message.webhook_id is not None:
+        raise _Refusal(Problem(403, 50005, "Cannot edit a message authored by another user"))
+    payload = form.payload
+    _check_payload(MESSAGE_EDIT if webhook is None else WEBHOOK_MESSAGE_EDIT, payload, check_schema)
+    content = message.content
+    if "content" in payload:
+        content = payload.get("content") or ""
+    now_ns = to_ns(now)
+    attachments = _attachments(
+        world, payload.get("attachments"), form.files, message.attachments, now_ns
+    )
+    if _is_empty(payload, content, attachments):
+        raise _Refusal(EMPTY_MESSAGE)
+    edited = attrs.evolve(
+        message, content=content, attachments=attachments, edits=message.edits + 1
+    )
+    world.log.replace(edited, now_ns)
+    return json_response(200, message_json(world, edited), admission.bucket_headers)
+
+
+def _check_payload(schema: str, payload: dict[str, Any], check_schema: bool) -> None:
+    if check_schema:
+        errors = validate(schema, payload)
+        if errors is not None:
+            raise _Refusal(invalid_form(errors))
+    content = payload.get("content")
+    if content is not None and not isinstance(content, str):
+        raise _refuse("content", "BASE_TYPE_STRING", "Not a string")
+    if isinstance(content, str) and len(content) > MAX_MESSAGE_CHARS:
+        message = f"Must be {MAX_MESSAGE_CHARS} or fewer in length."
+        raise _refuse("content", "BASE_TYPE_MAX_LENGTH", message)
+    entries = payload.get("attachments")
+    if entries is not None and not isinstance(entries, list):
+        raise _refuse("attachments", "BASE_TYPE_LIST", "Not a list")
+
+
+def _is_empty(payload: dict[str, Any], content: str, attachments: tuple[Any, ...]) -> bool:
+    return not content.strip() and not attachments and not any(payload.get(k) for k in _EXTRAS)
+
+
+def _attachments(
+    world: World,
+    entries: list[Any] | None,
+    files: tuple[UploadedFile, ...],
+    existing: tuple[RecordedAttachment, ...],
+    now_ns: int,
+) -> tuple[RecordedAttachment, ...]:
+    """The message's attachments: ``entries`` name new files by index or keep existing ones.
+
+    Files no entry names are attached after them, with their part's filename; no entries at
+    all keeps the existing attachments.
+    """
+    by_index = {f.index: f for f in files}
+    used: set[int] = set()
+    out: list[RecordedAttachment] = []
+
+    def new(upload: UploadedFile, entry: dict[str, Any]) -> RecordedAttachment:
+        used.add(upload.index)
+        return RecordedAttachment(
+            id=str(world.clock.snowflake(now_ns)),
+            filename=str(entry.get("filename") or upload.filename or "unknown"),
+            size=upload.size,
+            sha256=upload.sha256,
+            content_type=upload.content_type,
+            description=entry.get("description"),
+        )
+
+    if entries is None:
+        out.extend(existing)
+    else:
+        kept = {a.id: a for a in existing}
+        for i, entry in enumerate(entries):
+            raw = entry.get("id") if isinstance(entry, dict) else None
+            if isinstance(raw, bool) or not isinstance(raw, int | str):
+                raise _refuse(f"attachments.{i}.id", "BASE_TYPE_REQUIRED", "Required")
+            assert isinstance(entry, dict)
+            index = int(raw) if str(raw).isdigit() else -1
+            if index in by_index and index not in used:
+                out.append(new(by_index[index], entry))
+            elif str(raw) in kept:
+                out.append(kept[str(raw)])
+            else:
+                message = f"Unknown attachment {str(raw)[:20]!r}: no files[n] part matches"
+                raise _refuse(f"attachments.{i}.id", "ATTACHMENT_NOT_FOUND", message)
+    out.extend(new(f, {}) for f in files if f.index not in used)
+    if len(out) > MAX_ATTACHMENTS:
+        raise _Refusal(TOO_MANY_ATTACHMENTS)
+    return tuple(out)

@@ -1,0 +1,123 @@
+"""The fake's answers as values: JSON and error responses, 429s, injected 5xx pages, the ban."""
+
+from __future__ import annotations
+
+import http
+import json
+from typing import Literal
+
+import attrs
+
+from ._forms import Problem
+from ._limits import WindowState, ceil_ms, ceil_seconds
+
+Header = tuple[str, str]
+Scope = Literal["user", "global", "shared"]
+
+EDGE_ERROR_PHRASES = {
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    524: "A Timeout Occurred",
+}
+"""The errors Discord's edge answers with an HTML page (524 is Cloudflare's own)."""
+
+VIA: Header = ("Via", "1.1 google")
+_JSON: Header = ("Content-Type", "application/json")
+_HTML: Header = ("Content-Type", "text/html")
+_BAN_BODY = b"error code: 1015"
+
+
+@attrs.frozen
+class Response:
+    """One answer, ready for the wire (Content-Length is added when it is sent).
+
+    Attributes:
+        status: the HTTP status.
+        body: the body bytes.
+        headers: the headers, in order.
+        scope: a 429's scope (``user``, ``global``, ``shared`` or ``ban``), for the stats.
+    """
+
+    status: int
+    body: bytes = b""
+    headers: tuple[Header, ...] = ()
+    scope: str | None = None
+
+    @property
+    def reason(self) -> str:
+        """The status line's reason phrase."""
+        try:
+            return http.HTTPStatus(self.status).phrase
+        except ValueError:
+            return EDGE_ERROR_PHRASES.get(self.status, "")
+
+
+def json_response(
+    status: int, body: object, headers: tuple[Header, ...] = (), scope: str | None = None
+) -> Response:
+    """A JSON answer (compact, as Discord's), after ``headers``."""
+    data = json.dumps(body, separators=(",", ":")).encode()
+    return Response(status, data, (*headers, _JSON, VIA), scope)
+
+
+def no_content(headers: tuple[Header, ...] = ()) -> Response:
+    """A 204 after ``headers``."""
+    return Response(204, b"", (*headers, VIA))
+
+
+def error(status: int, code: int, message: str, headers: tuple[Header, ...] = ()) -> Response:
+    """A Discord JSON error: ``{"message": ..., "code": ...}``."""
+    return json_response(status, {"message": message, "code": code}, headers)
+
+
+def http_error(status: int) -> Response:
+    """A plain HTTP error with code 0 (e.g. an unknown route's 404)."""
+    return error(status, 0, f"{status}: {http.HTTPStatus(status).phrase}")
+
+
+def problem_response(problem: Problem, headers: tuple[Header, ...] = ()) -> Response:
+    """A refused request's answer."""
+    return json_response(problem.status, problem.body(), headers)
+
+
+def bucket_headers(bucket: str, state: WindowState, reset_epoch: float) -> tuple[Header, ...]:
+    """The five ``X-RateLimit-*`` headers of a bucket's state (reset as Unix time)."""
+    return (
+        ("X-RateLimit-Limit", str(state.limit)),
+        ("X-RateLimit-Remaining", str(state.remaining)),
+        ("X-RateLimit-Reset", f"{reset_epoch:.3f}"),
+        ("X-RateLimit-Reset-After", f"{ceil_ms(state.reset_after_ns) / 1000:.3f}"),
+        ("X-RateLimit-Bucket", bucket),
+    )
+
+
+def rate_limited(scope: Scope, retry_after_ns: int, shown: tuple[Header, ...] = ()) -> Response:
+    """A 429 of a scope; ``shown`` are the bucket headers it carries (none for global)."""
+    headers: tuple[Header, ...] = (
+        *shown,
+        ("Retry-After", str(ceil_seconds(retry_after_ns))),
+        ("X-RateLimit-Scope", scope),
+    )
+    if scope == "global":
+        headers = (*headers, ("X-RateLimit-Global", "true"))
+    body = {
+        "message": "You are being rate limited.",
+        "retry_after": ceil_ms(retry_after_ns) / 1000,
+        "global": scope == "global",
+        "code": 0,
+    }
+    return json_response(429, body, headers, scope=scope)
+
+
+def server_error(status: int) -> Response:
+    """An injected server error: 500 as Discord's JSON, the others as the edge's HTML page."""
+    if status == 500:
+        return error(500, 0, "500: Internal Server Error")
+    phrase = EDGE_ERROR_PHRASES[status]
+    page = f"<html><head><title>{status} {phrase}</title></head><body>{phrase}</body></html>"
+    return Response(status, page.encode(), (_HTML, VIA))
+
+
+BANNED = Response(429, _BAN_BODY, (_HTML,), scope="ban")
+"""Cloudflare's answer to a banned client: HTML, no Via, no rate-limit headers."""

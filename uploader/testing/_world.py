@@ -1,0 +1,187 @@
+"""The fake's world: its clock and snowflakes, guilds, channels, webhooks and message record.
+
+Plain state, no I/O: time comes in as ``trio.current_time()`` seconds from the caller.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+import time
+from collections.abc import Callable
+
+import attrs
+
+from .._limits import BOOSTED_FILE_LIMITS, MIB
+from ._limits import NS, to_ns
+from ._records import RecordedMessage
+
+DISCORD_EPOCH_MS = 1_420_070_400_000
+FORM_OVERHEAD_BYTES = 1 * MIB
+"""A boosted guild's request limit is at least its file limit plus this much form overhead."""
+
+
+@attrs.frozen
+class Guild:
+    """A guild: its id and boost tier."""
+
+    id: int
+    premium_tier: int
+
+
+@attrs.frozen
+class Channel:
+    """A text channel of a guild."""
+
+    id: int
+    guild_id: int
+
+
+@attrs.frozen
+class Webhook:
+    """A webhook posting into a channel."""
+
+    id: int
+    token: str = attrs.field(repr=False)
+    channel_id: int
+
+
+class Clock:
+    """Maps trio time onto the wall clock (for timestamps) and mints snowflakes.
+
+    Args:
+        now: ``trio.current_time()`` at creation; it maps to the wall clock's now.
+    """
+
+    def __init__(self, now: float) -> None:
+        self._wall_start = time.time()
+        self._trio_start_ns = to_ns(now)
+        self._last_id = 0
+
+    def epoch(self, ns: int) -> float:
+        """Unix time of a trio time in nanoseconds."""
+        return self._wall_start + (ns - self._trio_start_ns) / NS
+
+    def iso(self, ns: int) -> str:
+        """ISO 8601 timestamp of a trio time in nanoseconds."""
+        return datetime.datetime.fromtimestamp(self.epoch(ns), tz=datetime.UTC).isoformat()
+
+    def snowflake(self, now_ns: int) -> int:
+        """A new id, increasing, with ``now`` in its timestamp bits."""
+        ms = int(self.epoch(now_ns) * 1000) - DISCORD_EPOCH_MS
+        self._last_id = max(self._last_id + 1, ms << 22)
+        return self._last_id
+
+
+class MessageLog:
+    """Every created message (latest state), plus what their JSON and nonces need.
+
+    Args:
+        on_record: called with each newly recorded message.
+    """
+
+    def __init__(self, on_record: Callable[[RecordedMessage], None] | None) -> None:
+        self.messages: list[RecordedMessage] = []
+        self._index: dict[str, int] = {}
+        self.raw_nonces: dict[str, int | str] = {}
+        """A message's nonce as the request sent it (JSON int or string)."""
+        self.edited_ns: dict[str, int] = {}
+        """When a message was last edited."""
+        self._nonces: dict[tuple[int, str], tuple[str, int]] = {}
+        self._on_record = on_record
+
+    def record(self, message: RecordedMessage) -> None:
+        """Append a new message."""
+        self._index[message.id] = len(self.messages)
+        self.messages.append(message)
+        if self._on_record is not None:
+            self._on_record(message)
+
+    def get(self, message_id: str) -> RecordedMessage | None:
+        """The message with this id, if any."""
+        index = self._index.get(message_id)
+        return self.messages[index] if index is not None else None
+
+    def remember_nonce(self, author: int, message_id: str, nonce: int | str, now_ns: int) -> None:
+        """Note the nonce a new message was created with (for its JSON and ``enforce_nonce``)."""
+        self.raw_nonces[message_id] = nonce
+        self._nonces[(author, str(nonce))] = (message_id, now_ns)
+
+    def by_nonce(self, author: int, nonce: str) -> tuple[RecordedMessage, int] | None:
+        """The author's latest message created with this nonce, and when it was created."""
+        found = self._nonces.get((author, nonce))
+        if found is None:
+            return None
+        return self.messages[self._index[found[0]]], found[1]
+
+    def replace(self, message: RecordedMessage, now_ns: int) -> None:
+        """Store an edited message in place of its earlier state."""
+        self.messages[self._index[message.id]] = message
+        self.edited_ns[message.id] = now_ns
+
+
+class World:
+    """Guilds, channels, webhooks, the message log, the bot's identity and the size limits.
+
+    Args:
+        file_limit_bytes: the per-attachment limit of tier 0 and 1 guilds.
+        request_limit_bytes: the per-request body limit.
+        on_record: called with each newly recorded message.
+        now: ``trio.current_time()`` at creation.
+    """
+
+    def __init__(
+        self,
+        *,
+        file_limit_bytes: int,
+        request_limit_bytes: int,
+        on_record: Callable[[RecordedMessage], None] | None,
+        now: float,
+    ) -> None:
+        if file_limit_bytes < 1 or request_limit_bytes < 1:
+            raise ValueError("file_limit_bytes and request_limit_bytes must be positive")
+        self.file_limit_bytes = file_limit_bytes
+        self.request_limit_bytes = request_limit_bytes
+        self.clock = Clock(now)
+        self.log = MessageLog(on_record)
+        self.bot_token = "fake." + secrets.token_urlsafe(24)
+        self.bot_user_id = self.clock.snowflake(to_ns(now))
+        self.port = 0
+        self.guilds: dict[int, Guild] = {}
+        self.channels: dict[int, Channel] = {}
+        self.webhooks: dict[int, Webhook] = {}
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def create_channel(self, premium_tier: int, now: float) -> int:
+        """Create a text channel in a new guild of this boost tier; return its id."""
+        if premium_tier not in (0, 1, 2, 3):
+            raise ValueError(f"premium_tier must be 0 to 3, not {premium_tier}")
+        guild = Guild(self.clock.snowflake(to_ns(now)), premium_tier)
+        channel = Channel(self.clock.snowflake(to_ns(now)), guild.id)
+        self.guilds[guild.id] = guild
+        self.channels[channel.id] = channel
+        return channel.id
+
+    def create_webhook(self, channel_id: int, now: float) -> Webhook:
+        """Create a webhook posting into an existing channel."""
+        if channel_id not in self.channels:
+            raise KeyError(f"no channel {channel_id} in this fake Discord")
+        webhook = Webhook(self.clock.snowflake(to_ns(now)), secrets.token_urlsafe(48), channel_id)
+        self.webhooks[webhook.id] = webhook
+        return webhook
+
+    def file_limit_of(self, channel_id: int) -> int:
+        """The largest attachment the channel accepts, in bytes (its guild's tier decides)."""
+        tier = self.guilds[self.channels[channel_id].guild_id].premium_tier
+        return max(self.file_limit_bytes, BOOSTED_FILE_LIMITS.get(tier, 0))
+
+    def request_limit_of(self, channel_id: int) -> int:
+        """The largest request body the channel accepts, in bytes."""
+        file_limit = self.file_limit_of(channel_id)
+        if file_limit == self.file_limit_bytes:
+            return self.request_limit_bytes
+        return max(self.request_limit_bytes, file_limit + FORM_OVERHEAD_BYTES)
