@@ -13,6 +13,8 @@ import httpx
 import jsonschema
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from uploader import MIB
 from uploader.testing import (
@@ -31,6 +33,7 @@ from uploader.testing._responses import Response
 from uploader.testing._schemas import schema_document
 from uploader.testing._world import World
 
+RATE_LIMIT_FAULTS = ("rate_limit_user", "rate_limit_global", "rate_limit_shared")
 BUCKET_HEADERS = (
     "x-ratelimit-limit",
     "x-ratelimit-remaining",
@@ -712,7 +715,52 @@ async def test_after_n_invalid_answers_every_request_gets_the_cloudflare_ban(
         stats = fake.stats
         assert stats.invalid_requests == 3
         assert stats.rate_limited_by_scope == {"shared": 1, "ban": 1}
+        assert (stats.injected_429s, stats.client_caused_429s) == (1, 0)  # a ban is neither
         assert fake.messages == []
+
+
+# ---------------------------------------------------------------- 429s by cause
+
+
+async def test_429s_are_counted_apart_as_injected_or_client_caused(
+    client: httpx.AsyncClient, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with open_fake_discord(global_limit=8, channel_limit=(2, 5.0)) as fake:
+        channel = fake.create_channel()
+        fake.inject(
+            Fault("rate_limit_user"), Fault("rate_limit_global"), Fault("rate_limit_shared")
+        )
+        answers = []
+        for _ in range(9):
+            answers.append(await post_message(client, fake, channel, json={"content": "x"}))
+        # three injected, two through the channel bucket, three over it, one over the global limit
+        assert [a.status_code for a in answers] == [429, 429, 429, 200, 200, 429, 429, 429, 429]
+        scopes = [a.headers.get("x-ratelimit-scope") for a in answers]
+        assert scopes[5:] == ["user", "user", "user", "global"]
+        stats = fake.stats
+        assert (stats.injected_429s, stats.client_caused_429s) == (3, 4)
+        assert stats.rate_limited_by_scope == {"user": 4, "global": 2, "shared": 1}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([None, *RATE_LIMIT_FAULTS]), max_size=20))
+def test_every_429_is_counted_once_by_its_cause(plan: list[Any]) -> None:
+    app, channel = make_app(channel_limit=(3, 5.0))
+    for kind in plan:
+        if kind is not None:
+            app.faults.inject((Fault(kind),))
+        step = app.receive(head(app, channel), now=1.0)
+        if isinstance(step, Exchange):
+            assert step.sink is not None
+            step.sink(b'{"content": "x"}')
+            step = app.respond(step, now=1.0)
+        assert isinstance(step, Response)
+        app.count(step)
+    stats = app.ledger.snapshot()
+    injected = sum(kind is not None for kind in plan)
+    assert stats.injected_429s == injected
+    assert stats.client_caused_429s == max(0, len(plan) - injected - 3)
+    assert stats.injected_429s + stats.client_caused_429s == stats.responses_by_status.get(429, 0)
 
 
 # ------------------------------------------------------------------------ nonce

@@ -158,7 +158,7 @@ def _injected_429(
     """An injected 429: a user one shows its bucket spent, a shared one its real state."""
     retry_ns = to_ns(fault.retry_after)
     if fault.kind == "rate_limit_global":
-        return rate_limited("global", retry_ns)
+        return rate_limited("global", retry_ns, injected=True)
     scope: Scope = "shared" if fault.kind == "rate_limit_shared" else "user"
     shown: tuple[Header, ...] = ()
     if windows is not None:
@@ -168,4 +168,4 @@ def _injected_429(
                 state, remaining=0, reset_ns=now_ns + retry_ns, reset_after_ns=retry_ns
             )
         shown = bucket_headers(bucket, state, world.clock.epoch(state.reset_ns))
-    return rate_limited(scope, retry_ns, shown)
+    return rate_limited(scope, retry_ns, shown, injected=True)

@@ -1,4 +1,4 @@
-"""The fake's request ledger: counts of requests and answers, and Cloudflare's ban."""
+"""The fake's request ledger: counts of requests and answers (429s by cause), and the ban."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ class Ledger:
         self._by_status: dict[int, int] = {}
         self._by_scope: dict[str, int] = {}
         self._invalid = 0
+        self._injected_429s = 0
+        self._client_caused_429s = 0
 
     def count_request(self) -> None:
         """Count a request whose head arrived."""
@@ -31,6 +33,11 @@ class Ledger:
         self._by_status[status] = self._by_status.get(status, 0) + 1
         if response.scope is not None:
             self._by_scope[response.scope] = self._by_scope.get(response.scope, 0) + 1
+        if status == 429 and response.scope != "ban":
+            if response.injected:
+                self._injected_429s += 1
+            else:
+                self._client_caused_429s += 1
         invalid = status in (401, 403) or (
             status == 429 and response.scope not in ("shared", "ban")
         )
@@ -46,4 +53,6 @@ class Ledger:
             responses_by_status=dict(self._by_status),
             rate_limited_by_scope=dict(self._by_scope),
             invalid_requests=self._invalid,
+            injected_429s=self._injected_429s,
+            client_caused_429s=self._client_caused_429s,
         )

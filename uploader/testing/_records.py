@@ -138,9 +138,14 @@ class FakeStats:
         rate_limited_by_scope: 429s by scope: ``user``, ``global``, ``shared``, and ``ban``.
         invalid_requests: responses that count towards Cloudflare's ban: 401, 403, and 429
             other than shared-scope (ban answers themselves excluded).
+        injected_429s: 429s that injected faults asked for, of any scope.
+        client_caused_429s: 429s the client earned by exceeding a bucket or the global limit
+            (a well-behaved client causes none). Ban answers count as neither.
     """
 
     requests: int
     responses_by_status: dict[int, int]
     rate_limited_by_scope: dict[str, int]
     invalid_requests: int
+    injected_429s: int = 0
+    client_caused_429s: int = 0

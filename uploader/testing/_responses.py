@@ -37,12 +37,15 @@ class Response:
         body: the body bytes.
         headers: the headers, in order.
         scope: a 429's scope (``user``, ``global``, ``shared`` or ``ban``), for the stats.
+        injected: whether an injected fault asked for this 429 (rather than the client
+            exceeding a limit).
     """
 
     status: int
     body: bytes = b""
     headers: tuple[Header, ...] = ()
     scope: str | None = None
+    injected: bool = False
 
     @property
     def reason(self) -> str:
@@ -53,12 +56,10 @@ class Response:
             return EDGE_ERROR_PHRASES.get(self.status, "")
 
 
-def json_response(
-    status: int, body: object, headers: tuple[Header, ...] = (), scope: str | None = None
-) -> Response:
+def json_response(status: int, body: object, headers: tuple[Header, ...] = ()) -> Response:
     """A JSON answer (compact, as Discord's), after ``headers``."""
     data = json.dumps(body, separators=(",", ":")).encode()
-    return Response(status, data, (*headers, _JSON, VIA), scope)
+    return Response(status, data, (*headers, _JSON, VIA))
 
 
 def no_content(headers: tuple[Header, ...] = ()) -> Response:
@@ -92,8 +93,17 @@ def bucket_headers(bucket: str, state: WindowState, reset_epoch: float) -> tuple
     )
 
 
-def rate_limited(scope: Scope, retry_after_ns: int, shown: tuple[Header, ...] = ()) -> Response:
-    """A 429 of a scope; ``shown`` are the bucket headers it carries (none for global)."""
+def rate_limited(
+    scope: Scope, retry_after_ns: int, shown: tuple[Header, ...] = (), *, injected: bool = False
+) -> Response:
+    """A 429 of a scope; ``shown`` are the bucket headers it carries (none for global).
+
+    Args:
+        scope: ``user`` (a bucket), ``global`` (the bot's global limit) or ``shared``.
+        retry_after_ns: how long the client must wait.
+        shown: the bucket headers.
+        injected: True when a fault asked for it, False when the client exceeded a limit.
+    """
     headers: tuple[Header, ...] = (
         *shown,
         ("Retry-After", str(ceil_seconds(retry_after_ns))),
@@ -107,7 +117,7 @@ def rate_limited(scope: Scope, retry_after_ns: int, shown: tuple[Header, ...] = 
         "global": scope == "global",
         "code": 0,
     }
-    return json_response(429, body, headers, scope=scope)
+    return attrs.evolve(json_response(429, body, headers), scope=scope, injected=injected)
 
 
 def server_error(status: int) -> Response:
