@@ -13,8 +13,10 @@ from uploader import MIB, MediaType, Settings
 from uploader.compress import CannotFitError, MediaProbe, StreamInfo, plan_encode
 from uploader.compress._plan import (
     AUDIO_ONLY_LADDER,
+    SPLIT_PART_MIN_VIDEO_KBPS,
     VIDEO_AUDIO_LADDER,
     VIDEO_FLOOR_KBPS,
+    _plan_video,
     container_overhead,
     min_bits_per_pixel,
     smallest_fitting_limit,
@@ -183,6 +185,20 @@ def test_too_long_raises_cannot_fit_with_a_limit_that_works():
         plan_encode(probe, smallest - 4096, SETTINGS)
 
 
+def test_the_split_hint_names_the_flag_with_the_setting():
+    with pytest.raises(CannotFitError) as caught:
+        plan_encode(video_probe(duration=600), 1 * MIB, SETTINGS)
+    assert str(caught.value).startswith(
+        "clip.mp4: 600 s of video is too long to fit 1.00 MiB at an acceptable quality "
+        "(set COMPRESSION_SPLIT_LONG=true or pass --split to send it in parts); "
+        "a limit of at least "
+    )
+    with pytest.raises(CannotFitError) as caught:  # audio cannot be split: no hint
+        plan_encode(audio_probe(duration=36_000), 1 * MIB, SETTINGS)
+    assert "--split" not in str(caught.value) and "SPLIT" not in str(caught.value)
+    assert "--split" not in str(CannotFitError(Path("a.png"), "too big", None))
+
+
 def test_splitting_plans_equal_parts_that_each_fit():
     probe = video_probe(duration=3600)
     plan = plan_encode(probe, 10 * MIB, SPLIT)
@@ -190,6 +206,16 @@ def test_splitting_plans_equal_parts_that_each_fit():
     assert plan.duration * plan.parts == pytest.approx(3600)
     assert plan.planned_bytes <= 10 * MIB
     assert plan.video_kbps >= 300
+
+
+def test_splitting_takes_the_fewest_parts_that_reach_the_split_quality():
+    probe = video_probe(duration=3600)
+    plan = plan_encode(probe, 10 * MIB, SPLIT)
+    wanted = SPLIT_PART_MIN_VIDEO_KBPS + LOWEST_AUDIO
+    assert plan.video_kbps + plan.audio_kbps >= wanted - 1  # the video bitrate is floored
+    count = plan.parts - 1
+    fewer = _plan_video(probe, 10 * MIB, duration=3600 / count, parts=count)
+    assert fewer is not None and fewer.video_kbps + fewer.audio_kbps < wanted
 
 
 def test_audio_only_flac_becomes_aac_m4a_using_the_budget():
