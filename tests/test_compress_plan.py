@@ -165,8 +165,9 @@ def test_the_bits_per_pixel_threshold_falls_as_frames_grow():
 def test_the_source_size_is_kept_when_the_budget_covers_the_source_bitrate():
     # ~785 kb/s for video is 0.028 bits per pixel at 720p30, under the 720p threshold (0.031),
     # but it covers the source's 700 kb/s, which the source shows is enough at its size.
-    probe = video_probe(duration=60, width=1280, height=720, fps=30, video_bps=700_000,
-                        audio_bps=1_500_000)  # fmt: skip
+    probe = video_probe(
+        duration=60, width=1280, height=720, fps=30, video_bps=700_000, audio_bps=1_500_000
+    )
     assert min_bits_per_pixel(1280, 720) > 785_000 / (1280 * 720 * 30)
     plan = plan_encode(probe, round(6.8 * MIB), SETTINGS)
     assert plan.video_kbps == 700 and plan.scale == (1280, 720)
@@ -254,32 +255,32 @@ def test_mp4_overhead_grows_with_duration_and_frame_rate():
 
 
 def test_an_underfilled_output_is_raised_once_toward_the_budget_never_past_the_source():
-    from uploader.compress._compress import MAX_RAISE, RAISE_MAX_BITS_PER_PIXEL, _raised_kbps
+    from uploader.compress._reencode import MAX_RAISE, RAISE_MAX_BITS_PER_PIXEL, raised_kbps
 
     plan = plan_encode(video_probe(duration=600), 10 * MIB, SETTINGS)
     kbps, target = plan.video_kbps, plan.target_bytes
-    assert _raised_kbps(plan, [(kbps, round(0.92 * target))]) is None  # full enough
+    assert raised_kbps(plan, [(kbps, round(0.92 * target))]) is None  # full enough
     got = round(0.80 * target)
-    raised = _raised_kbps(plan, [(kbps, got)])
+    raised = raised_kbps(plan, [(kbps, got)])
     assert raised is not None and raised > kbps
     # Audio and container as planned, the video in proportion: just under the planned bytes.
     others = plan.planned_bytes - kbps * 125 * plan.duration
     predicted = others + (got - others) * raised / kbps
     assert 0.95 * plan.planned_bytes <= predicted <= plan.planned_bytes
-    assert _raised_kbps(plan, [(kbps, round(0.30 * target))]) == math.floor(kbps * MAX_RAISE)
+    assert raised_kbps(plan, [(kbps, round(0.30 * target))]) == math.floor(kbps * MAX_RAISE)
     # An earlier encode over the target caps the prediction: no raise back past it.
     over = (round(kbps * 1.3), round(1.02 * target))
-    capped = _raised_kbps(plan, [over, (kbps, got)])
+    capped = raised_kbps(plan, [over, (kbps, got)])
     assert capped is not None and kbps < capped < raised
-    assert _raised_kbps(plan, [(round(kbps * 1.1), round(1.02 * target)), (kbps, got)]) is None
+    assert raised_kbps(plan, [(round(kbps * 1.1), round(1.02 * target)), (kbps, got)]) is None
     # Never above the source's bitrate: a plan capped at the source is left alone.
     at_source = plan_encode(video_probe(duration=5, video_bps=2_000_000), 25 * MIB, SETTINGS)
     assert at_source.video_kbps == 2000
-    assert _raised_kbps(at_source, [(2000, MIB)]) is None
+    assert raised_kbps(at_source, [(2000, MIB)]) is None
     # Nor past a density where more bits show nothing (and x264 often cannot spend them).
     dense = plan_encode(video_probe(duration=10, width=1280, height=720), 25 * MIB, SETTINGS)
     assert dense.video_kbps / (1280 * 720 * 30) * 1000 > RAISE_MAX_BITS_PER_PIXEL
-    assert _raised_kbps(dense, [(dense.video_kbps, round(0.7 * dense.target_bytes))]) is None
+    assert raised_kbps(dense, [(dense.video_kbps, round(0.7 * dense.target_bytes))]) is None
 
 
 def test_summary_is_one_line_and_json_is_plain():

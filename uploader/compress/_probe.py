@@ -19,11 +19,12 @@ from ._ffmpeg import run_tool
 
 PROBE_TIMEOUT_SECONDS = 30.0
 
-UNSAFE_FORMATS = frozenset(
-    {"hls", "applehttp", "concat", "ffconcat", "dash", "tee", "ffmetadata", "sdp", "rtp",
-     "rtsp", "lavfi", "tty", "data", "bin", "mpjpeg", "http", "xbin", "idf", "adf"}
-)  # fmt: skip
-"""Demuxers that read other files or URLs (playlists, concat lists) or are not media at all."""
+_READS_ELSEWHERE = {"hls", "applehttp", "dash", "concat", "ffconcat", "tee", "sdp", "lavfi"}
+_NETWORK = {"http", "rtp", "rtsp", "mpjpeg"}
+_NOT_MEDIA = {"ffmetadata", "tty", "data", "bin", "xbin", "idf", "adf"}
+UNSAFE_FORMATS = frozenset(_READS_ELSEWHERE | _NETWORK | _NOT_MEDIA)
+"""Demuxers that read other files or URLs (playlists, concat lists, filter graphs, network
+streams) or are not media at all (metadata, text art, raw data)."""
 
 _IMAGE_FORMATS = frozenset({"image2", "gif", "apng", "webp_pipe", "bmp_pipe", "tiff_pipe"})
 _IMAGE_CODECS = frozenset({"png", "mjpeg", "webp", "gif", "bmp", "tiff", "apng", "jpegls"})
