@@ -56,14 +56,26 @@ class _Encoded:
     first_fit: bool
 
 
-async def _encode_parts(
+def _final_names(plan: EncodePlan, ext: str) -> Callable[[str], list[str]]:
+    """The final names of a plan's outputs, from the stem: a stand-in, or numbered parts."""
+    n = plan.parts
+    if n > 1:
+        return lambda stem: [f"{stem}.part{i}of{n}.{ext}" for i in range(1, n + 1)]
+    return lambda stem: [f"{stem}.compressed.{ext}"]
+
+
+async def _encode_video_parts(
     plan: EncodePlan,
     probe: MediaProbe,
     space: Workspace,
     settings: Settings,
     progress: StagedProgress,
-) -> _Encoded:
-    """Encode each of ``plan.parts`` consecutive parts, then keep them all under part names."""
+) -> tuple[list[Path], int, bool]:
+    """Encode the video (or each of its ``plan.parts`` consecutive parts) into temporaries.
+
+    Returns:
+        (the temporaries in order, the most encodes one needed, whether every first encode fit).
+    """
     n = plan.parts
     temps = [space.temp(f".{plan.container}") for _ in range(n)]
     attempts, first_fit = 0, True
@@ -73,17 +85,14 @@ async def _encode_parts(
             probe,
             temp,
             space,
-            start=i * plan.duration,
+            start=i * plan.duration if n > 1 else None,
             settings=settings,
             progress=progress,
             low=100 * i / n,
             high=100 * (i + 1) / n,
         )
         attempts, first_fit = max(attempts, used), first_fit and fit
-    finals = space.keep(
-        temps, lambda stem: [f"{stem}.part{i}of{n}.{plan.container}" for i in range(1, n + 1)]
-    )
-    return _Encoded(finals, attempts, first_fit)
+    return temps, attempts, first_fit
 
 
 async def _encode(
@@ -93,34 +102,23 @@ async def _encode(
     settings: Settings,
     progress: StagedProgress,
 ) -> _Encoded:
-    """Run the plan: an image search, the parts of a split video, or one video or audio."""
+    """Run the plan (an image search, a video or its parts, or audio); keep the outputs."""
+    ext = plan.container
     if plan.kind is MediaType.IMAGE:
         temp, ext, attempts = await fit_image(
             plan, probe, space, settings=settings, progress=progress
         )
-        finals = space.keep([temp], lambda stem: [f"{stem}.compressed.{ext}"])
-        return _Encoded(finals, attempts, attempts == 1)
-    if plan.parts > 1:
-        return await _encode_parts(plan, probe, space, settings, progress)
-    temp = space.temp(f".{plan.container}")
-    if plan.kind is MediaType.VIDEO:
-        attempts, first_fit = await encode_video(
-            plan,
-            probe,
-            temp,
-            space,
-            start=None,
-            settings=settings,
-            progress=progress,
-            low=0,
-            high=100,
+        temps, first_fit = [temp], attempts == 1
+    elif plan.kind is MediaType.VIDEO:
+        temps, attempts, first_fit = await _encode_video_parts(
+            plan, probe, space, settings, progress
         )
     else:
+        temp = space.temp(f".{ext}")
         report = progress.stage(0, 100)
         attempts = await encode_audio(plan, probe, temp, settings=settings, report=report)
-        first_fit = attempts == 1
-    finals = space.keep([temp], lambda stem: [f"{stem}.compressed.{plan.container}"])
-    return _Encoded(finals, attempts, first_fit)
+        temps, first_fit = [temp], attempts == 1
+    return _Encoded(space.keep(temps, _final_names(plan, ext)), attempts, first_fit)
 
 
 async def _output(
