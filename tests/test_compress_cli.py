@@ -18,7 +18,6 @@ from tests import _media
 from uploader._models import MIB
 from uploader.cli import main
 from uploader.compress._cli import _named_for
-from uploader.compress._errors import CannotFitError
 
 needs_ffmpeg = pytest.mark.skipif(
     shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
@@ -97,22 +96,6 @@ def test_a_clip_that_cannot_fit_is_exit_1_with_the_limit_and_the_flag_that_would
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "clip.mp4" in err and "would work" in err
     assert "COMPRESSION_SPLIT_LONG=true or pass --split" in err
-
-
-def test_the_split_hint_names_the_flag_with_the_setting():
-    error = CannotFitError(
-        Path("long.mp4"),
-        "600 s of video is too long to fit 10.00 MiB at an acceptable quality "
-        "(set COMPRESSION_SPLIT_LONG=true to send it in parts)",
-        None,
-    )
-    assert str(error) == (
-        "long.mp4: 600 s of video is too long to fit 10.00 MiB at an acceptable quality "
-        "(set COMPRESSION_SPLIT_LONG=true or pass --split to send it in parts)"
-    )
-    terse = CannotFitError(Path("a.mp4"), "too long (COMPRESSION_SPLIT_LONG=true)", 5 * MIB)
-    assert "(COMPRESSION_SPLIT_LONG=true (or --split))" in str(terse)
-    assert "--split" not in str(CannotFitError(Path("a.png"), "too big", None))
 
 
 @pytest.mark.ffmpeg

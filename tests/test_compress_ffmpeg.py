@@ -60,8 +60,13 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def as_file(path: Path, kind: MediaType | None = None) -> MediaFile:
-    suffix_kind = {".wav": MediaType.AUDIO, ".mp3": MediaType.AUDIO, ".png": MediaType.IMAGE,
-                   ".jpg": MediaType.IMAGE, ".gif": MediaType.IMAGE}  # fmt: skip
+    suffix_kind = {
+        ".wav": MediaType.AUDIO,
+        ".mp3": MediaType.AUDIO,
+        ".png": MediaType.IMAGE,
+        ".jpg": MediaType.IMAGE,
+        ".gif": MediaType.IMAGE,
+    }
     return MediaFile(
         path, path.stat().st_size, kind or suffix_kind.get(path.suffix, MediaType.VIDEO)
     )
@@ -192,11 +197,11 @@ async def test_an_underfilled_video_is_reencoded_once_at_a_higher_bitrate(
 async def test_an_upward_reencode_over_the_limit_is_dropped_for_the_first_output(
     media, workdir, monkeypatch
 ):
-    from uploader.compress import _compress
+    from uploader.compress import _reencode
 
     _underplanned(monkeypatch, 0.5)
-    monkeypatch.setattr(_compress, "RAISE_CORRECTION", 3.0)  # aim far past the target
-    monkeypatch.setattr(_compress, "MAX_RAISE", 4.0)
+    monkeypatch.setattr(_reencode, "RAISE_CORRECTION", 3.0)  # aim far past the target
+    monkeypatch.setattr(_reencode, "MAX_RAISE", 4.0)
     outcome = await compress_with_details(
         as_file(media["noisy"]), 120 * KIB, settings=SETTINGS, workdir=workdir
     )
@@ -351,12 +356,13 @@ async def test_missing_ffmpeg_says_how_to_install_it(media, workdir):
 
 
 async def test_an_encode_over_its_time_limit_is_stopped_and_cleaned(media, workdir, monkeypatch):
-    from uploader.compress import _compress
+    from uploader.compress import _encode_av
 
-    monkeypatch.setattr(_compress, "encode_timeout", lambda *args: 0.05)
+    monkeypatch.setattr(_encode_av, "encode_timeout", lambda *args: 0.05)
     with pytest.raises(EncodeTimeoutError, match=r"noisy\.mp4"):
-        await compress_to_fit(as_file(media["noisy"]), 100 * KIB, settings=SETTINGS,
-                              workdir=workdir)  # fmt: skip
+        await compress_to_fit(
+            as_file(media["noisy"]), 100 * KIB, settings=SETTINGS, workdir=workdir
+        )
     assert list(workdir.iterdir()) == []
     assert ffmpeg_children() == []
 
@@ -369,8 +375,13 @@ async def test_a_cancelled_encode_leaves_no_process_and_no_file(media, workdir, 
             if percent >= cancel_at:
                 scope.cancel()
 
-        await compress_to_fit(as_file(media["long"]), 150 * KIB, settings=SETTINGS,
-                              workdir=workdir, on_progress=on_progress)  # fmt: skip
+        await compress_to_fit(
+            as_file(media["long"]),
+            150 * KIB,
+            settings=SETTINGS,
+            workdir=workdir,
+            on_progress=on_progress,
+        )
     assert scope.cancelled_caught
     assert list(workdir.iterdir()) == []
     assert ffmpeg_children() == []
@@ -378,8 +389,7 @@ async def test_a_cancelled_encode_leaves_no_process_and_no_file(media, workdir, 
 
 async def test_a_timeout_from_outside_also_cleans_up(media, workdir):
     with trio.move_on_after(0.3) as scope:
-        await compress_to_fit(as_file(media["long"]), 150 * KIB, settings=SETTINGS,
-                              workdir=workdir)  # fmt: skip
+        await compress_to_fit(as_file(media["long"]), 150 * KIB, settings=SETTINGS, workdir=workdir)
     assert scope.cancelled_caught
     assert list(workdir.iterdir()) == []
     assert ffmpeg_children() == []
@@ -423,10 +433,14 @@ async def test_the_pool_compresses_every_job_reports_failures_and_closes_its_cha
     async with trio.open_nursery() as nursery:
         await nursery.start(
             lambda task_status: run_compressor_pool(
-                job_recv, result_send, settings=SETTINGS, workdir=workdir,
-                progress=progress_send, task_status=task_status,
+                job_recv,
+                result_send,
+                settings=SETTINGS,
+                workdir=workdir,
+                progress=progress_send,
+                task_status=task_status,
             )
-        )  # fmt: skip
+        )
 
         async def feed() -> None:
             async with job_send:

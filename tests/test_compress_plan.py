@@ -13,8 +13,10 @@ from uploader import MIB, MediaType, Settings
 from uploader.compress import CannotFitError, MediaProbe, StreamInfo, plan_encode
 from uploader.compress._plan import (
     AUDIO_ONLY_LADDER,
+    SPLIT_PART_MIN_VIDEO_KBPS,
     VIDEO_AUDIO_LADDER,
     VIDEO_FLOOR_KBPS,
+    _plan_video,
     container_overhead,
     min_bits_per_pixel,
     smallest_fitting_limit,
@@ -163,8 +165,9 @@ def test_the_bits_per_pixel_threshold_falls_as_frames_grow():
 def test_the_source_size_is_kept_when_the_budget_covers_the_source_bitrate():
     # ~785 kb/s for video is 0.028 bits per pixel at 720p30, under the 720p threshold (0.031),
     # but it covers the source's 700 kb/s, which the source shows is enough at its size.
-    probe = video_probe(duration=60, width=1280, height=720, fps=30, video_bps=700_000,
-                        audio_bps=1_500_000)  # fmt: skip
+    probe = video_probe(
+        duration=60, width=1280, height=720, fps=30, video_bps=700_000, audio_bps=1_500_000
+    )
     assert min_bits_per_pixel(1280, 720) > 785_000 / (1280 * 720 * 30)
     plan = plan_encode(probe, round(6.8 * MIB), SETTINGS)
     assert plan.video_kbps == 700 and plan.scale == (1280, 720)
@@ -183,6 +186,20 @@ def test_too_long_raises_cannot_fit_with_a_limit_that_works():
         plan_encode(probe, smallest - 4096, SETTINGS)
 
 
+def test_the_split_hint_names_the_flag_with_the_setting():
+    with pytest.raises(CannotFitError) as caught:
+        plan_encode(video_probe(duration=600), 1 * MIB, SETTINGS)
+    assert str(caught.value).startswith(
+        "clip.mp4: 600 s of video is too long to fit 1.00 MiB at an acceptable quality "
+        "(set COMPRESSION_SPLIT_LONG=true or pass --split to send it in parts); "
+        "a limit of at least "
+    )
+    with pytest.raises(CannotFitError) as caught:  # audio cannot be split: no hint
+        plan_encode(audio_probe(duration=36_000), 1 * MIB, SETTINGS)
+    assert "--split" not in str(caught.value) and "SPLIT" not in str(caught.value)
+    assert "--split" not in str(CannotFitError(Path("a.png"), "too big", None))
+
+
 def test_splitting_plans_equal_parts_that_each_fit():
     probe = video_probe(duration=3600)
     plan = plan_encode(probe, 10 * MIB, SPLIT)
@@ -190,6 +207,16 @@ def test_splitting_plans_equal_parts_that_each_fit():
     assert plan.duration * plan.parts == pytest.approx(3600)
     assert plan.planned_bytes <= 10 * MIB
     assert plan.video_kbps >= 300
+
+
+def test_splitting_takes_the_fewest_parts_that_reach_the_split_quality():
+    probe = video_probe(duration=3600)
+    plan = plan_encode(probe, 10 * MIB, SPLIT)
+    wanted = SPLIT_PART_MIN_VIDEO_KBPS + LOWEST_AUDIO
+    assert plan.video_kbps + plan.audio_kbps >= wanted - 1  # the video bitrate is floored
+    count = plan.parts - 1
+    fewer = _plan_video(probe, 10 * MIB, duration=3600 / count, parts=count)
+    assert fewer is not None and fewer.video_kbps + fewer.audio_kbps < wanted
 
 
 def test_audio_only_flac_becomes_aac_m4a_using_the_budget():
@@ -228,32 +255,32 @@ def test_mp4_overhead_grows_with_duration_and_frame_rate():
 
 
 def test_an_underfilled_output_is_raised_once_toward_the_budget_never_past_the_source():
-    from uploader.compress._compress import MAX_RAISE, RAISE_MAX_BITS_PER_PIXEL, _raised_kbps
+    from uploader.compress._reencode import MAX_RAISE, RAISE_MAX_BITS_PER_PIXEL, raised_kbps
 
     plan = plan_encode(video_probe(duration=600), 10 * MIB, SETTINGS)
     kbps, target = plan.video_kbps, plan.target_bytes
-    assert _raised_kbps(plan, [(kbps, round(0.92 * target))]) is None  # full enough
+    assert raised_kbps(plan, [(kbps, round(0.92 * target))]) is None  # full enough
     got = round(0.80 * target)
-    raised = _raised_kbps(plan, [(kbps, got)])
+    raised = raised_kbps(plan, [(kbps, got)])
     assert raised is not None and raised > kbps
     # Audio and container as planned, the video in proportion: just under the planned bytes.
     others = plan.planned_bytes - kbps * 125 * plan.duration
     predicted = others + (got - others) * raised / kbps
     assert 0.95 * plan.planned_bytes <= predicted <= plan.planned_bytes
-    assert _raised_kbps(plan, [(kbps, round(0.30 * target))]) == math.floor(kbps * MAX_RAISE)
+    assert raised_kbps(plan, [(kbps, round(0.30 * target))]) == math.floor(kbps * MAX_RAISE)
     # An earlier encode over the target caps the prediction: no raise back past it.
     over = (round(kbps * 1.3), round(1.02 * target))
-    capped = _raised_kbps(plan, [over, (kbps, got)])
+    capped = raised_kbps(plan, [over, (kbps, got)])
     assert capped is not None and kbps < capped < raised
-    assert _raised_kbps(plan, [(round(kbps * 1.1), round(1.02 * target)), (kbps, got)]) is None
+    assert raised_kbps(plan, [(round(kbps * 1.1), round(1.02 * target)), (kbps, got)]) is None
     # Never above the source's bitrate: a plan capped at the source is left alone.
     at_source = plan_encode(video_probe(duration=5, video_bps=2_000_000), 25 * MIB, SETTINGS)
     assert at_source.video_kbps == 2000
-    assert _raised_kbps(at_source, [(2000, MIB)]) is None
+    assert raised_kbps(at_source, [(2000, MIB)]) is None
     # Nor past a density where more bits show nothing (and x264 often cannot spend them).
     dense = plan_encode(video_probe(duration=10, width=1280, height=720), 25 * MIB, SETTINGS)
     assert dense.video_kbps / (1280 * 720 * 30) * 1000 > RAISE_MAX_BITS_PER_PIXEL
-    assert _raised_kbps(dense, [(dense.video_kbps, round(0.7 * dense.target_bytes))]) is None
+    assert raised_kbps(dense, [(dense.video_kbps, round(0.7 * dense.target_bytes))]) is None
 
 
 def test_summary_is_one_line_and_json_is_plain():

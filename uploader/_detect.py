@@ -17,6 +17,7 @@ from pathlib import Path
 import attrs
 import trio
 
+from ._mediatypes import media_type_of_suffix
 from ._models import (
     DetectorEvent,
     DetectorIssue,
@@ -28,13 +29,6 @@ from ._models import (
 )
 from ._settings import Settings
 
-VIDEO_EXTENSIONS = frozenset(
-    ["mp4", "avi", "mkv", "mov", "flv", "wmv", "webm", "mpeg", "3gp", "m4v", "ogv", "ts"]
-)
-AUDIO_EXTENSIONS = frozenset(
-    ["mp3", "wav", "m4a", "flac", "aac", "ogg", "wma", "opus", "aiff", "au"]
-)
-IMAGE_EXTENSIONS = frozenset(("jpg", "jpeg", "png", "gif", "webp", "bmp", "tiff", "svg", "ico"))
 PARTIAL_SUFFIXES = (".part", ".ytdl", ".tmp")
 _PARTIAL_FRAGMENT = re.compile(r"\.part-frag\d+$", re.IGNORECASE)
 
@@ -44,14 +38,7 @@ def classify(name: str) -> MediaType | None:
     _, dot, ext = name.rpartition(".")
     if not dot:
         return None
-    ext = ext.lower()
-    if ext in VIDEO_EXTENSIONS:
-        return MediaType.VIDEO
-    if ext in AUDIO_EXTENSIONS:
-        return MediaType.AUDIO
-    if ext in IMAGE_EXTENSIONS:
-        return MediaType.IMAGE
-    return None
+    return media_type_of_suffix(f".{ext}")
 
 
 def is_partial_download(name: str) -> bool:

@@ -18,7 +18,7 @@ from ._errors import FFmpegFailedError as FFmpegFailedError
 from ._errors import FFmpegNotFoundError as FFmpegNotFoundError
 from ._errors import MediaMismatchError as MediaMismatchError
 from ._errors import ProbeError as ProbeError
-from ._plan import EncodePlan as EncodePlan
+from ._model import EncodePlan as EncodePlan
 from ._plan import container_overhead as container_overhead
 from ._plan import plan_encode as plan_encode
 from ._pool import Compressed as Compressed

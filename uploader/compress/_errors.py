@@ -7,19 +7,9 @@ from pathlib import Path
 from .._errors import UploaderError
 from .._models import MIB
 
-SPLIT_SETTING = "COMPRESSION_SPLIT_LONG=true"
-SPLIT_FLAG = "--split"
-SPLIT_HINT = f"(set {SPLIT_SETTING} or pass {SPLIT_FLAG} to send it in parts)"
-"""How a CannotFitError tells the user to split a video too long to fit."""
-
-
-def _with_split_flag(reason: str) -> str:
-    """Name the ``--split`` flag (of `uploader send` and `uploader compress`) with the setting."""
-    if SPLIT_SETTING not in reason or SPLIT_FLAG in reason:
-        return reason
-    if f"set {SPLIT_SETTING}" in reason:
-        return reason.replace(f"set {SPLIT_SETTING}", f"set {SPLIT_SETTING} or pass {SPLIT_FLAG}")
-    return reason.replace(SPLIT_SETTING, f"{SPLIT_SETTING} (or {SPLIT_FLAG})")
+SPLIT_HINT = "(set COMPRESSION_SPLIT_LONG=true or pass --split to send it in parts)"
+"""How the error for a video too long to fit names both ways to split it: the setting, and the
+flag of `uploader send` and `uploader compress`."""
 
 
 def _mib(size: int) -> str:
@@ -59,7 +49,6 @@ class CannotFitError(CompressionError):
 
     def __init__(self, path: Path, reason: str, smallest_limit_bytes: int | None) -> None:
         self.smallest_limit_bytes = smallest_limit_bytes
-        reason = _with_split_flag(reason)
         if smallest_limit_bytes is not None:
             reason = f"{reason}; a limit of at least {_mib(smallest_limit_bytes)} would work"
         super().__init__(path, reason)

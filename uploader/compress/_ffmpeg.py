@@ -1,6 +1,7 @@
 """Running ffmpeg/ffprobe under trio: killed at once when cancelled, timed out, stderr kept.
 
-Commands are built with ffmpeg-python's graph builder and run with ``trio.run_process``.
+Commands (built in ``_commands``) run with ``trio.run_process``; ``-progress`` lines become a
+never-decreasing percentage of the whole compression.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import attrs
 import trio
 
-from ._errors import EncodeTimeoutError, FFmpegNotFoundError
+from ._errors import EncodeTimeoutError, FFmpegFailedError, FFmpegNotFoundError
 
 STDERR_TAIL_BYTES = 4096
 GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "error", "-nostats")
@@ -142,6 +143,26 @@ async def run_tool(
     return ToolResult(returncode, bytes(stdout), stderr.decode("utf-8", "replace"))
 
 
+async def run_encode(
+    cmd: list[str],
+    *,
+    path: Path,
+    time_limit: float,
+    duration: float,
+    report: Callable[[float], None] | None,
+) -> None:
+    """Run one ffmpeg encode, reporting 0..100 of ``duration`` to ``report`` as it goes.
+
+    Raises:
+        FFmpegFailedError: ffmpeg exited with an error.
+        FFmpegNotFoundError, EncodeTimeoutError: as ``run_tool``.
+    """
+    parser = ProgressParser(duration, report) if report else None
+    result = await run_tool(cmd, path=path, time_limit=time_limit, on_stdout_line=parser)
+    if result.returncode != 0:
+        raise FFmpegFailedError(path, result.returncode, result.stderr_tail)
+
+
 def compile_command(stream: Any, ffmpeg_path: str, *, progress: bool) -> list[str]:
     """Turn an ffmpeg-python output node into a safe command line.
 
@@ -171,3 +192,30 @@ class ProgressParser:
             percent = micros / (self._duration * 1e6) * 100
             if math.isfinite(percent):
                 self._report(min(max(percent, 0.0), 100.0))
+
+
+class StagedProgress:
+    """Maps the percentages of a compression's stages onto 0..100 and never goes backwards.
+
+    Args:
+        callback: called with each new, higher percentage (None: progress is not wanted).
+    """
+
+    def __init__(self, callback: Callable[[float], None] | None) -> None:
+        self._callback = callback
+        self._last = -1.0
+
+    def stage(self, low: float, high: float) -> Callable[[float], None]:
+        """A callback that maps a stage's 0..100 onto ``low``..``high`` of the whole."""
+
+        def report(percent: float) -> None:
+            self.report(low + (high - low) * percent / 100)
+
+        return report
+
+    def report(self, percent: float) -> None:
+        """Report ``percent`` of the whole (clamped to 0..100) if it is higher than before."""
+        percent = min(max(percent, 0.0), 100.0)
+        if self._callback is not None and percent > self._last:
+            self._last = percent
+            self._callback(percent)

@@ -10,14 +10,13 @@ the smallest limit that would work, or (with ``compression_split_long``) plans p
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Any
 
 import attrs
 
 from .._models import MIB, MediaType
 from .._settings import Settings
-from ._errors import CannotFitError
+from ._errors import SPLIT_HINT, CannotFitError
+from ._model import AudioRung, EncodePlan
 from ._probe import MediaProbe
 
 MARGIN = 0.03
@@ -72,14 +71,6 @@ AUDIO_SHARE_DIVISOR = 6
 """A video's audio takes at most about 1/6 of its bitrate (never less than the lowest rung)."""
 
 
-@attrs.frozen
-class AudioRung:
-    """One step of an audio ladder: kb/s and channels."""
-
-    kbps: int
-    channels: int
-
-
 VIDEO_AUDIO_LADDER = (
     AudioRung(128, 2),
     AudioRung(96, 2),
@@ -114,21 +105,6 @@ _AUDIO_FORMATS = {
 }
 _DEFAULT_AUDIO_FORMAT = ("aac", "m4a", frozenset({"aac"}))
 
-_CODEC_NAMES = {
-    "libx264": "H.264",
-    "aac": "AAC",
-    "libmp3lame": "MP3",
-    "libopus": "Opus",
-    "copy": "copied",
-    "png": "PNG",
-    "libwebp": "WebP",
-    "mjpeg": "JPEG",
-}
-
-
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
 
 def container_overhead(
     container: str, duration: float, *, video_fps: float | None, audio_rate: int | None
@@ -157,111 +133,6 @@ def container_overhead(
     if container == "ogg":
         return fixed + math.ceil(100 * duration)
     return fixed
-
-
-@attrs.frozen
-class EncodePlan:
-    """How one file will be encoded to fit (for a split video: each part).
-
-    Attributes:
-        kind: what the output is (an animated GIF becomes VIDEO).
-        codec: the main encoder (``libx264``, ``aac``, ``libmp3lame``, ``libopus``, ``png``,
-            ``libwebp``, ``mjpeg``).
-        container: output extension without the dot (``mp4``, ``m4a``, ``webp``...).
-        target_bytes: no output may be larger.
-        budget_bytes: bytes the streams may take: target minus margin and container overhead.
-        overhead_bytes: the modelled container overhead.
-        duration: seconds of media in each output.
-        video_kbps: video bitrate (0 without video).
-        audio_codec: ``aac``/``libopus``/``libmp3lame``, ``copy``, or None without audio.
-        audio_kbps: audio bitrate (for ``copy``: the source's, rounded up).
-        audio_channels: output channels (None without audio or when copied).
-        scale: output (width, height), even for video; None to keep.
-        fps: output frame rate, None to keep.
-        passes: 2 for video (two-pass x264), 1 for audio, 0 for image searches.
-        parts: how many consecutive parts the video is split into (1: not split).
-        lossless_first: for images, try a lossless PNG re-pack before ``codec``.
-        keep_alpha: for images, the output keeps transparency.
-        source_path: the planned file.
-        source_bytes: its size.
-        source_video_kbps: the source's video bitrate (0 when unknown or absent).
-        source_audio_kbps: the source's audio bitrate (0 when unknown or absent).
-    """
-
-    kind: MediaType
-    codec: str
-    container: str
-    target_bytes: int
-    budget_bytes: int
-    overhead_bytes: int
-    duration: float
-    video_kbps: int = 0
-    audio_codec: str | None = None
-    audio_kbps: int = 0
-    audio_channels: int | None = None
-    scale: tuple[int, int] | None = None
-    fps: float | None = None
-    passes: int = 1
-    parts: int = 1
-    lossless_first: bool = False
-    keep_alpha: bool = False
-    source_path: Path | None = None
-    source_bytes: int = 0
-    source_video_kbps: int = 0
-    source_audio_kbps: int = 0
-
-    @property
-    def planned_bytes(self) -> int:
-        """The bytes one output should take by this plan (streams plus container overhead)."""
-        if self.kind is MediaType.IMAGE:
-            return self.target_bytes
-        stream_bits = (self.video_kbps + self.audio_kbps) * 1000 * self.duration
-        return math.ceil(stream_bits / 8) + self.overhead_bytes
-
-    def with_video_kbps(self, kbps: int) -> EncodePlan:
-        """The same plan at another video bitrate (for a corrective re-encode)."""
-        return attrs.evolve(self, video_kbps=kbps)
-
-    def with_audio(self, rung: AudioRung) -> EncodePlan:
-        """The same plan with another audio rung (re-encoding, not copying)."""
-        codec = self.codec if self.kind is MediaType.AUDIO else "aac"
-        audio_codec = codec if self.audio_codec == "copy" else self.audio_codec
-        return attrs.evolve(
-            self, audio_codec=audio_codec, audio_kbps=rung.kbps, audio_channels=rung.channels
-        )
-
-    def summary(self) -> str:
-        """One line for ``uploader plan``, e.g. ``mp4: H.264 850 kb/s 2-pass, 640x360...``."""
-        name = self.source_path.name if self.source_path else "file"
-        head = f"{name} ({self.source_bytes / MIB:.2f} MiB) → {self.container}"
-        limit = f"≤ {self.target_bytes / MIB:.2f} MiB"
-        if self.kind is MediaType.IMAGE:
-            steps = "lossless PNG, then " if self.lossless_first else ""
-            alpha = " with alpha" if self.keep_alpha else ""
-            codec = _CODEC_NAMES.get(self.codec, self.codec)
-            return f"{head}: {steps}{codec}{alpha} by quality search, downscaled if needed, {limit}"
-        parts = []
-        if self.video_kbps:
-            size = f"{self.scale[0]}x{self.scale[1]}" if self.scale else "source size"
-            fps = f" @ {self.fps:g} fps" if self.fps else ""
-            parts.append(f"H.264 {self.video_kbps} kb/s {self.passes}-pass, {size}{fps}")
-        if self.audio_codec == "copy":
-            parts.append(f"audio copied ({self.audio_kbps} kb/s)")
-        elif self.audio_codec:
-            channels = {1: " mono", 2: " stereo"}.get(self.audio_channels or 0, "")
-            parts.append(f"{_CODEC_NAMES.get(self.audio_codec)} {self.audio_kbps} kb/s{channels}")
-        split = f" in {self.parts} parts of {self.duration:.1f} s" if self.parts > 1 else ""
-        planned = f"≈ {self.planned_bytes / MIB:.2f} MiB"
-        return f"{head}{split}: {', '.join(parts)}; {planned} {limit}"
-
-    def to_json(self) -> dict[str, Any]:
-        """The plan as JSON-ready values (paths as strings, enums as their values)."""
-        data = attrs.asdict(self, recurse=False)
-        data["kind"] = self.kind.value
-        data["source_path"] = str(self.source_path) if self.source_path else None
-        data["scale"] = list(self.scale) if self.scale else None
-        data["planned_bytes"] = self.planned_bytes
-        return data
 
 
 def _even(value: float) -> int:
@@ -348,6 +219,24 @@ def _source_video_kbps(probe: MediaProbe) -> float:
     return kbps if kbps is not None else math.inf
 
 
+def _source_fps(probe: MediaProbe) -> float:
+    video = probe.video
+    assert video is not None
+    return min(video.fps or 25.0, MAX_FPS)
+
+
+def _video_budget(probe: MediaProbe, target_bytes: int, duration: float) -> tuple[int, int]:
+    """(stream bytes, container overhead) of one MP4 output of ``duration`` seconds."""
+    audio = probe.audio
+    overhead = container_overhead(
+        "mp4",
+        duration,
+        video_fps=_source_fps(probe),
+        audio_rate=max(audio.sample_rate or 48000, 48000) if audio else None,
+    )
+    return math.floor(target_bytes * (1 - _margin(duration))) - overhead, overhead
+
+
 def _plan_video(
     probe: MediaProbe, target_bytes: int, *, duration: float, parts: int = 1
 ) -> EncodePlan | None:
@@ -355,15 +244,9 @@ def _plan_video(
     video = probe.video
     assert video is not None and video.display_size is not None
     width, height = video.display_size
-    source_fps = min(video.fps or 25.0, MAX_FPS)
+    source_fps = _source_fps(probe)
     audio = probe.audio
-    overhead = container_overhead(
-        "mp4",
-        duration,
-        video_fps=source_fps,
-        audio_rate=max(audio.sample_rate or 48000, 48000) if audio else None,
-    )
-    budget = math.floor(target_bytes * (1 - _margin(duration))) - overhead
+    budget, overhead = _video_budget(probe, target_bytes, duration)
     if budget <= 0:
         return None
     total_kbps = budget * 8 / duration / 1000
@@ -498,22 +381,30 @@ def smallest_fitting_limit(probe: MediaProbe) -> int | None:
 
 
 def _parts_needed(probe: MediaProbe, target_bytes: int) -> int | None:
-    """How many equal parts make each part reach the split quality, or None if none can."""
-    per_part_kbps = min(SPLIT_PART_MIN_VIDEO_KBPS, _source_video_kbps(probe))
-    audio = VIDEO_AUDIO_LADDER[-1].kbps if probe.audio else 0
-    video = probe.video
-    assert video is not None
-    fps = min(video.fps or 25.0, MAX_FPS)
-    # Overhead per second at the source fps and 96 kHz audio (an upper bound).
-    overhead_per_second = 21 * fps + (13 * 96000 / 1024 if probe.audio else 0)
-    usable = math.floor(target_bytes * (1 - MARGIN)) - 4096 - 8192
-    per_second = (per_part_kbps + audio) * 125 + overhead_per_second
-    if usable <= 0:
+    """The fewest equal parts (at least 2) that each reach the split quality, or None.
+
+    The split quality is ``SPLIT_PART_MIN_VIDEO_KBPS`` of video (or the source's, if lower)
+    plus the lowest audio rung, in the budget ``_plan_video`` would give each part. None when
+    even parts of a second cannot reach it.
+    """
+    wanted = min(SPLIT_PART_MIN_VIDEO_KBPS, _source_video_kbps(probe))
+    wanted += VIDEO_AUDIO_LADDER[-1].kbps if probe.audio else 0
+
+    def reaches(parts: int) -> bool:
+        duration = probe.duration / parts
+        budget, _ = _video_budget(probe, target_bytes, duration)
+        return budget * 8 / duration / 1000 >= wanted
+
+    low, high = 1, max(2, math.ceil(probe.duration))  # ``high`` parts last a second at most
+    if not reaches(high):
         return None
-    longest = usable / per_second
-    if longest < 1.0:
-        return None
-    return max(2, math.ceil(probe.duration / longest))
+    while low + 1 < high:  # the fewest parts that reach it lie in (low, high]
+        mid = (low + high) // 2
+        if reaches(mid):
+            high = mid
+        else:
+            low = mid
+    return high
 
 
 def plan_encode(probe: MediaProbe, budget_bytes: int, settings: Settings) -> EncodePlan:
@@ -539,7 +430,8 @@ def plan_encode(probe: MediaProbe, budget_bytes: int, settings: Settings) -> Enc
         return plan
     smallest = smallest_fitting_limit(probe)
     length = f"{probe.duration:.0f} s of {probe.media_type.value}"
-    if settings.compression_split_long and probe.video is not None and not probe.is_image:
+    splittable = probe.video is not None and not probe.is_image
+    if settings.compression_split_long and splittable:
         parts = _parts_needed(probe, budget_bytes)
         if parts is not None:
             for count in range(parts, parts + 20):
@@ -549,11 +441,5 @@ def plan_encode(probe: MediaProbe, budget_bytes: int, settings: Settings) -> Enc
                 if part is not None:
                     return part
         raise CannotFitError(path, f"{length} cannot be split into parts under the limit", smallest)
-    raise CannotFitError(
-        path,
-        f"{length} is too long to fit {budget_bytes / MIB:.2f} MiB at an acceptable quality "
-        "(set COMPRESSION_SPLIT_LONG=true to send it in parts)"
-        if probe.video is not None and not probe.is_image
-        else f"{length} is too long to fit {budget_bytes / MIB:.2f} MiB at an acceptable quality",
-        smallest,
-    )
+    reason = f"{length} is too long to fit {budget_bytes / MIB:.2f} MiB at an acceptable quality"
+    raise CannotFitError(path, f"{reason} {SPLIT_HINT}" if splittable else reason, smallest)

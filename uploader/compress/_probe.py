@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from .._mediatypes import media_type_of_suffix, suffixes_of
 from .._models import MediaType
 from .._settings import Settings
 from ._errors import MediaMismatchError, ProbeError
@@ -18,37 +19,27 @@ from ._ffmpeg import run_tool
 
 PROBE_TIMEOUT_SECONDS = 30.0
 
-UNSAFE_FORMATS = frozenset(
-    {"hls", "applehttp", "concat", "ffconcat", "dash", "tee", "ffmetadata", "sdp", "rtp",
-     "rtsp", "lavfi", "tty", "data", "bin", "mpjpeg", "http", "xbin", "idf", "adf"}
-)  # fmt: skip
-"""Demuxers that read other files or URLs (playlists, concat lists) or are not media at all."""
+_READS_ELSEWHERE = {"hls", "applehttp", "dash", "concat", "ffconcat", "tee", "sdp", "lavfi"}
+_NETWORK = {"http", "rtp", "rtsp", "mpjpeg"}
+_NOT_MEDIA = {"ffmetadata", "tty", "data", "bin", "xbin", "idf", "adf"}
+UNSAFE_FORMATS = frozenset(_READS_ELSEWHERE | _NETWORK | _NOT_MEDIA)
+"""Demuxers that read other files or URLs (playlists, concat lists, filter graphs, network
+streams) or are not media at all (metadata, text art, raw data)."""
 
 _IMAGE_FORMATS = frozenset({"image2", "gif", "apng", "webp_pipe", "bmp_pipe", "tiff_pipe"})
 _IMAGE_CODECS = frozenset({"png", "mjpeg", "webp", "gif", "bmp", "tiff", "apng", "jpegls"})
 _NOT_MEDIA_CODECS = frozenset({"ansi", "bintext", "xbin", "idf", "text"})
 _ALPHA_PIX_FMT = re.compile(r"^(rgba|bgra|argb|abgr|ya|yuva|gbrap|pal8)")
 
-VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".avi", ".mkv", ".mov", ".flv", ".wmv", ".webm", ".mpeg", ".mpg", ".3gp", ".m4v",
-     ".ogv", ".ts"}
-)  # fmt: skip
-AUDIO_EXTENSIONS = frozenset(
-    {".mp3", ".wav", ".m4a", ".flac", ".aac", ".ogg", ".wma", ".opus", ".aiff", ".au"}
-)
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tiff", ".tif"})
+VIDEO_EXTENSIONS = suffixes_of(MediaType.VIDEO)
+AUDIO_EXTENSIONS = suffixes_of(MediaType.AUDIO)
+IMAGE_EXTENSIONS = suffixes_of(MediaType.IMAGE)
+"""Views of the one table in ``uploader._mediatypes`` (the compress command reads them)."""
 
 
 def media_type_for_suffix(path: Path) -> MediaType | None:
     """The media type a file's extension promises, or None for an unknown extension."""
-    suffix = Path(path).suffix.lower()
-    if suffix in VIDEO_EXTENSIONS:
-        return MediaType.VIDEO
-    if suffix in AUDIO_EXTENSIONS:
-        return MediaType.AUDIO
-    if suffix in IMAGE_EXTENSIONS:
-        return MediaType.IMAGE
-    return None
+    return media_type_of_suffix(Path(path).suffix)
 
 
 def _int(value: Any) -> int | None:
