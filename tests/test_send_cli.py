@@ -26,9 +26,9 @@ import trio.lowlevel
 
 from tests._media import make_video
 from uploader import MIB
-from uploader._cli_send import destination_from
 from uploader._settings import ENV_VARIABLES
 from uploader.cli import main
+from uploader.cli._send import destination_from
 from uploader.discord import Channel, Webhook
 from uploader.testing import FakeDiscord, Fault, open_fake_discord
 

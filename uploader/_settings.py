@@ -262,3 +262,15 @@ _ENV_PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
 
 ENV_VARIABLES: tuple[str, ...] = tuple(var for var, _ in _ENV_PARSERS.values())
 """Every environment variable `Settings.from_env` reads."""
+
+
+def parse_env_value(field_name: str, raw: str) -> Any:
+    """Parse ``raw`` as the variable behind the field ``field_name`` is parsed.
+
+    A command-line option that stands for a setting accepts exactly what its variable accepts.
+
+    Raises:
+        SettingsError: naming the variable and the accepted range.
+    """
+    _, parse = _ENV_PARSERS[field_name]
+    return parse(raw)

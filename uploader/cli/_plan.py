@@ -5,34 +5,33 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import trio
 
-from ._batching import plan_batches
-from ._detect import ScanResult, scan_media
-from ._errors import UploaderError
-from ._models import MediaFile, MediaType, RefusedPath, UnreadablePath, format_size
-from ._settings import Settings
-from .compress import EncodePlan, describe_compression
+from .._batching import plan_batches
+from .._detect import ScanResult, scan_media
+from .._errors import UploaderError
+from .._models import MediaFile, MediaType, RefusedPath, UnreadablePath, format_size
+from .._settings import Settings
+from ..compress import EncodePlan, describe_compression
+from ._common import EXIT_OK, add_limit_mb, require_directory, run_trio
+
+if TYPE_CHECKING:
+    from ._common import Subcommands
 
 
-def register(sub: Any) -> None:
+def register(subcommands: Subcommands) -> None:
     """Add `uploader plan` to the command line."""
-    parser = sub.add_parser(
+    parser = subcommands.add_parser(
         "plan",
         help="show what would be sent and in how many messages (no network)",
         description="Detect media under DIR and show the upload plan without sending anything.",
     )
     parser.add_argument("directory", type=Path, metavar="DIR")
-    parser.add_argument(
-        "--limit-mb",
-        type=float,
-        metavar="N",
-        help="per-file upload limit in MiB (default: UPLOAD_FILE_LIMIT_MB or 10)",
-    )
+    add_limit_mb(parser, "per-file upload limit in MiB (default: UPLOAD_FILE_LIMIT_MB or 10)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=run)
 
@@ -91,27 +90,27 @@ def build_plan(
 
 
 def run(args: argparse.Namespace) -> int:
-    from .cli import EXIT_OK, UsageError
-
+    """`uploader plan`: print the plan; returns the exit code."""
     overrides = {} if args.limit_mb is None else {"upload_file_limit_mb": args.limit_mb}
-    if args.limit_mb is not None and not args.limit_mb > 0:
-        raise UsageError(f"--limit-mb must be a positive number of MiB, not {args.limit_mb}")
     settings = Settings.from_env(**overrides)
     directory: Path = args.directory
-    if not directory.is_dir():
-        what = "is a file, not a directory" if directory.exists() else "no such directory"
-        raise UsageError(f"{directory}: {what}")
+    require_directory(directory)
     directory = directory.resolve()  # so paths print relative to it however it was named
-    scan = trio.run(scan_media, directory, settings)
-    oversized = tuple(f for f in scan.files if f.size_bytes > settings.file_limit_bytes)
-    compression = trio.run(plan_compression, oversized, settings)
-    plan = build_plan(directory, scan, settings, compression)
+    plan = run_trio(partial(make_plan, directory, settings))
     if args.json:
         json.dump(plan_to_json(plan), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(plan_to_text(plan))
     return EXIT_OK
+
+
+async def make_plan(directory: Path, settings: Settings) -> Plan:
+    """Scan ``directory`` and plan the messages and each oversized file's encode."""
+    scan = await scan_media(directory, settings)
+    oversized = tuple(f for f in scan.files if f.size_bytes > settings.file_limit_bytes)
+    compression = await plan_compression(oversized, settings)
+    return build_plan(directory, scan, settings, compression)
 
 
 def _rel(path: Path, root: Path) -> str:

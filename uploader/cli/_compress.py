@@ -1,4 +1,4 @@
-"""The `uploader compress` subcommand: fit one file under a limit, never touching the original."""
+"""`uploader compress FILE`: fit one file under a limit, never touching the original."""
 
 from __future__ import annotations
 
@@ -11,24 +11,25 @@ import sys
 import tempfile
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from .._errors import UploaderError
 from .._models import MIB, MediaFile
 from .._settings import X264_PRESETS, Settings, mib_to_bytes
-from ._compress import compress_with_details
-from ._errors import CompressionError
-from ._plan import plan_encode
-from ._probe import (
-    AUDIO_EXTENSIONS,
-    IMAGE_EXTENSIONS,
-    VIDEO_EXTENSIONS,
-    check_media_type,
+from ..compress import (
+    CompressionError,
+    compress_with_details,
     media_type_for_suffix,
+    plan_encode,
     probe_media,
 )
+from ..compress._probe import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_media_type
+from ._common import EXIT_OK, UsageError, add_limit_mb, require_file, run_trio
+
+if TYPE_CHECKING:
+    from ._common import Subcommands
 
 _SAME_FORMAT = (
     frozenset({".jpg", ".jpeg"}),
@@ -43,19 +44,9 @@ _ALSO_ACCEPTED = {".m4a": frozenset({".mp4"}), ".opus": frozenset({".ogg", ".oga
 _MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | AUDIO_EXTENSIONS | IMAGE_EXTENSIONS
 
 
-def _positive_mb(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of MiB, not {raw!r}") from None
-    if not 0 < value <= 1024 * 1024:
-        raise argparse.ArgumentTypeError(f"expected a size above 0 MiB, not {raw!r}")
-    return value
-
-
-def register(sub: Any) -> None:
-    """Add ``uploader compress`` to the `uploader` parser."""
-    parser = sub.add_parser(
+def register(subcommands: Subcommands) -> None:
+    """Add `uploader compress` to the command line."""
+    parser = subcommands.add_parser(
         "compress",
         help="compress one file to fit under a size limit",
         description="Compress FILE so it fits under the limit at the best quality the bytes "
@@ -68,11 +59,8 @@ def register(sub: Any) -> None:
         "the temporary files and exits 130.",
     )
     parser.add_argument("file", metavar="FILE", type=Path, help="the media file to compress")
-    parser.add_argument(
-        "--limit-mb",
-        metavar="N",
-        type=_positive_mb,
-        help="the size limit in MiB (default: the per-file limit, UPLOAD_FILE_LIMIT_MB)",
+    add_limit_mb(
+        parser, "the size limit in MiB (default: the per-file limit, UPLOAD_FILE_LIMIT_MB)"
     )
     parser.add_argument(
         "-o",
@@ -144,8 +132,6 @@ def _rename_note(asked: Path, written: Path) -> str:
 
 def _check_output(out: Path | None, source: Path) -> None:
     """Refuse an OUT that cannot work before spending time on encoding."""
-    from ..cli import UsageError
-
     if out is None or out.is_dir():
         return
     if out.exists() and os.path.samefile(out, source):
@@ -156,8 +142,6 @@ def _check_output(out: Path | None, source: Path) -> None:
 
 def _destinations(names: list[str], out: Path | None, source: Path) -> list[tuple[Path, str]]:
     """Where each result goes (``names`` are the results' file names), with a note if renamed."""
-    from ..cli import UsageError
-
     if out is None:
         out = Path.cwd()
     if len(names) > 1 or out.is_dir():
@@ -213,8 +197,9 @@ def _mib(size: float) -> str:
     return f"{size / MIB:.2f} MiB"
 
 
-async def _copy_as_is(source: Path, size: int, target: int, out: Path | None,
-                      settings: Settings) -> None:  # fmt: skip
+async def _copy_as_is(
+    source: Path, size: int, target: int, out: Path | None, settings: Settings
+) -> None:
     """FILE already fits: check it is the media it claims to be, then copy it unchanged."""
     probe = await probe_media(source, settings)  # ffprobe only: refuse what is not media
     expected = media_type_for_suffix(source)
@@ -229,8 +214,9 @@ async def _copy_as_is(source: Path, size: int, target: int, out: Path | None,
     )
 
 
-async def _compress(source: Path, size: int, target: int, out: Path | None,
-                    settings: Settings) -> None:  # fmt: skip
+async def _compress(
+    source: Path, size: int, target: int, out: Path | None, settings: Settings
+) -> None:
     probe = await probe_media(source, settings)
     expected = media_type_for_suffix(source)
     if expected is not None:
@@ -267,15 +253,8 @@ async def _compress(source: Path, size: int, target: int, out: Path | None,
 
 def run_compress_command(args: argparse.Namespace) -> int:
     """Run ``uploader compress``; errors a user can act on are raised as UploaderError."""
-    from ..cli import UsageError, run_trio
-
     source: Path = args.file
-    if source.is_dir():
-        raise UsageError(f"{source} is a directory, not a file")
-    if not source.exists():
-        raise UsageError(f"{source}: no such file")
-    if not source.is_file():
-        raise UsageError(f"{source} is not a regular file")
+    require_file(source)
     overrides: dict[str, Any] = {}
     if args.split_long:
         overrides["compression_split_long"] = True
@@ -301,4 +280,4 @@ def run_compress_command(args: argparse.Namespace) -> int:
     error = run_trio(run)
     if error is not None:
         raise error
-    return 0
+    return EXIT_OK

@@ -1,17 +1,21 @@
-"""The ``uploader fake-discord`` subcommand: run the loopback Discord standalone until Ctrl-C."""
+"""`uploader fake-discord`: run the loopback Discord standalone until Ctrl-C."""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from .._errors import UploaderError
 from .._models import MIB, format_size
-from ._records import RecordedMessage
+from ..testing import RecordedMessage, open_fake_discord
+from ._common import EXIT_OK, add_limit_mb
+
+if TYPE_CHECKING:
+    from ._common import Subcommands
 
 
 def _port(text: str) -> int:
@@ -24,19 +28,9 @@ def _port(text: str) -> int:
     return value
 
 
-def _megabytes(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of MiB: {text!r}") from None
-    if not 0 < value <= 10_000:
-        raise argparse.ArgumentTypeError(f"a limit is more than 0 and at most 10000 MiB: {text}")
-    return value
-
-
-def register(sub: Any) -> None:
-    """Add ``fake-discord`` to the `uploader` parser."""
-    parser = sub.add_parser(
+def register(subcommands: Subcommands) -> None:
+    """Add `uploader fake-discord` to the command line."""
+    parser = subcommands.add_parser(
         "fake-discord",
         help="run a loopback Discord to try the uploader against",
         description=(
@@ -45,12 +39,8 @@ def register(sub: Any) -> None:
         ),
     )
     parser.add_argument("--port", type=_port, default=0, help="TCP port (default: a free one)")
-    parser.add_argument(
-        "--limit-mb",
-        type=_megabytes,
-        default=10.0,
-        metavar="N",
-        help="per-file upload limit in MiB (default: 10, Discord's default)",
+    add_limit_mb(
+        parser, "per-file upload limit in MiB (default: 10, Discord's default)", default=10.0
     )
     parser.add_argument(
         "--no-rate-limits",
@@ -66,7 +56,7 @@ def run_command(args: argparse.Namespace) -> int:
         trio.run(_serve, args)
     except OSError as exc:
         raise UploaderError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from exc
-    return 0
+    return EXIT_OK
 
 
 def _print(text: str) -> None:
@@ -89,9 +79,6 @@ def _log_message(message: RecordedMessage) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    # Imported here: `uploader --help` must not need the testing extra (jsonschema).
-    from ._server import open_fake_discord
-
     file_limit = round(args.limit_mb * MIB)
     limits: dict[str, Any] = {}
     if args.no_rate_limits:
