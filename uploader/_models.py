@@ -48,10 +48,6 @@ class MediaFile:
     def is_compressed(self) -> bool:
         return self.original_path is not None
 
-    @property
-    def size_mb(self) -> float:
-        return self.size_bytes / MIB
-
 
 def _sum_sizes(files: tuple[MediaFile, ...]) -> int:
     return sum(f.size_bytes for f in files)
@@ -205,10 +201,6 @@ class UploadResult:
         return tuple(o for o in self.outcomes if o.status is FileStatus.SKIPPED)
 
     @property
-    def files_processed(self) -> int:
-        return len(self.delivered) + len(self.failed)
-
-    @property
     def successful_uploads(self) -> int:
         return len(self.delivered)
 
@@ -266,11 +258,51 @@ class BatchSent:
 
 
 @attrs.frozen
+class FileSkipped:
+    """The detector passed over a path: skipped on purpose, refused, or unreadable.
+
+    Attributes:
+        issue: what the detector reported (an `UnreadablePath` counts as a failure).
+    """
+
+    issue: DetectorIssue
+
+    @property
+    def failed(self) -> bool:
+        """True when the path was meant to be sent (unreadable), not skipped on purpose."""
+        return isinstance(self.issue, UnreadablePath)
+
+
+@attrs.frozen
+class FileDelivered:
+    """Discord confirmed a file (or a compressed stand-in) as an attachment of a message.
+
+    Attributes:
+        file: what was sent (a stand-in's ``original_path`` names the user's file).
+        message_id: the message that carries it.
+        attachment_id: its attachment in that message.
+    """
+
+    file: MediaFile
+    message_id: str
+    attachment_id: str
+
+
+@attrs.frozen
 class FileFailed:
-    """A file will not be delivered, and why."""
+    """A file of the user's will not be delivered (or may have been: ``uncertain``), and why.
+
+    Attributes:
+        path: the user's file.
+        reason: why, without local folders (fit for a channel).
+        compression: the failure was its compression's.
+        uncertain: the message holding it may have been posted (a lost answer).
+    """
 
     path: Path
     reason: str
+    compression: bool = False
+    uncertain: bool = False
 
 
 @attrs.frozen

@@ -12,23 +12,31 @@ from .._models import (
     CompressionStarted,
     DetectionDone,
     FileCompressed,
+    FileDelivered,
     FileFailed,
     FileFound,
+    FileSkipped,
     UploadDone,
 )
 from ..compress import CompressionProgress
 
 ProgressEvent = (
     FileFound
+    | FileSkipped
     | DetectionDone
     | CompressionStarted
     | CompressionProgress
     | FileCompressed
     | BatchSent
+    | FileDelivered
     | FileFailed
     | UploadDone
 )
-"""Everything the pipeline reports while it runs."""
+"""Everything the pipeline reports while it runs: the run's one event vocabulary.
+
+The result collector is built from the same events (`FileFound`, `FileSkipped`,
+`FileCompressed`, `FileDelivered`, `FileFailed`); `UploadDone` comes last.
+"""
 
 
 class Reporter(Protocol):
