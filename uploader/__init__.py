@@ -19,9 +19,11 @@ from ._models import BatchSent as BatchSent
 from ._models import CompressionStarted as CompressionStarted
 from ._models import DetectionDone as DetectionDone
 from ._models import FileCompressed as FileCompressed
+from ._models import FileDelivered as FileDelivered
 from ._models import FileFailed as FileFailed
 from ._models import FileFound as FileFound
 from ._models import FileOutcome as FileOutcome
+from ._models import FileSkipped as FileSkipped
 from ._models import FileStatus as FileStatus
 from ._models import MediaFile as MediaFile
 from ._models import MediaType as MediaType
