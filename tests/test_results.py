@@ -14,6 +14,7 @@ from uploader import (
     MediaType,
     SkippedFile,
     UnreadablePath,
+    UploadResult,
 )
 from uploader._limits import MAX_MESSAGE_CHARS
 from uploader._models import FileOutcome
@@ -26,8 +27,8 @@ def media(path: str, size: int = 100 * KIB, original: str | None = None) -> Medi
     return MediaFile(Path(path), size, MediaType.VIDEO, original_path=original)
 
 
-def result_of(collector: Collector, stopped: str | None = None) -> dict[str, FileOutcome]:
-    result = collector.result(
+def finish(collector: Collector, stopped: str | None = None) -> UploadResult:
+    return collector.result(
         stopped=stopped,
         workdir=Path("/work"),
         platform="p",
@@ -36,7 +37,10 @@ def result_of(collector: Collector, stopped: str | None = None) -> dict[str, Fil
         upload_seconds=0.5,
         file_limit_bytes=10,
     )
-    return {str(o.path): o for o in result.outcomes}
+
+
+def result_of(collector: Collector, stopped: str | None = None) -> dict[str, FileOutcome]:
+    return {str(o.path): o for o in finish(collector, stopped).outcomes}
 
 
 def test_every_fate_is_gathered_in_the_detectors_order() -> None:
@@ -104,15 +108,7 @@ def test_the_metadata_counts_compressions_and_files() -> None:
         failure(b.path, "ffmpeg failed", compression=True),
     ):
         c.take(event)
-    result = c.result(
-        stopped=None,
-        workdir=Path("/w"),
-        platform="p",
-        batches=0,
-        seconds=1.0,
-        upload_seconds=0.0,
-        file_limit_bytes=10,
-    )
+    result = finish(c)
     assert result.metadata["compression_attempts"] == 2
     assert result.metadata["successful_compressions"] == 1
     assert result.metadata["total_files"] == 2 and result.metadata["failed_uploads"] == 2
@@ -122,16 +118,9 @@ def test_the_metadata_counts_compressions_and_files() -> None:
 def test_a_folder_with_only_skipped_files_is_a_success() -> None:
     c = Collector()
     c.take(FileSkipped(SkippedFile(Path("in/notes.txt"), "not media")))
-    result = c.result(
-        stopped=None,
-        workdir=Path("/w"),
-        platform="",
-        batches=0,
-        seconds=0.0,
-        upload_seconds=0.0,
-        file_limit_bytes=1,
-    )
+    result = finish(c)
     assert result.success and result.message == "🤷 No media files to upload"
+    assert result.metadata["batches_processed"] == 2 and result.metadata["platform"] == "p"
 
 
 def test_the_summary_says_what_happened_file_by_file() -> None:
