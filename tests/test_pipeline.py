@@ -30,7 +30,12 @@ from uploader import (
     UploaderError,
     open_upload_pipeline,
 )
-from uploader._models import BatchSent, FileFound, FileStatus, UploadDone
+from uploader._events import (
+    BatchSent,
+    FileFound,
+    UploadDone,
+)
+from uploader._models import FileStatus
 from uploader._pipeline import BATCHER_BUFFER, upload_directory
 from uploader.discord import (
     DestinationNotFoundError,

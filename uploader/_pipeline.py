@@ -27,13 +27,13 @@ from ._batching import BatcherInput, run_batcher
 from ._destination import Destination, DiscordDestination
 from ._detect import check_directory, run_detector
 from ._errors import UploaderError, single_error
+from ._events import ProgressEvent, UploadDone
 from ._limits import DEFAULT_FILE_LIMIT
 from ._models import (
     DetectorEvent,
     FileOutcome,
     FileStatus,
     UploadBatch,
-    UploadDone,
     UploadResult,
 )
 from ._results import Collector
@@ -43,7 +43,7 @@ from ._settings import Settings
 from ._uploader import Uploader
 from .compress import Compressed, CompressionFailed, CompressionJob, run_compressor_pool
 from .discord import Channel, DiscordClient, Webhook, open_discord_client
-from .progress import ProgressArg, ProgressEvent, Reporter, as_reporters
+from .progress import DiscordStatusReporter, ProgressArg, Reporter, as_reporters
 
 BATCHER_BUFFER = 64
 """Files (descriptors, not bytes) the batcher's inbox holds while it waits for the uploader."""
@@ -115,8 +115,6 @@ class UploadPipeline:
             settings = settings.with_file_limit_bytes(learnt)
         reporters = as_reporters(progress)
         if settings.upload_enable_progress_updates:
-            from .progress import DiscordStatusReporter
-
             reporters.append(DiscordStatusReporter(target))
         run = Run(settings)
         try:

@@ -11,16 +11,18 @@ from pathlib import Path
 
 import attrs
 
-from ._limits import MAX_MESSAGE_CHARS
-from ._models import (
-    MIB,
-    DetectorIssue,
+from ._events import (
     FileCompressed,
     FileDelivered,
     FileFailed,
     FileFound,
-    FileOutcome,
     FileSkipped,
+)
+from ._limits import MAX_MESSAGE_CHARS
+from ._models import (
+    MIB,
+    DetectorIssue,
+    FileOutcome,
     FileStatus,
     MediaFile,
     RefusedPath,

@@ -11,20 +11,22 @@ import attrs
 import trio
 
 from ._batching import AllFound, BatcherInput, Pending, Ready, Resolved
-from ._models import (
+from ._events import (
     CompressionStarted,
     DetectionDone,
-    DetectorEvent,
     FileCompressed,
     FileFailed,
     FileFound,
     FileSkipped,
+    ProgressEvent,
+)
+from ._models import (
+    DetectorEvent,
     MediaFile,
 )
 from ._results import failure, reason_of
 from ._run import Run
 from .compress import Compressed, CompressionFailed, CompressionJob
-from .progress import ProgressEvent
 
 
 def compression_event(result: Compressed | CompressionFailed) -> FileCompressed | FileFailed:

@@ -21,11 +21,14 @@ import trio
 from ._batching import plan_batches
 from ._destination import Destination
 from ._errors import UploaderError
-from ._models import (
+from ._events import (
     BatchSent,
     CompressionStarted,
     FileCompressed,
     FileDelivered,
+    ProgressEvent,
+)
+from ._models import (
     MediaFile,
     UploadBatch,
 )
@@ -46,7 +49,6 @@ from .discord import (
     RateLimitWaitTooLongError,
     SentMessage,
 )
-from .progress import ProgressEvent
 
 FATAL_ERRORS = (
     DiscordUnavailableError,  # after bounded retries: Discord is down or unreachable

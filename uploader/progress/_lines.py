@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from .._models import (
+from .._events import (
     BatchSent,
     CompressionStarted,
     DetectionDone,
@@ -15,8 +15,8 @@ from .._models import (
     FileFound,
     FileSkipped,
     UploadDone,
-    format_size,
 )
+from .._models import format_size
 from ..compress import CompressionProgress
 
 

@@ -1,4 +1,4 @@
-"""The Reporter protocol and the event union every reporter takes."""
+"""The Reporter protocol; every reporter takes the run's events (`ProgressEvent`)."""
 
 from __future__ import annotations
 
@@ -7,36 +7,7 @@ from typing import Protocol
 
 import attrs
 
-from .._models import (
-    BatchSent,
-    CompressionStarted,
-    DetectionDone,
-    FileCompressed,
-    FileDelivered,
-    FileFailed,
-    FileFound,
-    FileSkipped,
-    UploadDone,
-)
-from ..compress import CompressionProgress
-
-ProgressEvent = (
-    FileFound
-    | FileSkipped
-    | DetectionDone
-    | CompressionStarted
-    | CompressionProgress
-    | FileCompressed
-    | BatchSent
-    | FileDelivered
-    | FileFailed
-    | UploadDone
-)
-"""Everything the pipeline reports while it runs: the run's one event vocabulary.
-
-The result collector is built from the same events (`FileFound`, `FileSkipped`,
-`FileCompressed`, `FileDelivered`, `FileFailed`); `UploadDone` comes last.
-"""
+from .._events import ProgressEvent as ProgressEvent
 
 
 class Reporter(Protocol):

@@ -13,7 +13,7 @@ from typing import Protocol
 import trio
 
 from .._errors import UploaderError
-from .._models import (
+from .._events import (
     BatchSent,
     CompressionStarted,
     DetectionDone,
@@ -22,8 +22,8 @@ from .._models import (
     FileFound,
     FileSkipped,
     UploadDone,
-    format_size,
 )
+from .._models import format_size
 from .._results import fit_lines
 from ..compress import CompressionProgress
 

@@ -14,7 +14,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .._models import (
+from .._events import (
     BatchSent,
     CompressionStarted,
     DetectionDone,
@@ -23,8 +23,8 @@ from .._models import (
     FileFound,
     FileSkipped,
     UploadDone,
-    format_size,
 )
+from .._models import format_size
 from ..compress import CompressionProgress
 from ._lines import describe
 
