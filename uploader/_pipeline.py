@@ -203,7 +203,7 @@ class UploadPipeline:
             )
             nursery.start_soon(router.route, detected_recv, batcher_send, jobs_send, events.clone())
             nursery.start_soon(run_detector, directory, detected_send)
-            hand_over_events = events.clone()
+            hand_over_events, pool_events = events.clone(), events.clone()
             with run.compression:
                 async with trio.open_nursery() as compression:
                     compression.start_soon(
@@ -215,12 +215,12 @@ class UploadPipeline:
                             results_send,
                             settings=s,
                             workdir=workdir,
-                            progress=events.clone(),
+                            progress=pool_events,
                             encoders=self._encoders,
                         )
                     )
             # if compression was cancelled (the run cannot deliver), close what it owned
-            for end in (results_send, results_recv, jobs_recv, hand_over_events):
+            for end in (results_send, results_recv, jobs_recv, hand_over_events, pool_events):
                 end.close()
 
     async def _cleanup(
