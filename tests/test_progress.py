@@ -198,7 +198,7 @@ async def test_two_clips_of_the_same_name_both_reach_100_through_the_pipeline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autojump_clock: object
 ) -> None:
     from tests._encoder import FakeEncoder
-    from tests.test_pipeline import MemoryDestination, small_settings
+    from tests._memory import MemoryDestination, small_settings
 
     FakeEncoder().install(monkeypatch)
     for folder in ("a", "b"):
