@@ -14,8 +14,10 @@ EXPECTED = {
     "DetectionDone",
     "Destination",
     "FileCompressed",
+    "FileDelivered",
     "FileFailed",
     "FileFound",
+    "FileSkipped",
     "FileOutcome",
     "FileStatus",
     "ProgressEvent",
@@ -72,3 +74,25 @@ def test_media_file_is_constructible_as_documented(tmp_path: object) -> None:
     assert f.original_path is None and not f.is_compressed
     batch = uploader.UploadBatch(files=(f, f))
     assert batch.total_bytes == 246 and isinstance(batch.files, tuple)
+
+
+def test_progress_names_are_pinned() -> None:
+    import uploader.progress
+
+    public = {
+        name
+        for name in dir(uploader.progress)
+        if not name.startswith("_")
+        and not isinstance(getattr(uploader.progress, name), types.ModuleType)
+    }
+    assert public - {"annotations"} == {
+        "DiscordStatusReporter",
+        "LineReporter",
+        "ProgressArg",
+        "ProgressEvent",
+        "Reporter",
+        "TerminalReporter",
+        "as_reporters",
+        "describe",
+    }
+    assert uploader.progress.ProgressEvent is uploader.ProgressEvent

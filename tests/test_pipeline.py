@@ -6,88 +6,37 @@ pipeline meant to do. The HTTP path is covered by tests/test_pipeline_discord.py
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
-import attrs
 import pytest
 import trio
 import trio.lowlevel
 import trio.testing
 
+from tests._encoder import FakeEncoder
 from tests._media import make_video
-from uploader import MediaFile, Settings, UploaderError
-from uploader._models import BatchSent, FileFound, FileStatus, UploadDone
+from tests._memory import MemoryDestination, sha, small_settings
+from uploader import (
+    CompressionProgress,
+    CompressionStarted,
+    FileCompressed,
+    UploaderError,
+    open_upload_pipeline,
+)
+from uploader._events import (
+    BatchSent,
+    FileFound,
+    UploadDone,
+)
+from uploader._models import FileStatus
 from uploader._pipeline import BATCHER_BUFFER, upload_directory
 from uploader.discord import (
     DestinationNotFoundError,
-    FileTooLargeError,
     MissingPermissionsError,
-    SentAttachment,
-    SentMessage,
 )
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@attrs.define
-class MemoryDestination:
-    """Records every message; optional limit (413 above it) and a gate to stall uploads."""
-
-    limit: int | None = None
-    fatal: BaseException | None = None
-    gate: trio.Event | None = None
-    messages: list[tuple[str, list[tuple[str, int, str]]]] = attrs.Factory(list)
-    texts: dict[str, str] = attrs.Factory(dict)
-
-    async def send_files(self, files: Sequence[MediaFile], *, content: str) -> SentMessage:
-        if self.gate is not None:
-            await self.gate.wait()
-        await trio.lowlevel.checkpoint()
-        if self.fatal is not None:
-            raise self.fatal
-        if self.limit is not None and any(f.size_bytes > self.limit for f in files):
-            raise FileTooLargeError(files, limit_bytes=self.limit)
-        record = [(f.filename, f.path.stat().st_size, sha(f.path)) for f in files]
-        self.messages.append((content, record))
-        mid = str(len(self.messages))
-        attachments = tuple(
-            SentAttachment(id=f"{mid}-{i}", filename=name, size=size, url="")
-            for i, (name, size, _) in enumerate(record)
-        )
-        return SentMessage(id=mid, channel_id="1", attachments=attachments)
-
-    async def send_message(self, content: str) -> str:
-        mid = f"s{len(self.texts)}"
-        self.texts[mid] = content
-        return mid
-
-    async def edit_message(self, message_id: str, content: str) -> None:
-        self.texts[message_id] = content
-
-    async def upload_limit(self) -> int | None:
-        return None
-
-    @property
-    def received(self) -> list[tuple[str, int, str]]:
-        return [a for _, atts in self.messages for a in atts]
-
-
-def small_settings(tmp_path: Path, **kw: object) -> Settings:
-    base: dict[str, object] = {
-        "upload_file_limit_mb": 0.25,
-        "compression_max_concurrent": 2,
-        "compression_ffmpeg_preset": "ultrafast",
-        "upload_linger_seconds": 0.05,
-    }
-    base.update(kw)
-    return Settings(**base)  # type: ignore[arg-type]
 
 
 def make_folder(root: Path, images: int = 12) -> dict[str, str]:
@@ -272,7 +221,9 @@ async def test_a_workdir_inside_the_folder_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "in" / "work").exists()
 
 
-async def test_reasons_in_the_channel_never_show_local_folders(tmp_path: Path) -> None:
+async def test_reasons_in_the_channel_never_show_local_folders(
+    tmp_path: Path, autojump_clock: object
+) -> None:
     root = tmp_path / "secret-home" / "in"
     make_folder(root, images=1)
     (root / "broken.mp4").write_bytes(b"not a video" * 100_000)
@@ -282,6 +233,7 @@ async def test_reasons_in_the_channel_never_show_local_folders(tmp_path: Path) -
     )
     assert not result.success
     assert "secret-home" not in result.message
+    assert dest.texts  # the status message was written
     assert all("secret-home" not in text for text in dest.texts.values())
     assert "❌ broken.mp4: " in result.message
 
@@ -290,25 +242,7 @@ async def test_concurrent_requests_share_the_encoder_cap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autojump_clock: object
 ) -> None:
     """A bot's requests together never run more encodes than COMPRESSION_MAX_CONCURRENT."""
-    from uploader import open_upload_pipeline
-    from uploader.compress import CompressOutcome
-
-    running = peak = 0
-
-    async def fake_encode(
-        file: MediaFile, target: int, *, settings: Settings, workdir: Path, on_progress: object
-    ) -> CompressOutcome:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await trio.sleep(1)
-        running -= 1
-        out = workdir / f"{file.path.stem}.compressed.mp4"
-        out.write_bytes(b"v" * 1000)
-        stand_in = MediaFile(out, 1000, file.media_type, original_path=file.path)
-        return CompressOutcome(outputs=(stand_in,), attempts=1, plan=None)  # type: ignore[arg-type]
-
-    monkeypatch.setattr("uploader.compress._pool.compress_with_details", fake_encode)
+    encoder = FakeEncoder().install(monkeypatch)
     folders = []
     for name in ("a", "b"):
         root = tmp_path / name
@@ -321,6 +255,46 @@ async def test_concurrent_requests_share_the_encoder_cap(
     async with open_upload_pipeline(settings) as pipeline, trio.open_nursery() as nursery:
         for root, dest in zip(folders, destinations, strict=True):
             nursery.start_soon(pipeline.upload, root, dest)
-    assert peak == 2  # two requests with two workers each, yet never more than two encodes
+    assert encoder.peak == 2  # two requests with two workers each, yet never more than two encodes
     for dest in destinations:
         assert len(dest.received) == 3
+
+
+async def test_413_recompressions_while_other_encodes_are_queued_cannot_deadlock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files that fit our limit but not Discord's are compressed again by the uploader while
+    the pool's single encoder slot is contended and its results wait on the batcher.
+
+    The real clock on purpose: the autojump clock would jump to the guard's deadline while
+    the detector's thread runs. Encodes take 10 ms; the guard only catches a deadlock.
+    """
+    encoder = FakeEncoder(seconds=0.01).install(monkeypatch)
+    root = tmp_path / "in"
+    root.mkdir()
+    for i in range(5):
+        (root / f"big{i}.mp4").write_bytes(os.urandom(300 * 1024))  # over 0.25 MiB: the pool
+        (root / f"mid{i}.mp4").write_bytes(os.urandom(200 * 1024))  # fits ours, not Discord's
+    dest = MemoryDestination(limit=150 * 1024)
+    events: list[object] = []
+    settings = small_settings(tmp_path, compression_max_concurrent=1, upload_max_files_per_batch=2)
+    with trio.fail_after(60):  # a deadlock guard, not a timing assertion
+        result = await upload_directory(root, dest, settings=settings, progress=events.append)
+    assert result.success, result.message
+    assert sorted(name.split(".")[0] for name, _, _ in dest.received) == sorted(
+        f"in-{p}{i}" for p in ("big", "mid") for i in range(5)
+    )
+    assert all(size <= 150 * 1024 for _, size, _ in dest.received)
+    assert encoder.peak == 1  # recompressions share the pool's encoder cap
+    # every recompression told its story like the pool's encodes: started, progress, done
+    for i in range(5):
+        path = root / f"mid{i}.mp4"
+        assert [type(e) for e in events if getattr(e, "file", None) and e.file.path == path] == [
+            FileFound,
+            CompressionStarted,
+            CompressionProgress,
+            CompressionProgress,
+            FileCompressed,
+        ]
+    assert result.metadata["file_limit_bytes"] == 150 * 1024
+    assert isinstance(events[-1], UploadDone)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._encoder import FakeEncoder
 from uploader import Channel, FileStatus, Settings, Webhook, upload_directory
 from uploader.testing import FakeDiscord, Fault, open_fake_discord
 
@@ -153,3 +154,28 @@ async def test_a_boosted_guild_limit_is_learnt_and_nothing_is_compressed(tmp_pat
         )
     assert result.success, result.message
     assert [a.size for m in fake.messages for a in m.attachments] == [3 * 1024 * 1024]
+
+
+async def test_a_limit_learnt_from_a_413_is_used_for_every_later_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autojump_clock: object
+) -> None:
+    """Five 200 KB files against a real 150 KB limit (ours says 10 MiB), one per message: the
+    first 413 teaches the limit, so the other four are compressed before they are sent."""
+    encoder = FakeEncoder().install(monkeypatch)
+    root = tmp_path / "in"
+    root.mkdir()
+    for i in range(5):
+        (root / f"clip{i}.mp4").write_bytes(os.urandom(200_000))
+    async with open_fake_discord(file_limit_bytes=150_000) as fake:
+        channel = fake.create_channel()
+        result = await upload_directory(
+            root,
+            Channel(channel, fake.bot_token),
+            settings=settings(upload_max_files_per_batch=1),
+            api_base=fake.api_base,
+        )
+    assert result.success, result.message
+    assert fake.stats.responses_by_status.get(413) == 1
+    assert sorted(p.name for p, _ in encoder.encodes) == [f"clip{i}.mp4" for i in range(5)]
+    assert all(a.size <= 150_000 for m in fake.messages for a in m.attachments)
+    assert len(fake.messages) == 5

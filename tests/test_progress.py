@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 from pathlib import Path
 
+import pytest
 import trio
 from rich.console import Console
 
@@ -18,12 +20,16 @@ from uploader import (
     FileFailed,
     FileFound,
     FileOutcome,
+    FileSkipped,
     FileStatus,
     MediaFile,
     MediaType,
+    SkippedFile,
+    UnreadablePath,
     UploadBatch,
     UploadDone,
     UploadResult,
+    upload_directory,
 )
 from uploader.progress import DiscordStatusReporter, LineReporter, TerminalReporter
 
@@ -132,3 +138,76 @@ def test_terminal_reporter_draws_and_ends_with_the_summary() -> None:
     text = out.getvalue()
     assert "uploading" in text and "video.mp4" in text
     assert "Upload complete" in text
+
+
+A_CLIP = MediaFile(Path("a/clip.mp4"), 32 * 1024 * 1024, MediaType.VIDEO)
+B_CLIP = MediaFile(Path("b/clip.mp4"), 16 * 1024 * 1024, MediaType.VIDEO)
+
+
+def stand_in(original: MediaFile) -> MediaFile:
+    out = Path(f"w/{original.path.parent.name}.clip.compressed.mp4")
+    return MediaFile(out, 1024, MediaType.VIDEO, original_path=original.path)
+
+
+def test_same_names_in_two_folders_get_a_bar_each() -> None:
+    r = TerminalReporter(Console(file=io.StringIO(), force_terminal=True, width=100))
+    for clip in (A_CLIP, B_CLIP):
+        r.handle(CompressionStarted(clip, 10 * 1024 * 1024))
+    r.handle(CompressionProgress(A_CLIP, 30))
+    r.handle(CompressionProgress(B_CLIP, 60))
+    assert len(r._progress.tasks) == 4  # detecting, uploading, and one bar per clip
+    assert sorted(t.completed for t in r._progress.tasks[2:]) == [30, 60]
+    for clip in (A_CLIP, B_CLIP):
+        r.handle(FileCompressed(clip, (stand_in(clip),)))
+    assert [t.completed for t in r._progress.tasks[2:]] == [100, 100]
+
+
+def test_same_names_in_two_folders_get_a_status_line_each() -> None:
+    r = DiscordStatusReporter(Texts())
+    for clip in (A_CLIP, B_CLIP):
+        r.handle(CompressionStarted(clip, 10 * 1024 * 1024))
+    r.handle(CompressionProgress(A_CLIP, 30))
+    r.handle(CompressionProgress(B_CLIP, 60))
+    lines = [line for line in r.render().splitlines() if "Compressing clip.mp4" in line]
+    assert [line.rsplit(" ", 1)[1] for line in lines] == ["30%", "60%"]
+    r.handle(FileCompressed(A_CLIP, (stand_in(A_CLIP),)))
+    assert [line for line in r.render().splitlines() if "Compressing" in line] == [lines[1]]
+
+
+def test_same_names_in_two_folders_get_their_quarters_each() -> None:
+    lines: list[str] = []
+    r = LineReporter(lines.append)
+    for percent in (30, 55):
+        r.handle(CompressionProgress(A_CLIP, percent))
+        r.handle(CompressionProgress(B_CLIP, percent))
+    assert lines == ["compressing clip.mp4: 25%"] * 2 + ["compressing clip.mp4: 50%"] * 2
+
+
+def test_an_unreadable_path_is_shown_as_failed_and_a_skipped_one_is_not() -> None:
+    lines: list[str] = []
+    r = LineReporter(lines.append)
+    r.handle(FileSkipped(UnreadablePath(Path("in/locked.mp4"), "permission denied")))
+    r.handle(FileSkipped(SkippedFile(Path("in/notes.txt"), "not media")))
+    assert lines == ["failed locked.mp4: permission denied"]
+    status = DiscordStatusReporter(Texts())
+    status.handle(FileSkipped(UnreadablePath(Path("in/locked.mp4"), "permission denied")))
+    assert "❌ locked.mp4: permission denied" in status.render()
+
+
+async def test_two_clips_of_the_same_name_both_reach_100_through_the_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autojump_clock: object
+) -> None:
+    from tests._encoder import FakeEncoder
+    from tests._memory import MemoryDestination, small_settings
+
+    FakeEncoder().install(monkeypatch)
+    for folder in ("a", "b"):
+        (tmp_path / "in" / folder).mkdir(parents=True)
+        (tmp_path / "in" / folder / "clip.mp4").write_bytes(os.urandom(300 * 1024))
+    r = TerminalReporter(Console(file=io.StringIO(), force_terminal=True, width=100))
+    result = await upload_directory(
+        tmp_path / "in", MemoryDestination(), settings=small_settings(tmp_path), progress=r
+    )
+    assert result.success, result.message
+    encodes = [t for t in r._progress.tasks if "clip.mp4" in t.description]
+    assert [t.completed for t in encodes] == [100, 100]

@@ -161,7 +161,6 @@ def _os_reason(exc: OSError) -> str:
 async def run_detector(
     directory: Path,
     send_channel: trio.MemorySendChannel[DetectorEvent],
-    settings: Settings | None = None,
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -173,14 +172,12 @@ async def run_detector(
     Args:
         directory: the folder to walk (recursively).
         send_channel: where MediaFile and SkippedFile/RefusedPath/UnreadablePath go.
-        settings: reserved for detection options; unused today.
         task_status: nursery start protocol; started once the directory was checked.
 
     Raises:
         NotADirectoryError / FileNotFoundError: ``directory`` is missing or not a folder
             (raised before ``started``).
     """
-    del settings
     async with send_channel:
         root = await trio.to_thread.run_sync(check_directory, Path(directory))
         walk = _Walk(root)
@@ -217,6 +214,8 @@ def _identity(path: Path) -> tuple[int, int]:
 async def scan_media(directory: Path, settings: Settings | None = None) -> ScanResult:
     """Walk ``directory`` with the detector actor and collect everything it reports.
 
+    ``settings`` is accepted for the callers that pass it; detection has no options today.
+
     Raises:
         FileNotFoundError / NotADirectoryError: ``directory`` is missing or not a folder.
     """
@@ -226,7 +225,7 @@ async def scan_media(directory: Path, settings: Settings | None = None) -> ScanR
     issues: list[DetectorIssue] = []
     send, receive = trio.open_memory_channel[DetectorEvent](16)
     async with trio.open_nursery() as nursery:
-        await nursery.start(run_detector, Path(directory), send, settings)
+        await nursery.start(run_detector, Path(directory), send)
         async with receive:
             async for event in receive:
                 if isinstance(event, MediaFile):

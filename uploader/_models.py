@@ -48,10 +48,6 @@ class MediaFile:
     def is_compressed(self) -> bool:
         return self.original_path is not None
 
-    @property
-    def size_mb(self) -> float:
-        return self.size_bytes / MIB
-
 
 def _sum_sizes(files: tuple[MediaFile, ...]) -> int:
     return sum(f.size_bytes for f in files)
@@ -205,10 +201,6 @@ class UploadResult:
         return tuple(o for o in self.outcomes if o.status is FileStatus.SKIPPED)
 
     @property
-    def files_processed(self) -> int:
-        return len(self.delivered) + len(self.failed)
-
-    @property
     def successful_uploads(self) -> int:
         return len(self.delivered)
 
@@ -220,61 +212,3 @@ class UploadResult:
     def error(self) -> str | None:
         failed = self.failed
         return None if not failed else f"{failed[0].path.name}: {failed[0].reason}"
-
-
-# --- progress events ------------------------------------------------------------------------
-
-
-@attrs.frozen
-class FileFound:
-    """The detector found a media file."""
-
-    file: MediaFile
-
-
-@attrs.frozen
-class DetectionDone:
-    """The detector finished: how many media files, how many bytes."""
-
-    files: int
-    total_bytes: int
-
-
-@attrs.frozen
-class CompressionStarted:
-    """A file over the limit went to the compressor."""
-
-    file: MediaFile
-    target_bytes: int
-
-
-@attrs.frozen
-class FileCompressed:
-    """A file now fits: its stand-in(s) in the working directory."""
-
-    file: MediaFile
-    outputs: tuple[MediaFile, ...]
-
-
-@attrs.frozen
-class BatchSent:
-    """A message with attachments was created."""
-
-    batch: UploadBatch
-    message_id: str
-    number: int
-
-
-@attrs.frozen
-class FileFailed:
-    """A file will not be delivered, and why."""
-
-    path: Path
-    reason: str
-
-
-@attrs.frozen
-class UploadDone:
-    """The run is over."""
-
-    result: UploadResult

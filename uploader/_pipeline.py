@@ -1,11 +1,13 @@
 """The upload pipeline: one nursery from folder to channel, wiring the actors together.
 
-detector → router → (files that fit → batcher | oversized → compressor pool → batcher)
-→ uploader → collector, over memory channels with small buffers, so a slow stage slows its
+detector → router → (files that fit → batcher | oversized → compressor pool → hand-over →
+batcher) → uploader, over memory channels with small buffers, so a slow stage slows its
 producer instead of piling files up in memory. Each actor owns the channel ends it closes.
-Progress events go to the reporters on their own channel. The router and the hand-over of
-compressed stand-ins live here; the other actors have modules of their own (`_detect`,
-`_batching`, `compress`, `_uploader`, `_results`).
+
+The actors share one `Run` (limit, stop reason, counters) and announce everything on one event
+channel; a fan-out hands each event to the `Collector` and then to the reporters. The result is
+built once that channel is drained, and `UploadDone` is the reporters' last event. The actors
+live in their own modules (`_detect`, `_router`, `_batching`, `compress`, `_uploader`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
@@ -21,111 +23,30 @@ import attrs
 import httpx
 import trio
 
-from ._batching import AllFound, BatcherInput, Pending, Ready, Resolved, run_batcher
+from ._batching import BatcherInput, run_batcher
 from ._destination import Destination, DiscordDestination
 from ._detect import check_directory, run_detector
 from ._errors import UploaderError, single_error
+from ._events import ProgressEvent, UploadDone
 from ._limits import DEFAULT_FILE_LIMIT
 from ._models import (
-    CompressionStarted,
-    DetectionDone,
     DetectorEvent,
-    FileCompressed,
-    FileFound,
     FileOutcome,
     FileStatus,
-    MediaFile,
     UploadBatch,
-    UploadDone,
     UploadResult,
 )
-from ._results import Collector, Failed, Found, Issue, Report, StoodIn, reason_of
+from ._results import Collector
+from ._router import Router
+from ._run import Run
 from ._settings import Settings
 from ._uploader import Uploader
 from .compress import Compressed, CompressionFailed, CompressionJob, run_compressor_pool
 from .discord import Channel, DiscordClient, Webhook, open_discord_client
-from .progress import ProgressArg, ProgressEvent, Reporter, as_reporters
+from .progress import DiscordStatusReporter, ProgressArg, Reporter, as_reporters
 
 BATCHER_BUFFER = 64
 """Files (descriptors, not bytes) the batcher's inbox holds while it waits for the uploader."""
-
-
-@attrs.define
-class _Router:
-    """The size router and the hand-over of compressed stand-ins, for one run."""
-
-    settings: Settings
-    progress: trio.MemorySendChannel[ProgressEvent]
-    uploader: Uploader
-
-    async def route(
-        self,
-        detected: trio.MemoryReceiveChannel[DetectorEvent],
-        batcher: trio.MemorySendChannel[BatcherInput],
-        jobs: trio.MemorySendChannel[CompressionJob],
-        reports: trio.MemorySendChannel[Report],
-    ) -> None:
-        """Files that fit go to the batcher, oversized ones to compression; owns its ends."""
-        limit = self.settings.file_limit_bytes
-        target = self.settings.compression_target_bytes
-        found = total = 0
-        async with detected, batcher, jobs, reports:
-            async for event in detected:
-                if not isinstance(event, MediaFile):
-                    await reports.send(Issue(event))
-                    continue
-                found += 1
-                total += event.size_bytes
-                await reports.send(Found(event))
-                await self.progress.send(FileFound(event))
-                if event.size_bytes <= limit:
-                    await batcher.send(Ready(event))
-                elif self.uploader.fatal is not None:
-                    await reports.send(Failed(event.path, self.uploader.fatal))
-                else:
-                    await batcher.send(Pending(event.path, target))
-                    await self.progress.send(CompressionStarted(event, target))
-                    try:
-                        await jobs.send(CompressionJob(event, target))
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        # compression was stopped because nothing more can be delivered
-                        stopped = self.uploader.fatal or "not compressed"
-                        await reports.send(Failed(event.path, stopped))
-                        await batcher.send(Resolved(event.path, ()))
-            await batcher.send(AllFound())
-            await self.progress.send(DetectionDone(found, total))
-
-    async def hand_over(
-        self,
-        results: trio.MemoryReceiveChannel[Compressed | CompressionFailed],
-        batcher: trio.MemorySendChannel[BatcherInput],
-        reports: trio.MemorySendChannel[Report],
-    ) -> None:
-        """Compressed stand-ins go to the batcher, failures to the collector; owns its ends."""
-        async with results, batcher, reports:
-            async for result in results:
-                original = result.job.file
-                if isinstance(result, Compressed):
-                    await reports.send(StoodIn(original, result.outputs))
-                    await self.progress.send(FileCompressed(original, result.outputs))
-                    await batcher.send(Resolved(original.path, result.outputs))
-                else:
-                    failure = Failed(original.path, reason_of(result.error), compression=True)
-                    await reports.send(failure)
-                    await batcher.send(Resolved(original.path, ()))
-
-
-async def _collect(
-    reports: trio.MemoryReceiveChannel[Report],
-    collector: Collector,
-    progress: trio.MemorySendChannel[ProgressEvent],
-) -> None:
-    """The collector actor: every report into the Collector, failures out as events."""
-    async with reports, progress:
-        async for item in reports:
-            event = collector.take(item)
-            if event is not None:
-                await progress.send(event)
 
 
 class UploadPipeline:
@@ -194,13 +115,11 @@ class UploadPipeline:
             settings = settings.with_file_limit_bytes(learnt)
         reporters = as_reporters(progress)
         if settings.upload_enable_progress_updates:
-            from .progress import DiscordStatusReporter
-
             reporters.append(DiscordStatusReporter(target))
-        started = trio.current_time()
+        run = Run(settings)
         try:
             return await self._upload(
-                directory, target, settings, workdir, own_workdir, reporters, platform, started
+                directory, target, run, workdir, own_workdir, reporters, platform
             )
         except BaseException:
             # Cancelled or crashed: nobody will learn where our temporary folder is, so it goes.
@@ -214,48 +133,53 @@ class UploadPipeline:
         self,
         directory: Path,
         target: Destination,
-        settings: Settings,
+        run: Run,
         workdir: Path,
         own_workdir: bool,
         reporters: list[Reporter],
         platform: str,
-        started: float,
     ) -> UploadResult:
+        collector = Collector()
         with single_error():
             async with trio.open_nursery() as outer:
-                events_send, events_recv = trio.open_memory_channel[ProgressEvent](256)
                 for reporter in reporters:
                     outer.start_soon(reporter.run)
-                outer.start_soon(_fan_out, events_recv, reporters)
-                async with events_send:
-                    uploader = Uploader(
-                        target,
-                        settings,
-                        workdir,
-                        platform,
-                        events_send,
-                        trio.CancelScope(),
-                        encoders=self._encoders,
-                    )
-                    collector = await self._run_stages(directory, uploader)
-                    result = collector.result(
-                        stopped=uploader.fatal,
-                        workdir=workdir,
-                        platform=platform,
-                        batches=uploader.messages_sent,
-                        seconds=trio.current_time() - started,
-                        upload_seconds=uploader.upload_seconds,
-                        file_limit_bytes=uploader.settings.file_limit_bytes,
-                    )
-                    result = await self._cleanup(result, directory, own_workdir)
-                    await events_send.send(UploadDone(result))
+                sinks = [collector.take, *(r.handle for r in reporters)]
+                async with trio.open_nursery() as stream:
+                    events_send, events_recv = trio.open_memory_channel[ProgressEvent](256)
+                    stream.start_soon(_fan_out, events_recv, sinks)
+                    async with events_send:
+                        await self._run_stages(
+                            directory, target, run, workdir, platform, events_send
+                        )
+                # every event was taken: the result is complete
+                result = collector.result(
+                    stopped=run.stopped,
+                    workdir=workdir,
+                    platform=platform,
+                    batches=run.messages_sent,
+                    seconds=trio.current_time() - run.started,
+                    upload_seconds=run.upload_seconds,
+                    file_limit_bytes=run.file_limit_bytes,
+                )
+                result = await self._cleanup(result, directory, own_workdir)
+                for reporter in reporters:
+                    reporter.handle(UploadDone(result))
         return result
 
-    async def _run_stages(self, directory: Path, uploader: Uploader) -> Collector:
-        s = uploader.settings
-        progress = uploader.progress
-        router = _Router(s, progress, uploader)
-        collector = Collector()
+    async def _run_stages(
+        self,
+        directory: Path,
+        target: Destination,
+        run: Run,
+        workdir: Path,
+        platform: str,
+        events: trio.MemorySendChannel[ProgressEvent],
+    ) -> None:
+        """Wire the actors; each owns (and closes) the channel ends it is given."""
+        s = run.settings
+        router = Router(run)
+        uploader = Uploader(target, run, workdir, platform, events.clone(), self._encoders)
         detected_send, detected_recv = trio.open_memory_channel[DetectorEvent](1)
         # Descriptors again: a few messages' worth lets detection finish while the uploader
         # is busy, and still stops the detector soon when the uploader stalls.
@@ -266,10 +190,8 @@ class UploadPipeline:
         jobs_send, jobs_recv = trio.open_memory_channel[CompressionJob](math.inf)
         results_send, results_recv = trio.open_memory_channel[Compressed | CompressionFailed](0)
         batches_send, batches_recv = trio.open_memory_channel[UploadBatch](0)
-        reports_send, reports_recv = trio.open_memory_channel[Report](16)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_collect, reports_recv, collector, progress.clone())
-            nursery.start_soon(uploader.run, batches_recv, reports_send.clone())
+            nursery.start_soon(uploader.deliver_all, batches_recv)
             nursery.start_soon(
                 lambda: run_batcher(
                     batcher_recv,
@@ -279,29 +201,27 @@ class UploadPipeline:
                     linger=s.upload_linger_seconds,
                 )
             )
-            nursery.start_soon(
-                router.route, detected_recv, batcher_send, jobs_send, reports_send.clone()
-            )
-            nursery.start_soon(run_detector, directory, detected_send, s)
-            with uploader.compression:
+            nursery.start_soon(router.route, detected_recv, batcher_send, jobs_send, events.clone())
+            nursery.start_soon(run_detector, directory, detected_send)
+            hand_over_events, pool_events = events.clone(), events.clone()
+            with run.compression:
                 async with trio.open_nursery() as compression:
                     compression.start_soon(
-                        router.hand_over, results_recv, batcher_send.clone(), reports_send
+                        router.hand_over, results_recv, batcher_send.clone(), hand_over_events
                     )
                     compression.start_soon(
                         lambda: run_compressor_pool(
                             jobs_recv,
                             results_send,
                             settings=s,
-                            workdir=uploader.workdir,
-                            progress=progress.clone(),
+                            workdir=workdir,
+                            progress=pool_events,
                             encoders=self._encoders,
                         )
                     )
             # if compression was cancelled (the run cannot deliver), close what it owned
-            for end in (results_send, results_recv, jobs_recv, reports_send):
+            for end in (results_send, results_recv, jobs_recv, hand_over_events, pool_events):
                 end.close()
-        return collector
 
     async def _cleanup(
         self, result: UploadResult, directory: Path, own_workdir: bool
@@ -341,12 +261,14 @@ def _remove_delivered(directory: Path, outcomes: Sequence[FileOutcome]) -> None:
 
 
 async def _fan_out(
-    events: trio.MemoryReceiveChannel[ProgressEvent], reporters: Sequence[Reporter]
+    events: trio.MemoryReceiveChannel[ProgressEvent],
+    sinks: Sequence[Callable[[ProgressEvent], object]],
 ) -> None:
+    """Every event to every consumer, in order: the collector first, then the reporters."""
     async with events:
         async for event in events:
-            for reporter in reporters:
-                reporter.handle(event)
+            for sink in sinks:
+                sink(event)
 
 
 @asynccontextmanager

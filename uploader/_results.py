@@ -1,4 +1,8 @@
-"""The result collector: what the actors report about each file, gathered into UploadResult."""
+"""The result collector: every file's fate, gathered from the run's events into UploadResult.
+
+The collector is one consumer of the pipeline's event stream (the reporters are the others):
+`Collector.take` records each event, and `Collector.result` is built once every event was taken.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,17 @@ from pathlib import Path
 
 import attrs
 
+from ._events import (
+    FileCompressed,
+    FileDelivered,
+    FileFailed,
+    FileFound,
+    FileSkipped,
+)
 from ._limits import MAX_MESSAGE_CHARS
 from ._models import (
     MIB,
     DetectorIssue,
-    FileFailed,
     FileOutcome,
     FileStatus,
     MediaFile,
@@ -20,51 +30,6 @@ from ._models import (
     UploadResult,
     format_size,
 )
-
-
-@attrs.frozen
-class Found:
-    """The detector found a media file of the user's."""
-
-    file: MediaFile
-
-
-@attrs.frozen
-class Issue:
-    """The detector skipped, refused or could not read a path."""
-
-    issue: DetectorIssue
-
-
-@attrs.frozen
-class Failed:
-    """A file of the user's will not be delivered (or may have been: ``uncertain``)."""
-
-    path: Path
-    reason: str
-    compression: bool = False
-    uncertain: bool = False
-
-
-@attrs.frozen
-class StoodIn:
-    """A user's file will be sent as these compressed stand-ins."""
-
-    original: MediaFile
-    outputs: tuple[MediaFile, ...]
-
-
-@attrs.frozen
-class Delivered:
-    """Discord confirmed this file (or stand-in) as an attachment of a message."""
-
-    file: MediaFile
-    message_id: str
-    attachment_id: str
-
-
-Report = Found | Issue | Failed | StoodIn | Delivered
-"""What the actors send to the collector."""
 
 
 def user_path(file: MediaFile) -> Path:
@@ -91,9 +56,18 @@ def reason_of(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
+def failure(
+    path: Path, reason: str, *, compression: bool = False, uncertain: bool = False
+) -> FileFailed:
+    """The `FileFailed` event for the user's file ``path``, its reason without local folders."""
+    return FileFailed(
+        path, without_path(reason, path), compression=compression, uncertain=uncertain
+    )
+
+
 @attrs.define
 class Collector:
-    """Gathers every file's fate; the collector actor feeds it and turns failures into events."""
+    """Gathers every file's fate from the run's events (see `take`)."""
 
     order: list[Path] = attrs.Factory(list)
     originals: dict[Path, MediaFile] = attrs.Factory(dict)
@@ -101,33 +75,29 @@ class Collector:
     failed: dict[Path, str] = attrs.Factory(dict)
     uncertain: set[Path] = attrs.Factory(set)
     stand_ins: dict[Path, tuple[MediaFile, ...]] = attrs.Factory(dict)
-    delivered: dict[Path, list[Delivered]] = attrs.Factory(dict)
+    delivered: dict[Path, list[FileDelivered]] = attrs.Factory(dict)
     compression_attempts: int = 0
     compression_successes: int = 0
 
-    def take(self, item: Report) -> FileFailed | None:
-        """Record one report; returns the progress event it deserves, if any."""
-        if isinstance(item, Found):
-            self.order.append(item.file.path)
-            self.originals[item.file.path] = item.file
-        elif isinstance(item, Issue):
-            self.order.append(item.issue.path)
-            self.issues[item.issue.path] = item.issue
-            if not _deliberate(item.issue):
-                return FileFailed(item.issue.path, item.issue.reason)
-        elif isinstance(item, StoodIn):
+    def take(self, event: object) -> None:
+        """Record one event of the run (events that say nothing about a file's fate are ignored)."""
+        if isinstance(event, FileFound):
+            self.order.append(event.file.path)
+            self.originals[event.file.path] = event.file
+        elif isinstance(event, FileSkipped):
+            self.order.append(event.issue.path)
+            self.issues[event.issue.path] = event.issue
+        elif isinstance(event, FileCompressed):
             self.compression_attempts += 1
             self.compression_successes += 1
-            self.stand_ins[item.original.path] = item.outputs
-        elif isinstance(item, Failed):
-            self.compression_attempts += item.compression
-            if item.uncertain:
-                self.uncertain.add(item.path)
-            reason = self.failed.setdefault(item.path, without_path(item.reason, item.path))
-            return FileFailed(item.path, reason)
-        else:
-            self.delivered.setdefault(user_path(item.file), []).append(item)
-        return None
+            self.stand_ins[event.file.path] = event.outputs
+        elif isinstance(event, FileFailed):
+            self.compression_attempts += event.compression
+            if event.uncertain:
+                self.uncertain.add(event.path)
+            self.failed.setdefault(event.path, event.reason)
+        elif isinstance(event, FileDelivered):
+            self.delivered.setdefault(user_path(event.file), []).append(event)
 
     def outcomes(self, stopped: str | None) -> tuple[FileOutcome, ...]:
         """One outcome per reported path, in the detector's order.

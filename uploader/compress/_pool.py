@@ -54,6 +54,38 @@ class CompressionProgress:
     percent: float
 
 
+async def run_job(
+    job: CompressionJob,
+    *,
+    settings: Settings,
+    workdir: Path,
+    encoders: trio.CapacityLimiter | None = None,
+    progress: trio.MemorySendChannel[CompressionProgress] | None = None,
+) -> Compressed | CompressionFailed:
+    """Compress one job: what each pool worker does, and what a caller outside the pool may do.
+
+    ``encoders`` is held for the encode only, never while a result is handed on, so a caller
+    waiting for it waits only for encodes that finish on their own. Progress events are dropped
+    rather than waited for when ``progress`` is full (it is not closed).
+    """
+
+    def report(percent: float) -> None:
+        if progress is None:
+            return
+        # Never let a slow listener hold up an encode: drop the event instead.
+        with suppress(trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            progress.send_nowait(CompressionProgress(job.file, percent))
+
+    try:
+        async with encoders if encoders is not None else nullcontext():
+            outcome = await compress_with_details(
+                job.file, job.target_bytes, settings=settings, workdir=workdir, on_progress=report
+            )
+    except CompressionError as exc:
+        return CompressionFailed(job, exc)
+    return Compressed(job, outcome.outputs, outcome.attempts)
+
+
 async def _worker(
     jobs: trio.MemoryReceiveChannel[CompressionJob],
     results: trio.MemorySendChannel[Compressed | CompressionFailed],
@@ -69,28 +101,9 @@ async def _worker(
         if progress is not None:
             await stack.enter_async_context(progress)
         async for job in jobs:
-
-            def report(percent: float, file: MediaFile = job.file) -> None:
-                if progress is None:
-                    return
-                # Never let a slow listener hold up an encode: drop the event instead.
-                with suppress(trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-                    progress.send_nowait(CompressionProgress(file, percent))
-
-            result: Compressed | CompressionFailed
-            try:
-                async with encoders if encoders is not None else nullcontext():
-                    outcome = await compress_with_details(
-                        job.file,
-                        job.target_bytes,
-                        settings=settings,
-                        workdir=workdir,
-                        on_progress=report,
-                    )
-            except CompressionError as exc:
-                result = CompressionFailed(job, exc)
-            else:
-                result = Compressed(job, outcome.outputs, outcome.attempts)
+            result = await run_job(
+                job, settings=settings, workdir=workdir, encoders=encoders, progress=progress
+            )
             await results.send(result)
 
 

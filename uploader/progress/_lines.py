@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
-from .._models import (
+from .._events import (
     BatchSent,
     CompressionStarted,
     DetectionDone,
     FileCompressed,
     FileFailed,
     FileFound,
+    FileSkipped,
     UploadDone,
-    format_size,
 )
+from .._models import format_size
 from ..compress import CompressionProgress
 
 
@@ -39,6 +41,8 @@ def describe(event: object) -> str | None:
         )
     if isinstance(event, FileFailed):
         return f"failed {event.path.name}: {event.reason}"
+    if isinstance(event, FileSkipped) and event.failed:
+        return f"failed {event.issue.path.name}: {event.issue.reason}"
     if isinstance(event, UploadDone):
         return event.result.message
     return None
@@ -52,17 +56,17 @@ class LineReporter:
 
     def __init__(self, write: Callable[[str], None] | None = None) -> None:
         self._write = write or logging.getLogger("uploader").info
-        self._quarters: dict[str, int] = {}
+        self._quarters: dict[Path, int] = {}  # by path: two folders may hold the same name
 
     def handle(self, event: object) -> None:
         if isinstance(event, FileFound):
             return
         if isinstance(event, CompressionProgress):
             quarter = int(event.percent // 25)
-            name = event.file.filename
-            if 0 < quarter < 4 and quarter > self._quarters.get(name, 0):
-                self._quarters[name] = quarter
-                self._write(f"compressing {name}: {quarter * 25}%")
+            path = event.file.path
+            if 0 < quarter < 4 and quarter > self._quarters.get(path, 0):
+                self._quarters[path] = quarter
+                self._write(f"compressing {path.name}: {quarter * 25}%")
             return
         line = describe(event)
         if line is not None:

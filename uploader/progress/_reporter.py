@@ -1,4 +1,4 @@
-"""The Reporter protocol and the event union every reporter takes."""
+"""The Reporter protocol; every reporter takes the run's events (`ProgressEvent`)."""
 
 from __future__ import annotations
 
@@ -7,28 +7,7 @@ from typing import Protocol
 
 import attrs
 
-from .._models import (
-    BatchSent,
-    CompressionStarted,
-    DetectionDone,
-    FileCompressed,
-    FileFailed,
-    FileFound,
-    UploadDone,
-)
-from ..compress import CompressionProgress
-
-ProgressEvent = (
-    FileFound
-    | DetectionDone
-    | CompressionStarted
-    | CompressionProgress
-    | FileCompressed
-    | BatchSent
-    | FileFailed
-    | UploadDone
-)
-"""Everything the pipeline reports while it runs."""
+from .._events import ProgressEvent as ProgressEvent
 
 
 class Reporter(Protocol):

@@ -7,21 +7,23 @@ its rate limit on progress; the last edit is the summary, as the original system
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Protocol
 
 import trio
 
 from .._errors import UploaderError
-from .._models import (
+from .._events import (
     BatchSent,
     CompressionStarted,
     DetectionDone,
     FileCompressed,
     FileFailed,
     FileFound,
+    FileSkipped,
     UploadDone,
-    format_size,
 )
+from .._models import format_size
 from .._results import fit_lines
 from ..compress import CompressionProgress
 
@@ -48,7 +50,8 @@ class DiscordStatusReporter:
         self._found = 0
         self._found_bytes = 0
         self._detection_done = False
-        self._compressing: dict[str, tuple[int, int, float]] = {}
+        # by path: two folders may hold the same name
+        self._compressing: dict[Path, tuple[int, int, float]] = {}
         self._compressed: list[str] = []
         self._messages = 0
         self._files_sent = 0
@@ -65,18 +68,18 @@ class DiscordStatusReporter:
         elif isinstance(event, DetectionDone):
             self._detection_done = True
         elif isinstance(event, CompressionStarted):
-            self._compressing[event.file.filename] = (
+            self._compressing[event.file.path] = (
                 event.file.size_bytes,
                 event.target_bytes,
                 0.0,
             )
         elif isinstance(event, CompressionProgress):
-            name = event.file.filename
-            if name in self._compressing:
-                size, target, _ = self._compressing[name]
-                self._compressing[name] = (size, target, event.percent)
+            path = event.file.path
+            if path in self._compressing:
+                size, target, _ = self._compressing[path]
+                self._compressing[path] = (size, target, event.percent)
         elif isinstance(event, FileCompressed):
-            self._compressing.pop(event.file.filename, None)
+            self._compressing.pop(event.file.path, None)
             out = sum(o.size_bytes for o in event.outputs)
             self._compressed.append(
                 f"✅ Compressed {event.file.filename}"
@@ -86,7 +89,10 @@ class DiscordStatusReporter:
             self._messages += 1
             self._files_sent += len(event.batch.files)
         elif isinstance(event, FileFailed):
+            self._compressing.pop(event.path, None)
             self._failed.append(f"❌ {event.path.name}: {event.reason}")
+        elif isinstance(event, FileSkipped) and event.failed:
+            self._failed.append(f"❌ {event.issue.path.name}: {event.issue.reason}")
         elif isinstance(event, UploadDone):
             self._final = event.result.message
         else:
@@ -104,9 +110,9 @@ class DiscordStatusReporter:
             lines.append(
                 f"📊 Found {self._found} {noun}{more} ({format_size(self._found_bytes)} total)"
             )
-        for name, (size, target, percent) in self._compressing.items():
+        for path, (size, target, percent) in self._compressing.items():
             lines.append(
-                f"🗜️ Compressing {name} ({format_size(size)} → target {format_size(target)})"
+                f"🗜️ Compressing {path.name} ({format_size(size)} → target {format_size(target)})"
                 f": {percent:.0f}%"
             )
         lines.extend(self._compressed[-5:])

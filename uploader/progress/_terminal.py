@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -12,16 +14,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .._models import (
+from .._events import (
     BatchSent,
     CompressionStarted,
     DetectionDone,
     FileCompressed,
     FileFailed,
     FileFound,
+    FileSkipped,
     UploadDone,
-    format_size,
 )
+from .._models import format_size
 from ..compress import CompressionProgress
 from ._lines import describe
 
@@ -47,7 +50,7 @@ class TerminalReporter:
         self._detect = self._progress.add_task("🔎 detecting", total=None, detail="")
         self._upload = self._progress.add_task("📤 uploading", total=None, detail="")
         self._found = 0
-        self._encodes: dict[str, TaskID] = {}
+        self._encodes: dict[Path, TaskID] = {}  # by path: two folders may hold the same name
         self._planned = 0
         self._started = False
 
@@ -70,15 +73,18 @@ class TerminalReporter:
         elif isinstance(event, CompressionStarted):
             self._planned += event.target_bytes - event.file.size_bytes
             p.update(self._upload, total=max(self._planned, 1))
-            self._encodes[event.file.filename] = p.add_task(
+            old = self._encodes.pop(event.file.path, None)
+            if old is not None:  # compressed again after a 413: one bar per file
+                p.remove_task(old)
+            self._encodes[event.file.path] = p.add_task(
                 f"🗜️ {event.file.filename}", total=100, detail=""
             )
         elif isinstance(event, CompressionProgress):
-            task = self._encodes.get(event.file.filename)
+            task = self._encodes.get(event.file.path)
             if task is not None:
                 p.update(task, completed=event.percent)
         elif isinstance(event, FileCompressed):
-            task = self._encodes.get(event.file.filename)
+            task = self._encodes.get(event.file.path)
             if task is not None:
                 p.update(task, completed=100)
         elif isinstance(event, BatchSent):
@@ -87,9 +93,11 @@ class TerminalReporter:
             total = format_size(int(up.total)) if up.total else "?"
             p.update(self._upload, detail=f"{format_size(int(up.completed))} / {total}")
         elif isinstance(event, FileFailed):
-            task = self._encodes.pop(event.path.name, None)
+            task = self._encodes.pop(event.path, None)
             if task is not None:  # a failed encode's bar goes, rather than stay at its last %
                 p.remove_task(task)
+            p.console.print(f"[red]{describe(event)}[/red]", markup=True, highlight=False)
+        elif isinstance(event, FileSkipped) and event.failed:
             p.console.print(f"[red]{describe(event)}[/red]", markup=True, highlight=False)
         elif isinstance(event, UploadDone):
             done = int(p.tasks[self._upload].completed)

@@ -1,0 +1,126 @@
+"""The run's one event vocabulary: what every actor announces, on one channel.
+
+The pipeline's fan-out hands each event to the result collector (`_results.Collector`) and then
+to the reporters (`uploader.progress`). The collector builds the result from `FileFound`,
+`FileSkipped`, `FileCompressed`, `FileDelivered` and `FileFailed`; the reporters show all of
+them. `UploadDone` is the reporters' last event, sent once the result is built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from ._models import DetectorIssue, MediaFile, UnreadablePath, UploadBatch, UploadResult
+from .compress._pool import CompressionProgress
+
+
+@attrs.frozen
+class FileFound:
+    """The detector found a media file."""
+
+    file: MediaFile
+
+
+@attrs.frozen
+class DetectionDone:
+    """The detector finished: how many media files, how many bytes."""
+
+    files: int
+    total_bytes: int
+
+
+@attrs.frozen
+class CompressionStarted:
+    """A file over the limit went to the compressor."""
+
+    file: MediaFile
+    target_bytes: int
+
+
+@attrs.frozen
+class FileCompressed:
+    """A file now fits: its stand-in(s) in the working directory."""
+
+    file: MediaFile
+    outputs: tuple[MediaFile, ...]
+
+
+@attrs.frozen
+class BatchSent:
+    """A message with attachments was created."""
+
+    batch: UploadBatch
+    message_id: str
+    number: int
+
+
+@attrs.frozen
+class FileSkipped:
+    """The detector passed over a path: skipped on purpose, refused, or unreadable.
+
+    Attributes:
+        issue: what the detector reported (an `UnreadablePath` counts as a failure).
+    """
+
+    issue: DetectorIssue
+
+    @property
+    def failed(self) -> bool:
+        """True when the path was meant to be sent (unreadable), not skipped on purpose."""
+        return isinstance(self.issue, UnreadablePath)
+
+
+@attrs.frozen
+class FileDelivered:
+    """Discord confirmed a file (or a compressed stand-in) as an attachment of a message.
+
+    Attributes:
+        file: what was sent (a stand-in's ``original_path`` names the user's file).
+        message_id: the message that carries it.
+        attachment_id: its attachment in that message.
+    """
+
+    file: MediaFile
+    message_id: str
+    attachment_id: str
+
+
+@attrs.frozen
+class FileFailed:
+    """A file of the user's will not be delivered (or may have been: ``uncertain``), and why.
+
+    Attributes:
+        path: the user's file.
+        reason: why, without local folders (fit for a channel).
+        compression: the failure was its compression's.
+        uncertain: the message holding it may have been posted (a lost answer).
+    """
+
+    path: Path
+    reason: str
+    compression: bool = False
+    uncertain: bool = False
+
+
+@attrs.frozen
+class UploadDone:
+    """The run is over."""
+
+    result: UploadResult
+
+
+ProgressEvent = (
+    FileFound
+    | FileSkipped
+    | DetectionDone
+    | CompressionStarted
+    | CompressionProgress
+    | FileCompressed
+    | BatchSent
+    | FileDelivered
+    | FileFailed
+    | UploadDone
+)
+"""Every event of a run, in the order actors may send them (`UploadDone` always last)."""

@@ -1,0 +1,106 @@
+"""The size router and the hand-over of compressed stand-ins: where each found file goes.
+
+The router sends files within the run's current per-file limit to the batcher and larger ones
+to the compressor pool (telling the batcher a stand-in is pending); the hand-over passes the
+pool's results on to the batcher. Both announce what happened on the run's one event channel.
+"""
+
+from __future__ import annotations
+
+import attrs
+import trio
+
+from ._batching import AllFound, BatcherInput, Pending, Ready, Resolved
+from ._events import (
+    CompressionStarted,
+    DetectionDone,
+    FileCompressed,
+    FileFailed,
+    FileFound,
+    FileSkipped,
+    ProgressEvent,
+)
+from ._models import (
+    DetectorEvent,
+    MediaFile,
+)
+from ._results import failure, reason_of
+from ._run import Run
+from .compress import Compressed, CompressionFailed, CompressionJob
+
+
+def compression_event(result: Compressed | CompressionFailed) -> FileCompressed | FileFailed:
+    """The event a finished compression deserves (the pool's and a recompression's alike)."""
+    original = result.job.file
+    if isinstance(result, Compressed):
+        return FileCompressed(original, result.outputs)
+    return failure(original.path, reason_of(result.error), compression=True)
+
+
+@attrs.define
+class Router:
+    """The router and hand-over actors of one run.
+
+    Attributes:
+        run: the run's state (its current limit, whether it stopped).
+    """
+
+    run: Run
+
+    async def route(
+        self,
+        detected: trio.MemoryReceiveChannel[DetectorEvent],
+        batcher: trio.MemorySendChannel[BatcherInput],
+        jobs: trio.MemorySendChannel[CompressionJob],
+        events: trio.MemorySendChannel[ProgressEvent],
+    ) -> None:
+        """Files that fit go to the batcher, oversized ones to compression; owns its ends."""
+        found = total = 0
+        async with detected, batcher, jobs, events:
+            async for event in detected:
+                if not isinstance(event, MediaFile):
+                    await events.send(FileSkipped(event))
+                    continue
+                found += 1
+                total += event.size_bytes
+                await events.send(FileFound(event))
+                await self._place(event, batcher, jobs, events)
+            await batcher.send(AllFound())
+            await events.send(DetectionDone(found, total))
+
+    async def _place(
+        self,
+        file: MediaFile,
+        batcher: trio.MemorySendChannel[BatcherInput],
+        jobs: trio.MemorySendChannel[CompressionJob],
+        events: trio.MemorySendChannel[ProgressEvent],
+    ) -> None:
+        if file.size_bytes <= self.run.file_limit_bytes:
+            await batcher.send(Ready(file))
+            return
+        if self.run.stopped is not None:
+            await events.send(failure(file.path, self.run.stopped))
+            return
+        target = self.run.compression_target_bytes
+        await batcher.send(Pending(file.path, target))
+        await events.send(CompressionStarted(file, target))
+        try:
+            await jobs.send(CompressionJob(file, target))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            # compression was stopped because nothing more can be delivered
+            await events.send(failure(file.path, self.run.stopped or "not compressed"))
+            await batcher.send(Resolved(file.path, ()))
+
+    async def hand_over(
+        self,
+        results: trio.MemoryReceiveChannel[Compressed | CompressionFailed],
+        batcher: trio.MemorySendChannel[BatcherInput],
+        events: trio.MemorySendChannel[ProgressEvent],
+    ) -> None:
+        """Compressed stand-ins go to the batcher, failures are announced; owns its ends."""
+        async with results, batcher, events:
+            async for result in results:
+                event = compression_event(result)
+                await events.send(event)
+                outputs = event.outputs if isinstance(event, FileCompressed) else ()
+                await batcher.send(Resolved(result.job.file.path, outputs))
