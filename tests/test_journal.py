@@ -37,7 +37,7 @@ from uploader.journal import (
     Status,
     StillUncertain,
     Why,
-    _store,
+    _files,
     decode,
     default_journal_dir,
     destination_key,
@@ -440,7 +440,7 @@ async def test_a_failed_write_leaves_only_whole_records(
     folder: Path, jdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a = media(folder / "a.jpg")
-    real = _store._write_all
+    real = _files._write_all
 
     def half_then_full_disk(fd: int, data: bytes) -> None:
         real(fd, data[: len(data) // 2])
@@ -448,11 +448,11 @@ async def test_a_failed_write_leaves_only_whole_records(
 
     async with open_journal(folder, BOT, directory=jdir) as journal:
         before = journal.path.read_bytes()
-        monkeypatch.setattr(_store, "_write_all", half_then_full_disk)
+        monkeypatch.setattr(_files, "_write_all", half_then_full_disk)
         with pytest.raises(JournalError, match="No space left on device"):
             await journal.intent([a])
         assert journal.path.read_bytes() == before
-        monkeypatch.setattr(_store, "_write_all", real)
+        monkeypatch.setattr(_files, "_write_all", real)
         batch = await journal.intent([a])
         await journal.failed(batch, "HTTP 400")
     assert load(journal.path.read_bytes()).bad_line is None

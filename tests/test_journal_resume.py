@@ -31,7 +31,6 @@ from uploader.journal import (
     decide_file,
     plan_resends,
 )
-from uploader.journal._resume import in_nonce_window
 
 PATHS = ("a.mp4", "b.jpg", "c/d.mp3")
 WINDOW = 240.0
@@ -127,6 +126,11 @@ def hashed(seen: Seen) -> Seen:
 
 def truly_same(entry: Entry, seen: Seen) -> bool:
     return entry.source.sha256 == f"{seen.path}#{version_of(seen)}"
+
+
+def in_nonce_window(batch: Any, policy: ResumePolicy) -> bool:
+    age = policy.now - batch.intent.at
+    return batch.intent.nonce is not None and 0 <= age < WINDOW
 
 
 policies = st.builds(

@@ -9,6 +9,11 @@ then `Journal.decide` for each detected file. The decisions themselves are pure
 
 from __future__ import annotations
 
+from ._files import JournalBusyError as JournalBusyError
+from ._files import JournalError as JournalError
+from ._files import JournalMismatchError as JournalMismatchError
+from ._files import default_journal_dir as default_journal_dir
+from ._files import journal_name as journal_name
 from ._records import SCHEMA_VERSION as SCHEMA_VERSION
 from ._records import Compressed as Compressed
 from ._records import DestinationKey as DestinationKey
@@ -45,9 +50,4 @@ from ._state import JournalState as JournalState
 from ._state import JournalWarning as JournalWarning
 from ._state import load as load
 from ._store import Journal as Journal
-from ._store import JournalBusyError as JournalBusyError
-from ._store import JournalError as JournalError
-from ._store import JournalMismatchError as JournalMismatchError
-from ._store import default_journal_dir as default_journal_dir
-from ._store import journal_name as journal_name
 from ._store import open_journal as open_journal

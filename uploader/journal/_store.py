@@ -1,32 +1,37 @@
-"""The journal on disk: where it lives, fsync'd appends, and resume decisions for a run.
+"""The journal of one run: `open_journal`, its fsync'd appends, and its resume decisions.
 
 One file per (folder, destination), named by a hash of the resolved folder and the
 destination's secret-free identity, in ``$XDG_STATE_HOME/uploader/journals/`` (files 0600,
-folders 0700). A run holds an exclusive lock on it. Every append is one ``write`` of whole
-lines followed by ``fsync``, in a worker thread; a write that fails is cut back off, and a
-line cut short by a crash is cut off when the journal is next opened, so the file only ever
-grows by whole records. Nothing here blocks the event loop.
+folders 0700), locked for the run. Every file operation runs in a worker thread (`_files`);
+nothing here blocks the event loop.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import json
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import attrs
 import trio
 
-from .._errors import UploaderError
 from .._models import MediaFile, MediaType
 from .._version import __version__
 from ..discord._errors import redact
+from ._files import (
+    JournalError,
+    append,
+    default_journal_dir,
+    journal_name,
+    make_dirs,
+    matches_on_disk,
+    open_locked,
+    sha256_of,
+    stat_of,
+)
 from ._records import (
     Compressed,
     DestinationKey,
@@ -53,160 +58,7 @@ from ._resume import (
     plan_resends,
     resend_candidates,
 )
-from ._state import JournalState, JournalWarning, Loaded, load
-
-
-class JournalError(UploaderError):
-    """The journal cannot be used (unreadable, unwritable, locked, or someone else's)."""
-
-
-class JournalMismatchError(JournalError):
-    """The journal file's header names another folder or destination."""
-
-
-class JournalBusyError(JournalError):
-    """Another run holds this journal."""
-
-
-def default_journal_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """``$XDG_STATE_HOME/uploader/journals``, else ``~/.local/state/uploader/journals``."""
-    env = os.environ if environ is None else environ
-    state = env.get("XDG_STATE_HOME", "")
-    if not os.path.isabs(state):  # the XDG spec: a relative value is ignored
-        home = env.get("HOME") or str(Path.home())
-        state = os.path.join(home, ".local", "state")
-    return Path(state) / "uploader" / "journals"
-
-
-def journal_name(folder: Path, destination: DestinationKey) -> str:
-    """The journal's file name: a hash of the resolved folder and the destination."""
-    d = destination
-    identity = json.dumps([str(folder), d.kind, d.id, d.thread_id, d.host], ensure_ascii=True)
-    return hashlib.sha256(identity.encode()).hexdigest()[:32] + ".jsonl"
-
-
-# --- blocking helpers (always in a worker thread) ----------------------------------------------
-
-
-def _make_dirs(directory: Path) -> None:
-    """Create the missing folders of ``directory``, each 0700 (existing ones are left alone)."""
-    missing = []
-    for folder in (directory, *directory.parents):
-        if folder.is_dir():
-            break
-        missing.append(folder)
-    for folder in reversed(missing):
-        with suppress(FileExistsError):
-            folder.mkdir(mode=0o700)
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    offset = 0
-    while chunk := os.pread(fd, 1 << 20, offset):
-        chunks.append(chunk)
-        offset += len(chunk)
-    return b"".join(chunks)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _keep_copy(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        _write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _check_owner(path: Path, loaded: Loaded, folder: Path, destination: DestinationKey) -> None:
-    for header in loaded.state.headers:
-        if header.folder != str(folder) or header.destination != destination:
-            raise JournalMismatchError(
-                f"journal {path} belongs to {header.folder!r} sent to {header.destination}, "
-                f"not to {str(folder)!r} sent to {destination}; it was not used "
-                "(move it away, or start afresh)"
-            )
-
-
-def _open(path: Path, folder: Path, destination: DestinationKey, fresh: bool) -> tuple[int, Loaded]:
-    """Open and lock the journal, check whose it is, and cut off an untrusted tail."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise JournalBusyError(f"journal {path} is in use by another run") from None
-        _fsync_dir(path.parent)
-        data = _read_all(fd)
-        if fresh:
-            if data:
-                _keep_copy(path.with_suffix(".previous.jsonl"), data)
-            os.ftruncate(fd, 0)
-            os.fsync(fd)
-            return fd, load(b"")
-        loaded = load(data)
-        _check_owner(path, loaded, folder, destination)
-        if loaded.bad_line is not None:
-            if not loaded.cut_short:  # keep what a person may want to look at
-                _keep_copy(path.with_suffix(".damaged.jsonl"), data)
-            os.ftruncate(fd, loaded.valid_bytes)
-            os.fsync(fd)
-        return fd, loaded
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _append(fd: int, data: bytes, length: int) -> None:
-    """Append whole lines and fsync; on failure cut the file back to ``length`` and raise."""
-    try:
-        _write_all(fd, data)
-        os.fsync(fd)
-    except OSError:
-        with suppress(OSError):
-            os.ftruncate(fd, length)
-        raise
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def _stat(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns
-
-
-def _matches_on_disk(stand_in: StandIn) -> bool:
-    path = Path(stand_in.path)
-    stat = _stat(path)
-    if stat is None or stat[0] != stand_in.size:
-        return False
-    try:
-        return _sha256(path) == stand_in.sha256
-    except OSError:
-        return False
-
-
-# --- the journal of one run -------------------------------------------------------------------
+from ._state import JournalState, JournalWarning
 
 
 @attrs.define(eq=False)
@@ -216,6 +68,7 @@ class Journal:
     Open it with `open_journal`. Attributes:
         path: the journal file.
         folder: the user's folder, as the run names it.
+        root: the same folder, resolved (as the journal's header names it).
         destination: where the run posts, without secrets.
         run: this run's id.
         state: everything the journal says so far, this run's records included.
@@ -227,20 +80,21 @@ class Journal:
     root: Path
     destination: DestinationKey
     run: str
-    state: JournalState
+    state: JournalState = attrs.field(repr=False)
     warning: JournalWarning | None
-    _fd: int
-    _length: int
-    _clock: Callable[[], float]
-    _lock: trio.Lock = attrs.Factory(trio.Lock)
-    _hashes: dict[tuple[str, int, int], str] = attrs.Factory(dict)
-    _stand_ins: dict[str, StandIn] = attrs.Factory(dict)
+    _fd: int = attrs.field(repr=False)
+    _length: int = attrs.field(repr=False)
+    _clock: Callable[[], float] = attrs.field(repr=False)
+    _nonce_window: float = attrs.field(default=NONCE_WINDOW_SECONDS, repr=False)
+    _lock: trio.Lock = attrs.field(factory=trio.Lock, repr=False)
+    _hashes: dict[tuple[str, int, int], str] = attrs.field(factory=dict, repr=False)
+    _stand_ins: dict[str, StandIn] = attrs.field(factory=dict, repr=False)
 
     async def _write(self, record: Record) -> None:
         data = encode(record)
         async with self._lock:
             try:
-                await trio.to_thread.run_sync(_append, self._fd, data, self._length)
+                await trio.to_thread.run_sync(append, self._fd, data, self._length)
             except OSError as exc:
                 raise JournalError(
                     f"cannot write journal {self.path}: {exc.strerror or exc}"
@@ -262,7 +116,7 @@ class Journal:
             key = (str(path), st.st_size, st.st_mtime_ns)
             digest = self._hashes.get(key)
             if digest is None:
-                digest = self._hashes[key] = _sha256(path)
+                digest = self._hashes[key] = sha256_of(path)
             return Fingerprint(st.st_size, st.st_mtime_ns, digest)
 
         return await trio.to_thread.run_sync(work)
@@ -340,7 +194,7 @@ class Journal:
         return ResumePolicy(self._clock(), NONCE_WINDOW_SECONDS, resend_uncertain, limit_bytes)
 
     async def _seen(self, path: Path, *, hashed: bool = False) -> Seen | None:
-        stat = await trio.to_thread.run_sync(_stat, path)
+        stat = await trio.to_thread.run_sync(stat_of, path)
         if stat is None:
             return None
         digest = (await self._fingerprint(path)).sha256 if hashed else None
@@ -379,7 +233,7 @@ class Journal:
 
     async def _verified(self, decision: Send) -> Send:
         for stand_in in decision.stand_ins:
-            if not await trio.to_thread.run_sync(_matches_on_disk, stand_in):
+            if not await trio.to_thread.run_sync(matches_on_disk, stand_in):
                 return attrs.evolve(decision, stand_ins=(), delivered_parts=())
         for stand_in in decision.stand_ins:
             self._stand_ins[stand_in.path] = stand_in
@@ -412,7 +266,7 @@ class Journal:
             stand_in = entry.stand_in
             if stand_in is None:
                 files.append(MediaFile(user, entry.source.size, kind))
-            elif await trio.to_thread.run_sync(_matches_on_disk, stand_in):
+            elif await trio.to_thread.run_sync(matches_on_disk, stand_in):
                 self._stand_ins[stand_in.path] = stand_in
                 files.append(MediaFile(stand_in.path, stand_in.size, kind, original_path=user))
             else:
@@ -428,6 +282,7 @@ async def open_journal(
     directory: Path | str | None = None,
     fresh: bool = False,
     clock: Callable[[], float] = time.time,
+    nonce_window: float = NONCE_WINDOW_SECONDS,
 ) -> AsyncIterator[Journal]:
     """Open (creating it if need be) the journal of ``folder`` sent to ``destination``.
 
@@ -440,6 +295,7 @@ async def open_journal(
         fresh: ignore what the journal says and start it anew (the old one is kept as
             ``<name>.previous.jsonl``).
         clock: the wall clock (Unix seconds), for the nonce window.
+        nonce_window: how long a bot nonce is trusted to deduplicate (`NONCE_WINDOW_SECONDS`).
 
     Raises:
         JournalMismatchError: the journal file belongs to another folder or destination.
@@ -451,8 +307,8 @@ async def open_journal(
     where = default_journal_dir() if directory is None else Path(directory)
     path = where / journal_name(root, destination)
     try:
-        await trio.to_thread.run_sync(_make_dirs, where)
-        fd, loaded = await trio.to_thread.run_sync(_open, path, root, destination, fresh)
+        await trio.to_thread.run_sync(make_dirs, where)
+        fd, loaded = await trio.to_thread.run_sync(open_locked, path, root, destination, fresh)
     except OSError as exc:
         raise JournalError(f"cannot open journal {path}: {exc.strerror or exc}") from None
     journal = Journal(
@@ -466,6 +322,7 @@ async def open_journal(
         fd,
         loaded.valid_bytes,
         clock,
+        nonce_window,
     )
     try:
         header = RunHeader(journal.run, clock(), str(root), destination, __version__)
