@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from uploader import MediaFile, MediaType
 from uploader.journal import (
     AlreadyDelivered,
     Compressed,
@@ -283,6 +285,14 @@ def test_a_resend_leaves_out_files_delivered_since_or_changed() -> None:
     (resend,) = plan_resends(state, seen, ResumePolicy(now=110)).resends
     assert [e.path for _, e in resend.entries] == ["c/d.mp3"]
     assert resend.align(["z"]) == (None, None, "z")
+    size = fingerprint("c/d.mp3", 0).size
+    # Discord posts it now: one attachment per resent entry
+    assert resend.confirm([("z", size)]) == (None, None, "z")
+    # Discord answers with the message it already held: one attachment per entry of the batch
+    held = [("x", 1), ("y", 2), ("z", size)]
+    assert resend.confirm(held) == (None, None, "z")
+    assert resend.confirm([("x", 1), ("z", size + 1), ("q", 3)]) == (None, None, None)
+    assert resend.confirm([]) == (None, None, None)
 
 
 def test_webhook_uncertain_stays_uncertain_unless_asked() -> None:
@@ -309,6 +319,10 @@ def test_failed_is_sent_again_with_its_compression_reused() -> None:
     assert isinstance(decision, Send) and decision.why is Why.NOT_DELIVERED
     assert decision.stand_ins == tuple(parts)
     assert [(d.part, d.attachment_id) for d in decision.delivered_parts] == [(0, "att0")]
+    user = MediaFile(Path("/f/a.mp4"), 100, MediaType.VIDEO)
+    assert decision.stand_in_files(user) == (
+        MediaFile(parts[1].path, parts[1].size, MediaType.VIDEO, original_path=user.path),
+    )
     too_big = ResumePolicy(now=110, limit_bytes=10)  # a part is now over the limit
     assert decide_file(state, seen_of("a.mp4", 0, 0, False), too_big) == Send(
         "a.mp4", Why.NOT_DELIVERED

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
+from .._models import MediaFile
 from ._records import Compressed, Entry, Fingerprint, StandIn, Status
 from ._state import BatchState, EntryRef, JournalState
 
@@ -132,6 +133,15 @@ class Send:
     why: Why
     stand_ins: tuple[StandIn, ...] = ()
     delivered_parts: tuple[Delivery, ...] = ()
+
+    def stand_in_files(self, user: MediaFile) -> tuple[MediaFile, ...]:
+        """The reused stand-ins still to send (parts not yet delivered), for the batcher."""
+        done = {d.part for d in self.delivered_parts}
+        return tuple(
+            MediaFile(s.path, s.size, user.media_type, original_path=user.path)
+            for s in self.stand_ins
+            if s.part not in done
+        )
 
 
 @attrs.frozen
@@ -281,6 +291,29 @@ class Resend:
         for (index, _), attachment in zip(self.entries, attachment_ids, strict=True):
             aligned[index] = attachment
         return tuple(aligned)
+
+    def confirm(self, attachments: Sequence[tuple[str, int]]) -> tuple[str | None, ...]:
+        """Per entry of the batch, the attachment id Discord's answer confirms, else None.
+
+        Discord answers a resend with the message it already holds (one attachment per entry
+        of the batch, in batch order) or with the one it posts now (one per resent entry, in
+        `entries` order). An attachment confirms an entry when its size is the entry's.
+
+        Args:
+            attachments: ``(id, size)`` of the answer's attachments, in order.
+        """
+        if len(attachments) == len(self.entries):
+            found = list(attachments)
+        elif len(attachments) == self.size:
+            found = [attachments[index] for index, _ in self.entries]
+        else:
+            return (None,) * self.size
+        return self.align(
+            [
+                aid if size == e.sent_bytes else None
+                for (_, e), (aid, size) in zip(self.entries, found, strict=True)
+            ]
+        )
 
 
 @attrs.frozen
