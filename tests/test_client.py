@@ -571,7 +571,6 @@ def test_the_public_names_of_uploader_discord_are_pinned() -> None:
     assert public - {"annotations"} == {
         "Channel",
         "DeliveryUncertainError",
-        "Destination",
         "DestinationNotFoundError",
         "DiscordClient",
         "DiscordError",
@@ -585,6 +584,7 @@ def test_the_public_names_of_uploader_discord_are_pinned() -> None:
         "RateLimitWaitTooLongError",
         "SentAttachment",
         "SentMessage",
+        "Target",
         "UploadFileError",
         "Webhook",
         "WebhookUrlError",

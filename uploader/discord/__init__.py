@@ -12,7 +12,7 @@ from ._client import SentAttachment as SentAttachment
 from ._client import SentMessage as SentMessage
 from ._client import open_discord_client as open_discord_client
 from ._destinations import Channel as Channel
-from ._destinations import Destination as Destination
+from ._destinations import Target as Target
 from ._destinations import Webhook as Webhook
 from ._errors import DeliveryUncertainError as DeliveryUncertainError
 from ._errors import DestinationNotFoundError as DestinationNotFoundError

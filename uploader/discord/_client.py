@@ -22,7 +22,6 @@ Exactly-once delivery:
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import secrets
@@ -39,7 +38,7 @@ from .._models import MediaFile
 from .._settings import DEFAULT_API_BASE, Settings
 from .._version import __version__
 from . import _routes
-from ._destinations import Channel, Destination, Webhook
+from ._destinations import Channel, Target, Webhook
 from ._errors import (
     DeliveryUncertainError,
     DestinationNotFoundError,
@@ -50,6 +49,7 @@ from ._errors import (
     error_from_response,
     redact,
 )
+from ._headers import json_or_none
 from ._multipart import MultipartBody, build_multipart
 from ._ratelimit import RateLimiter, open_rate_limiter
 from ._retry import backoff_delay, is_transient_status
@@ -174,7 +174,7 @@ class DiscordClient:
 
     async def send_files(
         self,
-        destination: Destination,
+        destination: Target,
         files: Sequence[MediaFile],
         *,
         content: str = "",
@@ -214,7 +214,7 @@ class DiscordClient:
         return await self._post(destination, payload, files, nonce)
 
     async def send_message(
-        self, destination: Destination, content: str, *, nonce: str | None = None
+        self, destination: Target, content: str, *, nonce: str | None = None
     ) -> SentMessage:
         """Post a text message (same delivery guarantees as `send_files`).
 
@@ -227,7 +227,7 @@ class DiscordClient:
         payload = {"content": content, "allowed_mentions": {"parse": []}}
         return await self._post(destination, payload, (), nonce)
 
-    async def edit_message(self, destination: Destination, message_id: str, content: str) -> None:
+    async def edit_message(self, destination: Target, message_id: str, content: str) -> None:
         """Replace a message's text (an edit is idempotent, so it is always retried).
 
         Raises:
@@ -245,7 +245,7 @@ class DiscordClient:
             at_most_once=False,
         )
 
-    async def fetch_upload_limit(self, destination: Destination) -> int | None:
+    async def fetch_upload_limit(self, destination: Target) -> int | None:
         """The per-file upload limit in bytes from the guild's boost tier.
 
         Returns:
@@ -268,7 +268,7 @@ class DiscordClient:
 
     async def _post(
         self,
-        destination: Destination,
+        destination: Target,
         payload: dict[str, Any],
         files: Sequence[MediaFile],
         nonce: str | None,
@@ -292,12 +292,12 @@ class DiscordClient:
         )
         return _sent_message(_json(response), endpoint.what)
 
-    def _url(self, destination: Destination, path: str) -> str:
+    def _url(self, destination: Target, path: str) -> str:
         if isinstance(destination, Webhook):
             return (self._webhook_base or destination.prefix) + path
         return self._api_base + path
 
-    def _params(self, destination: Destination, endpoint: _routes.Endpoint) -> dict[str, str]:
+    def _params(self, destination: Target, endpoint: _routes.Endpoint) -> dict[str, str]:
         if not isinstance(destination, Webhook):
             return {}
         params = {}
@@ -308,7 +308,7 @@ class DiscordClient:
             params["thread_id"] = str(thread_id)
         return params
 
-    def _headers(self, destination: Destination) -> dict[str, str]:
+    def _headers(self, destination: Target) -> dict[str, str]:
         headers = {"User-Agent": USER_AGENT}
         if isinstance(destination, Channel):
             headers["Authorization"] = f"Bot {destination.token}"
@@ -316,7 +316,7 @@ class DiscordClient:
 
     async def _request(
         self,
-        destination: Destination,
+        destination: Target,
         endpoint: _routes.Endpoint,
         *,
         json_body: Any = None,
@@ -410,7 +410,7 @@ class DiscordClient:
                 continue
             error = error_from_response(
                 status,
-                _json_or_none(response),
+                json_or_none(response.content),
                 what=endpoint.what,
                 files=files,
                 secrets=secret_values,
@@ -480,7 +480,7 @@ def _check_content(content: str) -> None:
         )
 
 
-def _secrets_of(destination: Destination) -> tuple[str, ...]:
+def _secrets_of(destination: Target) -> tuple[str, ...]:
     return (destination.token,)
 
 
@@ -493,15 +493,8 @@ def _uncertain(what: str, reason: str, files: Sequence[MediaFile]) -> DeliveryUn
     )
 
 
-def _json_or_none(response: httpx.Response) -> Any:
-    try:
-        return json.loads(response.content)
-    except ValueError:
-        return None
-
-
 def _json(response: httpx.Response) -> Any:
-    value = _json_or_none(response)
+    value = json_or_none(response.content)
     if value is None:
         raise DiscordError(f"Discord answered HTTP {response.status_code} without a JSON body")
     return value

@@ -1,4 +1,4 @@
-"""Pure parsing of Discord's rate-limit headers and 429 bodies, and Cloudflare-ban detection.
+"""Pure reading of Discord's answers: rate-limit headers, JSON bodies, Cloudflare-ban detection.
 
 Nothing here raises on bad input: a header or body field that is missing, malformed, negative
 where it must not be, or not finite becomes ``None`` (or ``False``), so a garbled answer can
@@ -44,11 +44,6 @@ class RateLimitHeaders:
     scope: str | None = None
     retry_after: float | None = None
     via: str | None = None
-
-    @property
-    def has_bucket_info(self) -> bool:
-        """True when the answer carries the bucket hash (global 429s and bans do not)."""
-        return self.bucket is not None
 
 
 def _lower_keys(headers: Mapping[str, str]) -> dict[str, str]:
@@ -103,14 +98,19 @@ def _parse_text(raw: str | None) -> str | None:
     return text or None
 
 
-def decode_json_object(body: bytes | None) -> dict[str, Any] | None:
-    """The body as a JSON object, or None when it is empty, not JSON, or not an object."""
+def json_or_none(body: bytes | None) -> Any:
+    """A response body's JSON value, or None when it is empty or not JSON."""
     if not body:
         return None
     try:
-        value = json.loads(body)
+        return json.loads(body)
     except (ValueError, RecursionError):
         return None
+
+
+def decode_json_object(body: bytes | None) -> dict[str, Any] | None:
+    """The body as a JSON object, or None when it is empty, not JSON, or not an object."""
+    value = json_or_none(body)
     return value if isinstance(value, dict) else None
 
 

@@ -49,11 +49,9 @@ from typing import TypeAlias
 import attrs
 import trio
 
-from .._errors import UploaderError
+from .._limits import INVALID_REQUEST_WINDOW
+from ._errors import InvalidRequestBudgetError, RateLimitBanError, RateLimitWaitTooLongError
 from ._headers import RateLimitHeaders, looks_like_ban, parse_rate_limit_headers
-
-INVALID_REQUEST_WINDOW = 600.0
-"""Discord counts 401, 403 and non-shared 429 answers over a sliding 10 minutes."""
 
 _NS_PER_S = 1_000_000_000
 _UNKNOWN_RESET_DELAY = 1.0
@@ -64,53 +62,6 @@ _GC_INTERVAL = 60.0
 """How often idle buckets are looked for."""
 _STALE_AFTER = 60.0
 """An idle bucket whose window has ended is dropped after this many seconds unused."""
-
-
-class RateLimitBanError(UploaderError):
-    """Discord's edge (Cloudflare) answered like a temporary IP ban; nothing more is sent."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "Discord answered 429 without its rate-limit headers: this IP looks temporarily "
-            "banned by Cloudflare for too many invalid requests (401/403/429). Sending stopped; "
-            "wait about an hour before trying again, and check the token and permissions."
-        )
-
-
-class RateLimitWaitTooLongError(UploaderError):
-    """A rate limit asks for a wait longer than the configured ``max_wait``.
-
-    Attributes:
-        seconds: how long the wait would have been.
-        max_wait: the configured bound, or None when not known.
-    """
-
-    def __init__(self, seconds: float, max_wait: float | None = None) -> None:
-        self.seconds = seconds
-        self.max_wait = max_wait
-        bound = "" if max_wait is None else f", more than the allowed {max_wait:g} s"
-        super().__init__(
-            f"Discord's rate limit asks to wait {seconds:.1f} s{bound}; giving up instead of "
-            "sleeping (raise max_wait to wait longer)"
-        )
-
-
-class InvalidRequestBudgetError(UploaderError):
-    """Too many 401/403/429 answers in the sliding window: stopping before Discord bans the IP.
-
-    Attributes:
-        count: invalid answers seen in the window.
-        budget: the configured budget.
-    """
-
-    def __init__(self, count: int, budget: int) -> None:
-        self.count = count
-        self.budget = budget
-        super().__init__(
-            f"{count} invalid answers (401, 403 or 429) from Discord in the last "
-            f"{INVALID_REQUEST_WINDOW / 60:g} minutes reached the budget of {budget}; sending "
-            "stopped before Cloudflare bans this IP. Check the token, permissions and limits."
-        )
 
 
 @attrs.frozen

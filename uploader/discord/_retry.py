@@ -58,10 +58,6 @@ def backoff_delay(
     return min(envelope * fraction, envelope)
 
 
-TRANSIENT_STATUSES = frozenset({500, 502, 503, 504, 524})
-"""The 5xx statuses Discord is known to answer transiently; every other 5xx is treated alike."""
-
-
 def is_transient_status(status: int) -> bool:
     """Whether a response status is worth retrying with backoff: any 5xx.
 
