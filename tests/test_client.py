@@ -31,7 +31,7 @@ from uploader.discord import (
     open_discord_client,
 )
 from uploader.discord._client import MAX_ATTEMPTS, USER_AGENT
-from uploader.discord._ratelimit import open_rate_limiter
+from uploader.discord._ratelimit import RateLimitConfig, open_rate_limiter
 
 TOKEN = "bot-token-SECRET"
 HOOK_TOKEN = "hook-token-SECRET"
@@ -554,7 +554,7 @@ async def test_a_429_is_retried_when_the_real_limiter_says_so(
 
     server = FakeServer(script)
     async with (
-        open_rate_limiter(global_rate=50.0) as limiter,
+        open_rate_limiter(RateLimitConfig(global_rate=50.0)) as limiter,
         client_for(server, limiter) as client,  # type: ignore[arg-type]
     ):
         start = trio.current_time()

@@ -51,7 +51,7 @@ from ._errors import (
 )
 from ._headers import json_or_none
 from ._multipart import MultipartBody, build_multipart
-from ._ratelimit import RateLimiter, open_rate_limiter
+from ._ratelimit import RateLimitConfig, RateLimiter, open_rate_limiter
 from ._retry import backoff_delay, is_transient_status
 
 logger = logging.getLogger("uploader.discord")
@@ -461,7 +461,7 @@ async def open_discord_client(
             )
         if limiter is None:
             limiter = await stack.enter_async_context(
-                open_rate_limiter(global_rate=settings.discord_global_rate)
+                open_rate_limiter(RateLimitConfig(global_rate=settings.discord_global_rate))
             )
         yield DiscordClient(
             http,

@@ -7,6 +7,7 @@ never crash the rate limiter.
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 from collections.abc import Mapping
@@ -174,3 +175,27 @@ def looks_like_ban(status: int, headers: Mapping[str, str], body: bytes | None) 
     code = None if payload is None else payload.get("code")
     is_zero = isinstance(code, int) and not isinstance(code, bool) and code == 0
     return is_zero and payload is not None and "retry_after" not in payload
+
+
+class RateLimitScope(enum.Enum):
+    """What an answer was, as far as 429s go."""
+
+    NONE = "none"
+    """Not a 429 (or a ban, which is handled apart)."""
+    USER = "user"
+    """This bucket is spent; Discord counts it as invalid."""
+    SHARED = "shared"
+    """A resource shared with others is limited; not counted as invalid."""
+    GLOBAL = "global"
+    """The bot token's global limit; blocks every globally limited route."""
+
+
+def rate_limit_scope(status: int, headers: RateLimitHeaders) -> RateLimitScope:
+    """The scope of a 429 from its parsed headers; `RateLimitScope.NONE` for any other status."""
+    if status != 429:
+        return RateLimitScope.NONE
+    if headers.is_global or headers.scope == "global":
+        return RateLimitScope.GLOBAL
+    if headers.scope == "shared":
+        return RateLimitScope.SHARED
+    return RateLimitScope.USER
