@@ -30,8 +30,9 @@ from uploader.discord import (
     Webhook,
     open_discord_client,
 )
-from uploader.discord._client import MAX_ATTEMPTS, USER_AGENT
+from uploader.discord._client import USER_AGENT
 from uploader.discord._ratelimit import RateLimitConfig, open_rate_limiter
+from uploader.discord._retry import MAX_ATTEMPTS, RetryPolicy
 
 TOKEN = "bot-token-SECRET"
 HOOK_TOKEN = "hook-token-SECRET"
@@ -388,7 +389,7 @@ async def test_the_bot_path_retries_the_faults_a_webhook_may_not(
 ) -> None:
     faults = [f for f in UNSAFE_WEBHOOK_FAULTS]
     server = FakeServer(lambda request, n: faults[n] if n < len(faults) else (200, None))
-    async with client_for(server, max_attempts=len(faults) + 1) as client:
+    async with client_for(server, retry=RetryPolicy(max_attempts=len(faults) + 1)) as client:
         await client.send_files(CHANNEL, files)
     assert len(server.requests) == len(faults) + 1
 
@@ -582,6 +583,7 @@ def test_the_public_names_of_uploader_discord_are_pinned() -> None:
         "MissingPermissionsError",
         "RateLimitBanError",
         "RateLimitWaitTooLongError",
+        "RetryPolicy",
         "SentAttachment",
         "SentMessage",
         "Target",
