@@ -63,3 +63,17 @@ def test_the_global_pacer_orders_grants_across_buckets() -> None:
     decided = table.pump(0.0)
     assert (decided.granted, decided.wake_at) == (["a"], 0.5)
     assert table.pump(0.5).granted == ["b"]
+
+
+def test_a_lost_answer_keeps_the_window_from_resetting_for_a_whole_window() -> None:
+    table = BucketTable[str](pacer=None, max_wait=60.0)
+    table.acquire("a", MESSAGES, 0.0)
+    table.pump(0.0)
+    answered(table, "a", 0.0, limit=2, remaining=1, reset_after=2.5)
+    table.acquire("lost", MESSAGES, 2.5)
+    assert table.pump(2.5).granted == ["lost"]  # the window reset at 2.5: a fresh one
+    table.lost("lost", 2.5)  # it may have opened a 2.5 s window at Discord
+    table.acquire("b", MESSAGES, 2.5)
+    table.acquire("c", MESSAGES, 2.5)
+    decided = table.pump(2.5)
+    assert (decided.granted, decided.wake_at) == (["b"], 5.0)

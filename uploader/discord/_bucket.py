@@ -18,7 +18,7 @@ from ._routes import Route
 T = TypeVar("T", bound=Hashable)
 
 UNKNOWN_RESET_DELAY = 1.0
-"""How long an exhausted bucket waits when no answer said when it resets."""
+"""How long an exhausted bucket waits, at least, when no answer said when it resets."""
 
 
 @attrs.frozen
@@ -81,6 +81,8 @@ class Bucket(Generic[T]):
         self.reset_at: float | None = None
         self.blocked_until: float | None = None
         self.last_used = now
+        self.span = 0.0
+        """The longest Reset-After any answer named: about as long as one of its windows."""
 
     @property
     def is_known(self) -> bool:
@@ -131,10 +133,27 @@ class Bucket(Generic[T]):
         return ready
 
     def settle(self, now: float) -> None:
-        """Give an exhausted bucket a reset time when every answer is in and none named one."""
+        """Give an exhausted bucket a reset time when every answer is in and none named one.
+
+        That happens when its answers said nothing (an error page from the edge) or were lost
+        before any answer named a reset: such a request may have opened a window at Discord
+        as long as the longest one seen, so the bucket waits that long (at least
+        `UNKNOWN_RESET_DELAY`).
+        """
         exhausted = self.is_known and self.remaining == 0
         if exhausted and self.reset_at is None and not self.in_flight:
-            self.reset_at = now + UNKNOWN_RESET_DELAY
+            self.reset_at = now + max(UNKNOWN_RESET_DELAY, self.span)
+
+    def hold_for_lost(self, now: float) -> None:
+        """Keep the window open for a request whose answer was lost at ``now``.
+
+        The request reached Discord at ``now`` at the latest, possibly after Discord's window
+        reset: then it opened a window there that ends by ``now`` plus one window (`span`).
+        An answer would have named that end; without one, this window may not reset sooner,
+        or the requests of the next would land in the window the lost one opened.
+        """
+        if self.span > 0.0:
+            self.reset_at = later(self.reset_at, now + self.span)
 
     def drop_cancelled(self) -> None:
         while self.pending and self.pending[0].cancelled:
@@ -160,4 +179,5 @@ class Bucket(Generic[T]):
             delay = max(headers.reset_at - wall_now, 0.0)
         if delay is not None:
             self.reset_at = later(self.reset_at, now + delay)
+            self.span = max(self.span, delay)
         self.refresh(now)

@@ -17,7 +17,9 @@ How it limits:
 * Globally limited requests also wait for the `GlobalPacer` and for a global 429's block.
 * 429s: ``user`` empties the bucket until ``retry_after``; ``shared`` blocks the bucket;
   ``global`` blocks every globally limited route.
-* A request released without an answer gives its bucket count and its global slot back.
+* A request released without an answer gives its bucket count and its global slot back. One
+  whose answer was lost stays counted, and keeps its window from resetting until any window
+  it may have opened at Discord has ended (one window's length after the loss).
 
 Requests are named by opaque, hashable tokens the caller chooses (the actor's tickets).
 """
@@ -145,6 +147,16 @@ class BucketTable(Generic[T]):
             self._block(route, headers, scope, target, now)
         source.settle(now)
         target.settle(now)
+
+    def lost(self, token: T, now: float) -> None:
+        """A granted request may have reached Discord, but its answer was lost.
+
+        It stays counted, and its bucket's window lasts until any window it may have opened at
+        Discord has ended (see `Bucket.hold_for_lost`).
+        """
+        source = self._count_answer(token, now)
+        source.hold_for_lost(now)
+        source.settle(now)
 
     def banned(self, token: T, now: float) -> list[T]:
         """A ban answered a granted request: count it, and give up every waiting request.

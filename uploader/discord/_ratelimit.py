@@ -153,12 +153,18 @@ class _Response:
 
 
 @attrs.frozen
+class _Lost:
+    ticket: _Ticket
+    at: float
+
+
+@attrs.frozen
 class _Inspect:
     route: Route
     reply: trio.MemorySendChannel[BucketState | None]
 
 
-_Message: TypeAlias = _Acquire | _Abandon | _Release | _Response | _Inspect
+_Message: TypeAlias = _Acquire | _Abandon | _Release | _Response | _Lost | _Inspect
 
 
 class Permit:
@@ -193,10 +199,7 @@ class Permit:
                 non-shared 429) within the last 10 minutes up to the budget.
             RuntimeError: the permit was already recorded or released.
         """
-        ticket = self._ticket
-        if ticket.state is not _TicketState.GRANTED:
-            raise RuntimeError("this permit was already recorded or released")
-        ticket.state = _TicketState.DONE
+        ticket = self._finish()
         parsed = parse_rate_limit_headers(headers, body)
         ban = looks_like_ban(status, headers, body)
         scope = RateLimitScope.NONE if ban else rate_limit_scope(status, parsed)
@@ -211,8 +214,19 @@ class Permit:
 
     def spent(self) -> None:
         """The request may have reached Discord but no answer came (a timeout, a reset after
-        the body went out): keep its slot counted, learn nothing."""
-        self.record(0, {})
+        the body went out): keep its slot counted for as long as Discord may count it.
+
+        Raises:
+            RuntimeError: the permit was already recorded or released.
+        """
+        self._limiter._post(_Lost(self._finish(), trio.current_time()))
+
+    def _finish(self) -> _Ticket:
+        ticket = self._ticket
+        if ticket.state is not _TicketState.GRANTED:
+            raise RuntimeError("this permit was already recorded or released")
+        ticket.state = _TicketState.DONE
+        return ticket
 
     def _release(self) -> None:
         if self._ticket.state is _TicketState.GRANTED:
@@ -374,6 +388,8 @@ class _Actor:
             self.table.cancel(message.ticket)
         elif isinstance(message, _Release):
             self.table.release(message.ticket, now)
+        elif isinstance(message, _Lost):
+            self.table.lost(message.ticket, message.at)
         elif isinstance(message, _Response):
             ticket, at = message.ticket, message.at
             if message.ban:
