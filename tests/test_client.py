@@ -30,8 +30,9 @@ from uploader.discord import (
     Webhook,
     open_discord_client,
 )
-from uploader.discord._client import MAX_ATTEMPTS, USER_AGENT
-from uploader.discord._ratelimit import open_rate_limiter
+from uploader.discord._client import USER_AGENT
+from uploader.discord._ratelimit import RateLimitConfig, open_rate_limiter
+from uploader.discord._retry import MAX_ATTEMPTS, RetryPolicy
 
 TOKEN = "bot-token-SECRET"
 HOOK_TOKEN = "hook-token-SECRET"
@@ -388,7 +389,7 @@ async def test_the_bot_path_retries_the_faults_a_webhook_may_not(
 ) -> None:
     faults = [f for f in UNSAFE_WEBHOOK_FAULTS]
     server = FakeServer(lambda request, n: faults[n] if n < len(faults) else (200, None))
-    async with client_for(server, max_attempts=len(faults) + 1) as client:
+    async with client_for(server, retry=RetryPolicy(max_attempts=len(faults) + 1)) as client:
         await client.send_files(CHANNEL, files)
     assert len(server.requests) == len(faults) + 1
 
@@ -554,7 +555,7 @@ async def test_a_429_is_retried_when_the_real_limiter_says_so(
 
     server = FakeServer(script)
     async with (
-        open_rate_limiter(global_rate=50.0) as limiter,
+        open_rate_limiter(RateLimitConfig(global_rate=50.0)) as limiter,
         client_for(server, limiter) as client,  # type: ignore[arg-type]
     ):
         start = trio.current_time()
@@ -571,7 +572,6 @@ def test_the_public_names_of_uploader_discord_are_pinned() -> None:
     assert public - {"annotations"} == {
         "Channel",
         "DeliveryUncertainError",
-        "Destination",
         "DestinationNotFoundError",
         "DiscordClient",
         "DiscordError",
@@ -583,8 +583,10 @@ def test_the_public_names_of_uploader_discord_are_pinned() -> None:
         "MissingPermissionsError",
         "RateLimitBanError",
         "RateLimitWaitTooLongError",
+        "RetryPolicy",
         "SentAttachment",
         "SentMessage",
+        "Target",
         "UploadFileError",
         "Webhook",
         "WebhookUrlError",

@@ -1,4 +1,4 @@
-"""Tests of uploader.discord._retry: transient statuses and capped, jittered backoff."""
+"""Tests of uploader.discord._retry: backoff, and the exactly-once rules of `next_step`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,30 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from uploader.discord._retry import backoff_delay, backoff_envelope, is_transient_status
+from uploader.discord._errors import (
+    DestinationNotFoundError,
+    DiscordError,
+    DiscordUnavailableError,
+    FileTooLargeError,
+)
+from uploader.discord._retry import (
+    Answer,
+    Done,
+    Lost,
+    Outcome,
+    Raise,
+    Request,
+    RetryAfter,
+    RetryPolicy,
+    Stage,
+    Step,
+    Tries,
+    Uncertain,
+    backoff_delay,
+    backoff_envelope,
+    is_transient_status,
+    next_step,
+)
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 524, 599])
@@ -83,3 +106,97 @@ def test_upper_envelope_never_decreases(attempt: int, base: float, cap: float) -
 def test_random_one_reaches_the_envelope(attempt: int, base: float, cap: float) -> None:
     envelope = backoff_envelope(attempt, base=base, cap=cap)
     assert backoff_delay(attempt, base=base, cap=cap, random=lambda: 1.0) == envelope
+
+
+# --- next_step: the exactly-once rules as a table --------------------------------------------
+
+WEBHOOK_POST = Request("execute webhook 42", at_most_once=True)
+"""No nonce: must never post twice."""
+BOT_POST = Request("create message in channel 7", at_most_once=False)
+"""Carries nonce + enforce_nonce: a repeat returns the first message."""
+
+FIRST = Tries(failures=1)
+"""The first attempt failed (5xx or connection); with random() == 1 its backoff is 0.5 s."""
+
+NOT_TRANSIENT = Lost("InvalidURL: bad", Stage.NOT_CONNECTED, transient=False)
+DROPPED_AFTER_BODY = Lost("RemoteProtocolError: disconnected", Stage.BODY_SENT)
+DROPPED_MID_BODY = Lost("ReadError: reset", Stage.BODY_UNSENT)
+NEVER_CONNECTED = Lost("ConnectError: refused", Stage.NOT_CONNECTED)
+
+
+def expect(step: Step) -> object:
+    """A step as a table cell: ``"done"``, ``("retry", s)``, ``"uncertain"`` or an error type."""
+    if isinstance(step, Done):
+        return "done"
+    if isinstance(step, RetryAfter):
+        return ("retry", step.seconds)
+    if isinstance(step, Uncertain):
+        return "uncertain"
+    return type(step.error)
+
+
+EXACTLY_ONCE = [
+    # outcome, tries, webhook post, bot post
+    (Answer(200), Tries(), "done", "done"),
+    (Answer(429), Tries(rate_limited=1), ("retry", 0.0), ("retry", 0.0)),
+    (NEVER_CONNECTED, FIRST, ("retry", 0.5), ("retry", 0.5)),
+    (DROPPED_MID_BODY, FIRST, ("retry", 0.5), ("retry", 0.5)),
+    (DROPPED_AFTER_BODY, FIRST, "uncertain", ("retry", 0.5)),
+    (Answer(503), FIRST, ("retry", 0.5), ("retry", 0.5)),
+    (Answer(500), FIRST, "uncertain", ("retry", 0.5)),
+    (Answer(502), FIRST, "uncertain", ("retry", 0.5)),
+    (Answer(504), FIRST, "uncertain", ("retry", 0.5)),
+    (Answer(524), FIRST, "uncertain", ("retry", 0.5)),
+    (Answer(500, body_sent=False), FIRST, ("retry", 0.5), ("retry", 0.5)),
+    (Answer(503), Tries(failures=3), ("retry", 2.0), ("retry", 2.0)),
+    (Answer(503), Tries(failures=5), DiscordUnavailableError, DiscordUnavailableError),
+    (NEVER_CONNECTED, Tries(failures=5), DiscordUnavailableError, DiscordUnavailableError),
+    (Answer(429), Tries(rate_limited=26), DiscordUnavailableError, DiscordUnavailableError),
+    (
+        Lost("InvalidURL: bad", Stage.NOT_CONNECTED, transient=False),
+        FIRST,
+        DiscordError,
+        DiscordError,
+    ),
+    (Answer(404, b'{"code": 10015}'), Tries(), DestinationNotFoundError, DestinationNotFoundError),
+    (Answer(413, b'{"code": 40005}'), Tries(), FileTooLargeError, FileTooLargeError),
+]
+
+
+@pytest.mark.parametrize(("outcome", "tries", "webhook", "bot"), EXACTLY_ONCE, ids=repr)
+def test_next_step_keeps_webhook_posts_at_most_once_and_retries_bot_posts(
+    outcome: Outcome, tries: Tries, webhook: object, bot: object
+) -> None:
+    assert expect(next_step(outcome, tries, WEBHOOK_POST, random=lambda: 1.0)) == webhook
+    assert expect(next_step(outcome, tries, BOT_POST, random=lambda: 1.0)) == bot
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "step"),
+    [(0.0, ("retry", 0.5)), (9.5, ("retry", 0.5)), (9.6, DiscordUnavailableError)],
+)
+def test_a_deadline_stops_retries_that_would_start_after_it(elapsed: float, step: object) -> None:
+    policy = RetryPolicy(max_attempts=1000, deadline=10.0)
+    tries = Tries(failures=1, elapsed=elapsed)
+    assert expect(next_step(Answer(503), tries, BOT_POST, policy, random=lambda: 1.0)) == step
+
+
+def test_the_give_up_error_names_the_request_and_the_attempts() -> None:
+    step = next_step(Answer(502), Tries(failures=5), BOT_POST)
+    assert isinstance(step, Raise)
+    assert str(step.error) == "create message in channel 7: HTTP 502, 5 attempts"
+    assert step.error.status == 502
+
+
+@pytest.mark.parametrize(
+    ("outcome", "after"),
+    [
+        (Answer(200), Tries(1, 2, 3.0)),
+        (Answer(429), Tries(1, 3, 3.0)),
+        (Answer(503), Tries(2, 2, 3.0)),
+        (Answer(404), Tries(1, 2, 3.0)),
+        (DROPPED_AFTER_BODY, Tries(2, 2, 3.0)),
+    ],
+)
+def test_tries_count_429s_apart_from_failures(outcome: Outcome, after: Tries) -> None:
+    assert Tries(1, 2, 0.0).after(outcome, 3.0) == after

@@ -31,3 +31,7 @@ KNOWN_FILE_LIMITS = (100 * MIB, 50 * MIB, 25 * MIB, 10 * MIB, 8 * MIB)
 def file_limit_for_tier(premium_tier: int) -> int:
     """The per-file upload limit of a guild with this premium (boost) tier."""
     return BOOSTED_FILE_LIMITS.get(premium_tier, DEFAULT_FILE_LIMIT)
+
+
+INVALID_REQUEST_WINDOW = 600.0
+"""Seconds over which Discord counts 401, 403 and non-shared 429 answers (a sliding 10 minutes)."""

@@ -1,28 +1,19 @@
 """The Discord HTTP client: one message per call, through the rate limiter, retried safely.
 
 `DiscordClient` sends a batch of files (or a text message) to a `Webhook` or a bot `Channel`,
-edits messages and reads a guild's upload limit. Every request takes a permit from the
-`RateLimiter` and hands the answer back to it; 429s loop through the limiter (which times the
-wait), 5xx answers and connection failures are retried a bounded number of times with
-`backoff_delay`, and every other 4xx is final and typed (`uploader.discord._errors`).
+edits messages and reads a guild's upload limit. Each request is a loop: one attempt (a permit
+from the `RateLimiter`, one HTTP exchange, the answer handed back to the limiter), then
+`uploader.discord._retry.next_step` decides: done, retry after a delay (429s loop through the
+limiter, which times the wait), uncertain, or raise a typed error. The exactly-once rules are
+written there.
 
-Exactly-once delivery:
-
-* Bot path: every create-message request carries a ``nonce`` (unique per batch, reused on every
-  retry of that batch) with ``enforce_nonce: true``, so when an answer is lost and the request is
-  sent again, Discord returns the first message instead of posting a second.
-* Webhook path: execute-webhook has no nonce, so a request is sent again only when it provably
-  did not post: the connection was never established, the request body was not fully sent (the
-  server cannot hold a complete request), the answer was a 429 (Discord does not act on a
-  rate-limited request), or the answer came while the body was still being sent. A 503 is also
-  retried by default (see `WEBHOOK_RETRY_STATUSES`). Any other failure after the whole body was
-  sent (connection reset, timeout waiting for the answer, 500/502/504/524) raises
-  `DeliveryUncertainError` and is not re-posted.
+Bot posts carry a ``nonce`` (unique per batch, reused on every retry of it) with
+``enforce_nonce: true``, so a repeat after a lost answer returns the first message instead of
+posting a second; webhook posts have none, so they are repeated only when provably not posted.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import secrets
@@ -30,7 +21,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-import attrs
 import httpx
 import trio
 
@@ -39,79 +29,44 @@ from .._models import MediaFile
 from .._settings import DEFAULT_API_BASE, Settings
 from .._version import __version__
 from . import _routes
-from ._destinations import Channel, Destination, Webhook
+from ._destinations import Channel, Target, Webhook
 from ._errors import (
     DeliveryUncertainError,
     DestinationNotFoundError,
     DiscordError,
-    DiscordUnavailableError,
     InvalidRequestError,
     UploadFileError,
-    error_from_response,
     redact,
 )
+from ._headers import json_or_none
+from ._messages import SentMessage, sent_message
 from ._multipart import MultipartBody, build_multipart
-from ._ratelimit import RateLimiter, open_rate_limiter
-from ._retry import backoff_delay, is_transient_status
+from ._ratelimit import RateLimitConfig, RateLimiter, open_rate_limiter
+from ._retry import (
+    Answer,
+    Done,
+    Lost,
+    Outcome,
+    Raise,
+    Request,
+    RetryPolicy,
+    Stage,
+    Tries,
+    Uncertain,
+    next_step,
+)
 
 logger = logging.getLogger("uploader.discord")
+
+DEFAULT_RETRY = RetryPolicy()
 
 PROJECT_URL = "https://github.com/uploader-project/uploader"
 """The URL Discord's required ``User-Agent: DiscordBot (<url>, <version>)`` names."""
 
 USER_AGENT = f"DiscordBot ({PROJECT_URL}, {__version__})"
 
-MAX_ATTEMPTS = 5
-"""Attempts of one request through 5xx answers and connection failures (429s not counted)."""
-
-MAX_RATE_LIMITED = 25
-"""429 answers one request may get in a row before the client gives up."""
-
-
-WEBHOOK_RETRY_STATUSES = frozenset({503})
-"""5xx answers after which a webhook post is sent again although its body was fully sent.
-
-503 is what a front end answers when it refuses to forward a request (overload, maintenance).
-500 (the handler failed, possibly after posting), 502, 504 and 524 (the edge gave up waiting on
-a backend that may still post) are not safe: they raise `DeliveryUncertainError`.
-"""
-
-"""Per-file upload limit by guild boost tier (Discord's documented and reported values)."""
-
 _CONNECT_FAILURES = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _TRANSIENT_FAILURES = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-
-
-@attrs.frozen
-class SentAttachment:
-    """An attachment of a posted message, as Discord reported it.
-
-    Attributes:
-        id: the attachment's snowflake.
-        filename: its name on Discord.
-        size: its size in bytes.
-        url: where Discord serves it.
-    """
-
-    id: str
-    filename: str
-    size: int
-    url: str
-
-
-@attrs.frozen
-class SentMessage:
-    """A posted message.
-
-    Attributes:
-        id: the message's snowflake.
-        channel_id: the channel (or thread) it is in.
-        attachments: its attachments, in the order they were sent.
-    """
-
-    id: str
-    channel_id: str
-    attachments: tuple[SentAttachment, ...]
 
 
 def new_nonce() -> str:
@@ -154,16 +109,14 @@ class DiscordClient:
         *,
         api_base: str,
         webhook_base: str | None,
-        max_attempts: int = MAX_ATTEMPTS,
-        webhook_retry_statuses: frozenset[int] = WEBHOOK_RETRY_STATUSES,
+        retry: RetryPolicy = DEFAULT_RETRY,
         random: Callable[[], float] = random.random,
     ) -> None:
         self._http = http
         self._limiter = limiter
         self._api_base = api_base.rstrip("/")
         self._webhook_base = webhook_base.rstrip("/") if webhook_base else None
-        self._max_attempts = max_attempts
-        self._webhook_retry_statuses = webhook_retry_statuses
+        self._policy = retry
         self._random = random
         self._dead_webhooks: set[str] = set()
 
@@ -174,7 +127,7 @@ class DiscordClient:
 
     async def send_files(
         self,
-        destination: Destination,
+        destination: Target,
         files: Sequence[MediaFile],
         *,
         content: str = "",
@@ -214,7 +167,7 @@ class DiscordClient:
         return await self._post(destination, payload, files, nonce)
 
     async def send_message(
-        self, destination: Destination, content: str, *, nonce: str | None = None
+        self, destination: Target, content: str, *, nonce: str | None = None
     ) -> SentMessage:
         """Post a text message (same delivery guarantees as `send_files`).
 
@@ -227,7 +180,7 @@ class DiscordClient:
         payload = {"content": content, "allowed_mentions": {"parse": []}}
         return await self._post(destination, payload, (), nonce)
 
-    async def edit_message(self, destination: Destination, message_id: str, content: str) -> None:
+    async def edit_message(self, destination: Target, message_id: str, content: str) -> None:
         """Replace a message's text (an edit is idempotent, so it is always retried).
 
         Raises:
@@ -245,7 +198,7 @@ class DiscordClient:
             at_most_once=False,
         )
 
-    async def fetch_upload_limit(self, destination: Destination) -> int | None:
+    async def fetch_upload_limit(self, destination: Target) -> int | None:
         """The per-file upload limit in bytes from the guild's boost tier.
 
         Returns:
@@ -268,7 +221,7 @@ class DiscordClient:
 
     async def _post(
         self,
-        destination: Destination,
+        destination: Target,
         payload: dict[str, Any],
         files: Sequence[MediaFile],
         nonce: str | None,
@@ -290,14 +243,14 @@ class DiscordClient:
         response = await self._request(
             destination, endpoint, multipart=body, files=files, at_most_once=at_most_once
         )
-        return _sent_message(_json(response), endpoint.what)
+        return sent_message(_json(response), endpoint.what)
 
-    def _url(self, destination: Destination, path: str) -> str:
+    def _url(self, destination: Target, path: str) -> str:
         if isinstance(destination, Webhook):
             return (self._webhook_base or destination.prefix) + path
         return self._api_base + path
 
-    def _params(self, destination: Destination, endpoint: _routes.Endpoint) -> dict[str, str]:
+    def _params(self, destination: Target, endpoint: _routes.Endpoint) -> dict[str, str]:
         if not isinstance(destination, Webhook):
             return {}
         params = {}
@@ -308,7 +261,7 @@ class DiscordClient:
             params["thread_id"] = str(thread_id)
         return params
 
-    def _headers(self, destination: Destination) -> dict[str, str]:
+    def _headers(self, destination: Target) -> dict[str, str]:
         headers = {"User-Agent": USER_AGENT}
         if isinstance(destination, Channel):
             headers["Authorization"] = f"Bot {destination.token}"
@@ -316,15 +269,15 @@ class DiscordClient:
 
     async def _request(
         self,
-        destination: Destination,
+        destination: Target,
         endpoint: _routes.Endpoint,
         *,
         json_body: Any = None,
         multipart: Callable[[], Awaitable[MultipartBody]] | None = None,
         files: Sequence[MediaFile] = (),
         at_most_once: bool = False,
-    ) -> httpx.Response:
-        """Send one request until it succeeds or fails for good.
+    ) -> Answer:
+        """Send one request until it succeeds or fails for good (`next_step` decides).
 
         Args:
             at_most_once: the request must never take effect twice (webhook posts): retry only
@@ -335,92 +288,69 @@ class DiscordClient:
                 f"{endpoint.what}: the webhook was deleted (Discord answered 404 earlier)",
                 status=404,
             )
-        secret_values = _secrets_of(destination)
-        url = self._url(destination, endpoint.path)
-        params = self._params(destination, endpoint)
-        failures = 0
-        rate_limited = 0
+        facts = Request(endpoint.what, at_most_once, tuple(files), _secrets_of(destination))
+        tries = Tries()
+        started = trio.current_time()
         while True:
-            body = await multipart() if multipart is not None else None
-            headers = self._headers(destination)
-            if body is not None:
-                headers.update(body.headers)
-            request = self._http.build_request(
-                endpoint.route.method,
-                url,
-                params=params,
-                headers=headers,
-                content=body.stream() if body is not None else None,
-                json=json_body if body is None else None,
-            )
-            failure: httpx.HTTPError | None = None
-            async with self._limiter.permit(endpoint.route) as permit:
-                try:
-                    response = await self._http.send(request)
-                except httpx.HTTPError as exc:
-                    failure = exc
-                    if not isinstance(exc, _CONNECT_FAILURES):
-                        permit.spent()  # it may have reached Discord: its slot was used
-                else:
-                    permit.record(response.status_code, response.headers, response.content)
+            outcome = await self._attempt(destination, endpoint, json_body, multipart, facts)
+            tries = tries.after(outcome, trio.current_time() - started)
+            step = next_step(outcome, tries, facts, self._policy, random=self._random)
+            if isinstance(step, Done):
+                assert isinstance(outcome, Answer)
+                return outcome
+            if isinstance(step, Uncertain):
+                raise _uncertain(endpoint.what, step.reason, files)
+            if isinstance(step, Raise):
+                self._note_dead_webhook(destination, endpoint, step.error)
+                raise step.error
+            if not (isinstance(outcome, Answer) and outcome.status == 429):
+                logger.info("%s: %s (attempt %d)", endpoint.what, _told(outcome), tries.failures)
+            await trio.sleep(step.seconds)
 
-            if failure is not None:
-                reason = f"{type(failure).__name__}: {redact(str(failure), secret_values)}"
-                if not isinstance(failure, _TRANSIENT_FAILURES):
-                    raise DiscordError(f"{endpoint.what}: {reason}") from None
-                reached = not isinstance(failure, _CONNECT_FAILURES) and (
-                    body is None or body.fully_sent
-                )
-                if at_most_once and reached:
-                    raise _uncertain(endpoint.what, f"the connection failed ({reason})", files)
-                failures += 1
-                logger.info("%s: %s (attempt %d)", endpoint.what, reason, failures)
-                if failures >= self._max_attempts:
-                    raise DiscordUnavailableError(
-                        f"{endpoint.what}: {reason}, {failures} attempts"
-                    ) from None
-                await trio.sleep(backoff_delay(failures - 1, random=self._random))
-                continue
+    async def _attempt(
+        self,
+        destination: Target,
+        endpoint: _routes.Endpoint,
+        json_body: Any,
+        multipart: Callable[[], Awaitable[MultipartBody]] | None,
+        facts: Request,
+    ) -> Outcome:
+        """Send the request once under a rate-limit permit; say how it ended."""
+        body = await multipart() if multipart is not None else None
+        headers = self._headers(destination)
+        if body is not None:
+            headers.update(body.headers)
+        request = self._http.build_request(
+            endpoint.route.method,
+            self._url(destination, endpoint.path),
+            params=self._params(destination, endpoint),
+            headers=headers,
+            content=body.stream() if body is not None else None,
+            json=json_body if body is None else None,
+        )
+        async with self._limiter.permit(endpoint.route) as permit:
+            try:
+                response = await self._http.send(request)
+            except httpx.HTTPError as exc:
+                connected = not isinstance(exc, _CONNECT_FAILURES)
+                if connected:
+                    permit.spent()  # it may have reached Discord: its slot was used
+                reason = f"{type(exc).__name__}: {redact(str(exc), facts.secrets)}"
+                transient = isinstance(exc, _TRANSIENT_FAILURES)
+                return Lost(reason, _stage(connected, body), transient)
+            permit.record(response.status_code, response.headers, response.content)
+        logger.debug("%s: HTTP %d", endpoint.what, response.status_code)
+        return Answer(response.status_code, response.content, body is None or body.fully_sent)
 
-            status = response.status_code
-            logger.debug("%s: HTTP %d", endpoint.what, status)
-            if 200 <= status < 300:
-                return response
-            if status == 429:
-                rate_limited += 1
-                if rate_limited > MAX_RATE_LIMITED:
-                    raise DiscordUnavailableError(
-                        f"{endpoint.what}: rate limited {rate_limited} times in a row", status=429
-                    )
-                continue
-            if is_transient_status(status):
-                if (
-                    at_most_once
-                    and (body is None or body.fully_sent)
-                    and status not in self._webhook_retry_statuses
-                ):
-                    raise _uncertain(endpoint.what, f"Discord answered HTTP {status}", files)
-                failures += 1
-                logger.info("%s: HTTP %d (attempt %d)", endpoint.what, status, failures)
-                if failures >= self._max_attempts:
-                    raise DiscordUnavailableError(
-                        f"{endpoint.what}: HTTP {status}, {failures} attempts", status=status
-                    )
-                await trio.sleep(backoff_delay(failures - 1, random=self._random))
-                continue
-            error = error_from_response(
-                status,
-                _json_or_none(response),
-                what=endpoint.what,
-                files=files,
-                secrets=secret_values,
-            )
-            if isinstance(destination, Webhook) and (
-                error.code == 10015
-                or (isinstance(error, DestinationNotFoundError) and endpoint.route.method == "POST")
-            ):
-                self._dead_webhooks.add(endpoint.route.major)
-            raise error
+    def _note_dead_webhook(
+        self, destination: Target, endpoint: _routes.Endpoint, error: DiscordError
+    ) -> None:
+        """Remember a webhook Discord said is gone, so it is never used again."""
+        if isinstance(destination, Webhook) and (
+            error.code == 10015
+            or (isinstance(error, DestinationNotFoundError) and endpoint.route.method == "POST")
+        ):
+            self._dead_webhooks.add(endpoint.route.major)
 
 
 @asynccontextmanager
@@ -430,8 +360,7 @@ async def open_discord_client(
     http: httpx.AsyncClient | None = None,
     limiter: RateLimiter | None = None,
     api_base: str | None = None,
-    max_attempts: int = MAX_ATTEMPTS,
-    webhook_retry_statuses: frozenset[int] = WEBHOOK_RETRY_STATUSES,
+    retry: RetryPolicy = DEFAULT_RETRY,
 ) -> AsyncIterator[DiscordClient]:
     """Open a `DiscordClient`.
 
@@ -443,8 +372,7 @@ async def open_discord_client(
         api_base: overrides ``settings.discord_api_base``. Webhook requests go to the webhook
             URL's own base (``<prefix>/webhooks/...``) unless an API base was given explicitly,
             here or as a non-default ``settings.discord_api_base`` (e.g. a rate-limit proxy).
-        max_attempts: attempts of one request through 5xx answers and connection failures.
-        webhook_retry_statuses: 5xx answers after which a fully sent webhook post is retried.
+        retry: how long a request keeps trying through 5xx answers and connection failures.
     """
     install_log_redaction()
     explicit = api_base or (
@@ -461,15 +389,14 @@ async def open_discord_client(
             )
         if limiter is None:
             limiter = await stack.enter_async_context(
-                open_rate_limiter(global_rate=settings.discord_global_rate)
+                open_rate_limiter(RateLimitConfig(global_rate=settings.discord_global_rate))
             )
         yield DiscordClient(
             http,
             limiter,
             api_base=explicit or settings.discord_api_base,
             webhook_base=explicit,
-            max_attempts=max_attempts,
-            webhook_retry_statuses=webhook_retry_statuses,
+            retry=retry,
         )
 
 
@@ -480,7 +407,7 @@ def _check_content(content: str) -> None:
         )
 
 
-def _secrets_of(destination: Destination) -> tuple[str, ...]:
+def _secrets_of(destination: Target) -> tuple[str, ...]:
     return (destination.token,)
 
 
@@ -493,29 +420,21 @@ def _uncertain(what: str, reason: str, files: Sequence[MediaFile]) -> DeliveryUn
     )
 
 
-def _json_or_none(response: httpx.Response) -> Any:
-    try:
-        return json.loads(response.content)
-    except ValueError:
-        return None
-
-
-def _json(response: httpx.Response) -> Any:
-    value = _json_or_none(response)
+def _json(answer: Answer) -> Any:
+    value = json_or_none(answer.body)
     if value is None:
-        raise DiscordError(f"Discord answered HTTP {response.status_code} without a JSON body")
+        raise DiscordError(f"Discord answered HTTP {answer.status} without a JSON body")
     return value
 
 
-def _sent_message(data: Any, what: str) -> SentMessage:
-    try:
-        attachments = tuple(
-            SentAttachment(str(a["id"]), str(a["filename"]), int(a["size"]), str(a["url"]))
-            for a in data.get("attachments") or ()
-        )
-        return SentMessage(str(data["id"]), str(data["channel_id"]), attachments)
-    except (AttributeError, KeyError, TypeError, ValueError):
-        raise DiscordError(f"{what}: Discord's answer is not a message object") from None
+def _stage(connected: bool, body: MultipartBody | None) -> Stage:
+    if not connected:
+        return Stage.NOT_CONNECTED
+    return Stage.BODY_SENT if body is None or body.fully_sent else Stage.BODY_UNSENT
 
 
-__all__ = ["DiscordClient", "SentAttachment", "SentMessage", "open_discord_client"]
+def _told(outcome: Outcome) -> str:
+    return f"HTTP {outcome.status}" if isinstance(outcome, Answer) else outcome.reason
+
+
+__all__ = ["DiscordClient", "open_discord_client"]

@@ -113,11 +113,11 @@ class Channel:
     __str__ = __repr__
 
 
-Destination = Webhook | Channel
-"""Where `DiscordClient` posts."""
+Target = Webhook | Channel
+"""Where `DiscordClient` posts: a webhook or a bot channel."""
 
 
-def describe(destination: Destination) -> str:
+def describe(destination: Target) -> str:
     """A secret-free name for error messages, e.g. ``"webhook 123"`` or ``"channel 456"``."""
     if isinstance(destination, Webhook):
         return f"webhook {destination.webhook_id}"

@@ -1,8 +1,9 @@
-"""The typed errors of talking to Discord, and the mapping from an error response to them.
+"""Every typed error of talking to Discord, and the mapping from an error response to them.
 
-Every error derives from `uploader.UploaderError`, carries a message a user can act on, and never
-contains a bot token or a webhook URL: callers build messages from route templates and file
-names only, and `redact` scrubs any text that came from elsewhere (httpx exception messages).
+A leaf: nothing else of `uploader.discord` is imported here. Every error derives from
+`uploader.UploaderError`, carries a message a user can act on, and never contains a bot token
+or a webhook URL: callers build messages from route templates and file names only, and
+`redact` scrubs any text that came from elsewhere (httpx exception messages).
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .._errors import UploaderError
-from .._models import MIB, MediaFile
-from ._ratelimit import InvalidRequestBudgetError as InvalidRequestBudgetError
-from ._ratelimit import RateLimitBanError as RateLimitBanError
-from ._ratelimit import RateLimitWaitTooLongError as RateLimitWaitTooLongError
+from .._limits import INVALID_REQUEST_WINDOW, MIB
+from .._models import MediaFile
 
 _WEBHOOK_PATH = re.compile(r"(/webhooks/\d+/)[^/?#\s\"'>]+")
 
@@ -89,6 +88,53 @@ class DeliveryUncertainError(DiscordError):
 
     Webhooks have no nonce, so re-sending could post the files twice. Check the channel.
     """
+
+
+class RateLimitBanError(UploaderError):
+    """Discord's edge (Cloudflare) answered like a temporary IP ban; nothing more is sent."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Discord answered 429 without its rate-limit headers: this IP looks temporarily "
+            "banned by Cloudflare for too many invalid requests (401/403/429). Sending stopped; "
+            "wait about an hour before trying again, and check the token and permissions."
+        )
+
+
+class RateLimitWaitTooLongError(UploaderError):
+    """A rate limit asks for a wait longer than the configured ``max_wait``.
+
+    Attributes:
+        seconds: how long the wait would have been.
+        max_wait: the configured bound, or None when not known.
+    """
+
+    def __init__(self, seconds: float, max_wait: float | None = None) -> None:
+        self.seconds = seconds
+        self.max_wait = max_wait
+        bound = "" if max_wait is None else f", more than the allowed {max_wait:g} s"
+        super().__init__(
+            f"Discord's rate limit asks to wait {seconds:.1f} s{bound}; giving up instead of "
+            "sleeping (raise max_wait to wait longer)"
+        )
+
+
+class InvalidRequestBudgetError(UploaderError):
+    """Too many 401/403/429 answers in the sliding window: stopping before Discord bans the IP.
+
+    Attributes:
+        count: invalid answers seen in the window.
+        budget: the configured budget.
+    """
+
+    def __init__(self, count: int, budget: int) -> None:
+        self.count = count
+        self.budget = budget
+        super().__init__(
+            f"{count} invalid answers (401, 403 or 429) from Discord in the last "
+            f"{INVALID_REQUEST_WINDOW / 60:g} minutes reached the budget of {budget}; sending "
+            "stopped before Cloudflare bans this IP. Check the token, permissions and limits."
+        )
 
 
 class FileChangedError(UploaderError):

@@ -1,4 +1,4 @@
-"""Pure parsing of Discord's rate-limit headers and 429 bodies, and Cloudflare-ban detection.
+"""Pure reading of Discord's answers: rate-limit headers, JSON bodies, Cloudflare-ban detection.
 
 Nothing here raises on bad input: a header or body field that is missing, malformed, negative
 where it must not be, or not finite becomes ``None`` (or ``False``), so a garbled answer can
@@ -7,6 +7,7 @@ never crash the rate limiter.
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 from collections.abc import Mapping
@@ -44,11 +45,6 @@ class RateLimitHeaders:
     scope: str | None = None
     retry_after: float | None = None
     via: str | None = None
-
-    @property
-    def has_bucket_info(self) -> bool:
-        """True when the answer carries the bucket hash (global 429s and bans do not)."""
-        return self.bucket is not None
 
 
 def _lower_keys(headers: Mapping[str, str]) -> dict[str, str]:
@@ -103,14 +99,19 @@ def _parse_text(raw: str | None) -> str | None:
     return text or None
 
 
-def decode_json_object(body: bytes | None) -> dict[str, Any] | None:
-    """The body as a JSON object, or None when it is empty, not JSON, or not an object."""
+def json_or_none(body: bytes | None) -> Any:
+    """A response body's JSON value, or None when it is empty or not JSON."""
     if not body:
         return None
     try:
-        value = json.loads(body)
+        return json.loads(body)
     except (ValueError, RecursionError):
         return None
+
+
+def decode_json_object(body: bytes | None) -> dict[str, Any] | None:
+    """The body as a JSON object, or None when it is empty, not JSON, or not an object."""
+    value = json_or_none(body)
     return value if isinstance(value, dict) else None
 
 
@@ -174,3 +175,27 @@ def looks_like_ban(status: int, headers: Mapping[str, str], body: bytes | None) 
     code = None if payload is None else payload.get("code")
     is_zero = isinstance(code, int) and not isinstance(code, bool) and code == 0
     return is_zero and payload is not None and "retry_after" not in payload
+
+
+class RateLimitScope(enum.Enum):
+    """What an answer was, as far as 429s go."""
+
+    NONE = "none"
+    """Not a 429 (or a ban, which is handled apart)."""
+    USER = "user"
+    """This bucket is spent; Discord counts it as invalid."""
+    SHARED = "shared"
+    """A resource shared with others is limited; not counted as invalid."""
+    GLOBAL = "global"
+    """The bot token's global limit; blocks every globally limited route."""
+
+
+def rate_limit_scope(status: int, headers: RateLimitHeaders) -> RateLimitScope:
+    """The scope of a 429 from its parsed headers; `RateLimitScope.NONE` for any other status."""
+    if status != 429:
+        return RateLimitScope.NONE
+    if headers.is_global or headers.scope == "global":
+        return RateLimitScope.GLOBAL
+    if headers.scope == "shared":
+        return RateLimitScope.SHARED
+    return RateLimitScope.USER

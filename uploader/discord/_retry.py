@@ -1,9 +1,35 @@
-"""Pure retry planning: which statuses are transient, and how long to back off before a retry."""
+"""Pure retry planning: backoff, and what to do after each attempt of a request.
+
+`next_step` holds the exactly-once rules: given how an attempt ended (an answer, or a
+connection failure before or after the body went out), whether the request may take effect
+twice, and what the request went through so far, it says `Done`, `RetryAfter`, `Uncertain`
+or `Raise`. The client's request loop only carries the decision out.
+
+Exactly-once delivery:
+
+* Bot path: every create-message request carries a ``nonce`` with ``enforce_nonce: true``, so
+  repeating it after a lost answer returns the first message: it is retried like any
+  idempotent request (edits, reads) through 5xx answers and connection failures.
+* Webhook path (``at_most_once``): execute-webhook has no nonce, so a request is sent again only
+  when it provably did not post: the connection was never established, the request body was not
+  fully sent (the server cannot hold a complete request), the answer was a 429 (Discord does not
+  act on a rate-limited request), or the answer came while the body was still being sent. A 503
+  is also retried by default (`WEBHOOK_RETRY_STATUSES`). Any other failure after the whole body
+  was sent (connection reset, timeout waiting for the answer, 500/502/504/524) is `Uncertain`.
+"""
 
 from __future__ import annotations
 
+import enum
 import random as _random
 from collections.abc import Callable
+from typing import TypeAlias
+
+import attrs
+
+from .._models import MediaFile
+from ._errors import DiscordError, DiscordUnavailableError, error_from_response
+from ._headers import json_or_none
 
 _MAX_EXPONENT = 1000
 """2.0 ** 1000 is still a finite float; beyond it every envelope is the cap anyway."""
@@ -58,10 +84,6 @@ def backoff_delay(
     return min(envelope * fraction, envelope)
 
 
-TRANSIENT_STATUSES = frozenset({500, 502, 503, 504, 524})
-"""The 5xx statuses Discord is known to answer transiently; every other 5xx is treated alike."""
-
-
 def is_transient_status(status: int) -> bool:
     """Whether a response status is worth retrying with backoff: any 5xx.
 
@@ -69,3 +91,225 @@ def is_transient_status(status: int) -> bool:
     Every other 4xx is final.
     """
     return 500 <= status <= 599
+
+
+# --- what to do after an attempt ----------------------------------------------------------------
+
+MAX_ATTEMPTS = 5
+"""Attempts of one request through 5xx answers and connection failures (429s not counted)."""
+
+MAX_RATE_LIMITED = 25
+"""429 answers one request may get before the client gives up."""
+
+WEBHOOK_RETRY_STATUSES = frozenset({503})
+"""5xx answers after which a webhook post is sent again although its body was fully sent.
+
+503 is what a front end answers when it refuses to forward a request (overload, maintenance).
+500 (the handler failed, possibly after posting), 502, 504 and 524 (the edge gave up waiting on
+a backend that may still post) are not safe: they leave the post uncertain.
+"""
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How long one request keeps trying through 5xx answers and connection failures.
+
+    Attributes:
+        max_attempts: attempts through 5xx answers and connection failures (429s not counted).
+        deadline: seconds from the first attempt after which no retry starts; None (today's
+            default) bounds retries by ``max_attempts`` alone.
+        max_rate_limited: 429 answers one request may get before it gives up.
+        backoff_base: the backoff envelope of the first retry, in seconds.
+        backoff_cap: the largest backoff, in seconds.
+        webhook_retry_statuses: 5xx answers after which a fully sent webhook post is sent again.
+    """
+
+    max_attempts: int = MAX_ATTEMPTS
+    deadline: float | None = None
+    max_rate_limited: int = MAX_RATE_LIMITED
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    webhook_retry_statuses: frozenset[int] = WEBHOOK_RETRY_STATUSES
+
+
+class Stage(enum.Enum):
+    """How far a request got before its connection failed."""
+
+    NOT_CONNECTED = "not connected"
+    """No connection was made: the request provably never left."""
+    BODY_UNSENT = "body unsent"
+    """The body was not fully sent: the server cannot hold a complete request."""
+    BODY_SENT = "body sent"
+    """The whole request went out: it may have taken effect."""
+
+
+@attrs.frozen
+class Answer:
+    """Discord answered.
+
+    Attributes:
+        status: the HTTP status.
+        body: the raw body.
+        body_sent: whether the whole request body had gone out when the answer came.
+    """
+
+    status: int
+    body: bytes = b""
+    body_sent: bool = True
+
+
+@attrs.frozen
+class Lost:
+    """The transport failed before an answer came.
+
+    Attributes:
+        reason: what failed, without secrets (e.g. ``"ReadError: connection reset"``).
+        stage: how far the request got.
+        transient: whether trying again may help (timeouts, network and protocol errors).
+    """
+
+    reason: str
+    stage: Stage
+    transient: bool = True
+
+
+Outcome: TypeAlias = Answer | Lost
+
+
+@attrs.frozen
+class Tries:
+    """What one request went through so far, the attempt just made included.
+
+    Attributes:
+        failures: 5xx answers and connection failures.
+        rate_limited: 429 answers.
+        elapsed: seconds since the first attempt began.
+    """
+
+    failures: int = 0
+    rate_limited: int = 0
+    elapsed: float = 0.0
+
+    def after(self, outcome: Outcome, elapsed: float) -> Tries:
+        """These tries plus ``outcome``, ``elapsed`` seconds after the first attempt began."""
+        if isinstance(outcome, Answer) and outcome.status == 429:
+            return Tries(self.failures, self.rate_limited + 1, elapsed)
+        if isinstance(outcome, Lost) or is_transient_status(outcome.status):
+            return Tries(self.failures + 1, self.rate_limited, elapsed)
+        return Tries(self.failures, self.rate_limited, elapsed)
+
+
+@attrs.frozen
+class Request:
+    """What the decision needs to know of a request.
+
+    Attributes:
+        what: a secret-free description, e.g. ``"create message in channel 7"``.
+        at_most_once: the request must never take effect twice and has no nonce to make a
+            repeat harmless (a webhook post): it is repeated only when it provably did not
+            take effect. False for a bot post (nonce + ``enforce_nonce``), edits and reads.
+        files: the files it carries, named by a 413's error.
+        secrets: strings scrubbed from Discord's error messages (the token).
+    """
+
+    what: str
+    at_most_once: bool = False
+    files: tuple[MediaFile, ...] = ()
+    secrets: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Done:
+    """The request succeeded."""
+
+
+@attrs.frozen
+class RetryAfter:
+    """Send the request again after ``seconds`` (0 for a 429: the rate limiter times it)."""
+
+    seconds: float
+
+
+@attrs.frozen
+class Uncertain:
+    """The request may have taken effect; it must not be repeated. ``reason`` says why."""
+
+    reason: str
+
+
+@attrs.frozen
+class Raise:
+    """The request failed for good with ``error``."""
+
+    error: DiscordError
+
+
+Step: TypeAlias = Done | RetryAfter | Uncertain | Raise
+
+
+def next_step(
+    outcome: Outcome,
+    tries: Tries,
+    request: Request,
+    policy: RetryPolicy = RetryPolicy(),
+    *,
+    random: Callable[[], float] = _random.random,
+) -> Step:
+    """What to do after an attempt: the exactly-once rules in one place.
+
+    Args:
+        outcome: how the attempt ended.
+        tries: the request's tries, this attempt included (`Tries.after`).
+        request: what the request is, and whether it may take effect twice.
+        policy: the bounds on retrying.
+        random: the jitter's source of floats in ``[0, 1)``.
+    """
+    if isinstance(outcome, Answer):
+        status = outcome.status
+        if 200 <= status < 300:
+            return Done()
+        if status == 429:
+            if tries.rate_limited > policy.max_rate_limited:
+                message = f"{request.what}: rate limited {tries.rate_limited} times in a row"
+                return Raise(DiscordUnavailableError(message, status=429))
+            return RetryAfter(0.0)
+        if not is_transient_status(status):
+            body = json_or_none(outcome.body)
+            error = error_from_response(
+                status, body, what=request.what, files=request.files, secrets=request.secrets
+            )
+            return Raise(error)
+        if (
+            request.at_most_once
+            and outcome.body_sent
+            and status not in policy.webhook_retry_statuses
+        ):
+            return Uncertain(f"Discord answered HTTP {status}")
+        return _backoff(f"HTTP {status}", status, tries, request, policy, random)
+    if not outcome.transient:
+        return Raise(DiscordError(f"{request.what}: {outcome.reason}"))
+    if request.at_most_once and outcome.stage is Stage.BODY_SENT:
+        return Uncertain(f"the connection failed ({outcome.reason})")
+    return _backoff(outcome.reason, None, tries, request, policy, random)
+
+
+def _backoff(
+    reason: str,
+    status: int | None,
+    tries: Tries,
+    request: Request,
+    policy: RetryPolicy,
+    random: Callable[[], float],
+) -> RetryAfter | Raise:
+    """Retry after a jittered backoff, unless the attempts or the deadline are used up."""
+    give_up = DiscordUnavailableError(
+        f"{request.what}: {reason}, {tries.failures} attempts", status=status
+    )
+    if tries.failures >= policy.max_attempts:
+        return Raise(give_up)
+    delay = backoff_delay(
+        tries.failures - 1, base=policy.backoff_base, cap=policy.backoff_cap, random=random
+    )
+    if policy.deadline is not None and tries.elapsed + delay > policy.deadline:
+        return Raise(give_up)
+    return RetryAfter(delay)

@@ -1,7 +1,9 @@
-"""The Discord endpoints the client calls: rate-limit route (template + major) and URL path.
+"""The Discord endpoints the client calls: each route's template, written once, and its path.
 
-Pure functions. A route's ``major`` is what splits a rate-limit bucket (channel, guild, webhook);
-for a webhook it holds a hash of the token, never the token, because the rate limiter logs it.
+Pure. A `Route` is what the rate limiter keys on; its ``major`` is what splits a bucket
+(channel, guild, webhook), and for a webhook it holds a hash of the token, never the token,
+because the rate limiter logs it. An `Endpoint` is a route with its ids filled in: the URL
+path is built from the route's own template, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -9,7 +11,37 @@ from __future__ import annotations
 import attrs
 
 from ._destinations import Channel, Webhook
-from ._ratelimit import Route
+
+
+@attrs.frozen
+class Route:
+    """One API route with its major parameter: what a bucket is looked up by.
+
+    Attributes:
+        method: the HTTP method, e.g. ``"POST"``.
+        template: the path without ids, e.g. ``"/channels/{channel_id}/messages"``.
+        major: the major parameter, e.g. ``"channel:123"`` or ``"webhook:<id>:<sha256 prefix>"``;
+            never a raw token.
+        global_limited: False for webhook requests sent without a bot token.
+    """
+
+    method: str
+    template: str
+    major: str
+    global_limited: bool = True
+
+    @property
+    def key(self) -> str:
+        """The bucket lookup key, ``"<method> <template>|<major>"``.
+
+        For example ``"POST /channels/{channel_id}/messages|channel:123"``.
+        """
+        return f"{self.method} {self.template}|{self.major}"
+
+    @property
+    def path_key(self) -> str:
+        """``"<method> <template>"``: the part that maps to a bucket hash."""
+        return f"{self.method} {self.template}"
 
 
 @attrs.frozen
@@ -27,39 +59,44 @@ class Endpoint:
     what: str
 
 
+def _endpoint(route: Route, what: str, **ids: object) -> Endpoint:
+    return Endpoint(route, route.template.format(**ids), what)
+
+
 def create_message(channel: Channel) -> Endpoint:
     """``POST /channels/{channel_id}/messages``."""
-    return Endpoint(
+    return _endpoint(
         Route("POST", "/channels/{channel_id}/messages", channel.major),
-        f"/channels/{channel.channel_id}/messages",
         f"create message in channel {channel.channel_id}",
+        channel_id=channel.channel_id,
     )
 
 
 def edit_channel_message(channel: Channel, message_id: str) -> Endpoint:
     """``PATCH /channels/{channel_id}/messages/{message_id}``."""
-    return Endpoint(
+    return _endpoint(
         Route("PATCH", "/channels/{channel_id}/messages/{message_id}", channel.major),
-        f"/channels/{channel.channel_id}/messages/{message_id}",
         f"edit message {message_id} in channel {channel.channel_id}",
+        channel_id=channel.channel_id,
+        message_id=message_id,
     )
 
 
 def get_channel(channel: Channel) -> Endpoint:
     """``GET /channels/{channel_id}``."""
-    return Endpoint(
+    return _endpoint(
         Route("GET", "/channels/{channel_id}", channel.major),
-        f"/channels/{channel.channel_id}",
         f"get channel {channel.channel_id}",
+        channel_id=channel.channel_id,
     )
 
 
 def get_guild(guild_id: str) -> Endpoint:
     """``GET /guilds/{guild_id}``."""
-    return Endpoint(
+    return _endpoint(
         Route("GET", "/guilds/{guild_id}", f"guild:{guild_id}"),
-        f"/guilds/{guild_id}",
         f"get guild {guild_id}",
+        guild_id=guild_id,
     )
 
 
@@ -68,22 +105,25 @@ def execute_webhook(webhook: Webhook) -> Endpoint:
 
     Webhook requests carry no bot token, so the per-token global limit does not apply.
     """
-    return Endpoint(
+    return _endpoint(
         Route("POST", "/webhooks/{webhook_id}/{webhook_token}", webhook.major, False),
-        f"/webhooks/{webhook.webhook_id}/{webhook.token}",
         f"execute webhook {webhook.webhook_id}",
+        webhook_id=webhook.webhook_id,
+        webhook_token=webhook.token,
     )
 
 
 def edit_webhook_message(webhook: Webhook, message_id: str) -> Endpoint:
     """``PATCH /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}``."""
-    return Endpoint(
+    return _endpoint(
         Route(
             "PATCH",
             "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
             webhook.major,
             False,
         ),
-        f"/webhooks/{webhook.webhook_id}/{webhook.token}/messages/{message_id}",
         f"edit message {message_id} of webhook {webhook.webhook_id}",
+        webhook_id=webhook.webhook_id,
+        webhook_token=webhook.token,
+        message_id=message_id,
     )

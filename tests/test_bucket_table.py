@@ -1,0 +1,79 @@
+"""The pure bucket table (no trio, no actor): time in, grants and refusals out."""
+
+from __future__ import annotations
+
+import math
+
+from tests._ratelimit import EDIT, MESSAGES, MESSAGES_2, rl_headers
+from uploader.discord._bucket_table import BucketTable
+from uploader.discord._headers import RateLimitScope, parse_rate_limit_headers
+from uploader.discord._pacer import GlobalPacer
+
+
+def answered(table: BucketTable[str], token: str, now: float, **headers: object) -> None:
+    parsed = parse_rate_limit_headers(rl_headers(**headers))  # type: ignore[arg-type]
+    route = EDIT if token.startswith("edit") else MESSAGES
+    table.answer(token, route, parsed, RateLimitScope.NONE, now, wall_now=0.0)
+
+
+def test_an_unknown_route_lets_one_request_out_until_its_answer() -> None:
+    table = BucketTable[str](pacer=None, max_wait=60.0)
+    for token in ("a", "b", "c"):
+        table.acquire(token, MESSAGES, 0.0)
+    assert table.pump(0.0).granted == ["a"]
+    assert table.pump(0.0).granted == []
+    answered(table, "a", 0.1, limit=2, remaining=1, reset_after=1.0)
+    decided = table.pump(0.1)
+    assert decided.granted == ["b"]
+    assert decided.wake_at == 1.1  # "c" waits for the window to reset
+    assert table.pump(1.1).granted == ["c"]
+
+
+def test_a_cancelled_request_takes_no_slot_and_a_released_one_gives_it_back() -> None:
+    table = BucketTable[str](pacer=None, max_wait=60.0)
+    table.acquire("a", MESSAGES, 0.0)
+    table.pump(0.0)
+    answered(table, "a", 0.0, limit=2, remaining=1, reset_after=5.0)
+    table.acquire("gone", MESSAGES, 0.0)
+    table.acquire("b", MESSAGES, 0.0)
+    table.cancel("gone")
+    assert table.pump(0.0).granted == ["b"]
+    table.release("b", 0.0)
+    table.acquire("c", MESSAGES, 0.0)
+    assert table.pump(0.0).granted == ["c"]
+
+
+def test_a_wait_beyond_max_wait_is_refused_and_other_buckets_go_on() -> None:
+    table = BucketTable[str](pacer=None, max_wait=10.0)
+    table.acquire("a", MESSAGES, 0.0)
+    table.pump(0.0)
+    answered(table, "a", 0.0, limit=1, remaining=0, reset_after=30.0)
+    table.acquire("b", MESSAGES, 0.0)
+    table.acquire("other", MESSAGES_2, 0.0)
+    decided = table.pump(0.0)
+    assert decided.granted == ["other"]
+    assert [(token, error.seconds) for token, error in decided.refused] == [("b", 30.0)]
+    assert decided.wake_at == math.inf
+
+
+def test_the_global_pacer_orders_grants_across_buckets() -> None:
+    table = BucketTable[str](pacer=GlobalPacer(2.0, 0, 0), max_wait=60.0)
+    table.acquire("a", MESSAGES, 0.0)
+    table.acquire("b", MESSAGES_2, 0.0)
+    decided = table.pump(0.0)
+    assert (decided.granted, decided.wake_at) == (["a"], 0.5)
+    assert table.pump(0.5).granted == ["b"]
+
+
+def test_a_lost_answer_keeps_the_window_from_resetting_for_a_whole_window() -> None:
+    table = BucketTable[str](pacer=None, max_wait=60.0)
+    table.acquire("a", MESSAGES, 0.0)
+    table.pump(0.0)
+    answered(table, "a", 0.0, limit=2, remaining=1, reset_after=2.5)
+    table.acquire("lost", MESSAGES, 2.5)
+    assert table.pump(2.5).granted == ["lost"]  # the window reset at 2.5: a fresh one
+    table.lost("lost", 2.5)  # it may have opened a 2.5 s window at Discord
+    table.acquire("b", MESSAGES, 2.5)
+    table.acquire("c", MESSAGES, 2.5)
+    decided = table.pump(2.5)
+    assert (decided.granted, decided.wake_at) == (["b"], 5.0)
