@@ -196,14 +196,28 @@ async def test_webhook_without_wait_answers_204_and_records(
 async def test_webhook_with_wait_and_thread_id_answers_the_message(
     fake: FakeDiscord, client: httpx.AsyncClient
 ) -> None:
-    url = fake.create_webhook()
-    response = await client.post(f"{url}?wait=true&thread_id=123", json={"content": "in thread"})
+    channel = fake.create_channel()
+    thread = fake.create_thread(channel)
+    url = fake.create_webhook(channel_id=channel)
+    response = await client.post(f"{url}?wait=true&thread_id={thread}", json={"content": "in"})
     assert response.status_code == 200
     body = response.json()
     assert_matches_schema("MessageResponse", body)
     assert body["webhook_id"] == url.split("/")[-2]
-    assert body["channel_id"] == "123"
-    assert fake.messages[0].thread_id == 123
+    assert body["channel_id"] == str(thread)
+    assert fake.messages[0].thread_id == thread
+    assert fake.messages[0].channel_id == channel
+
+
+async def test_webhook_thread_id_must_be_a_thread_of_its_channel(
+    fake: FakeDiscord, client: httpx.AsyncClient
+) -> None:
+    url = fake.create_webhook()
+    elsewhere = fake.create_thread(fake.create_channel())
+    for thread in (123, elsewhere):
+        response = await client.post(f"{url}?wait=true&thread_id={thread}", json={"content": "x"})
+        assert (response.status_code, response.json()["code"]) == (404, 10003)
+    assert fake.messages == []
 
 
 async def test_webhook_ignores_nonce_and_a_bad_thread_id_is_50035(
@@ -307,7 +321,7 @@ async def test_unknown_channel_guild_and_route(
     assert (missing.status_code, missing.json()["code"]) == (404, 10003)
     guild = await client.get(f"{fake.api_base}/guilds/42", headers=bot(fake))
     assert (guild.status_code, guild.json()["code"]) == (404, 10004)
-    route = await client.get(f"{fake.api_base}/users/@me", headers=bot(fake))
+    route = await client.get(f"{fake.api_base}/users/@me/guilds", headers=bot(fake))
     assert route.status_code == 404
     method = await client.delete(f"{fake.api_base}/channels/42", headers=bot(fake))
     assert method.status_code == 405

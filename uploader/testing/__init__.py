@@ -3,7 +3,8 @@
 Start one with ``async with open_fake_discord() as fake:`` (or
 ``fake = await nursery.start(run_fake_discord)``), point a client at ``fake.api_base`` with
 ``fake.bot_token``, or at a URL from ``fake.create_webhook()``, then check ``fake.messages`` and
-``fake.stats``. ``fake.inject(Fault(...))`` schedules 429s, 5xx, slow answers and dropped
+``fake.stats`` (or, from any language, ``GET fake.inspect_url + "/messages"`` and
+``"/stats"``). ``fake.inject(Fault(...))`` schedules 429s, 5xx, slow answers and dropped
 connections. For pytest, enable the ``fake_discord`` fixture with
 ``pytest_plugins = ["uploader.testing.pytest_plugin"]``.
 """
@@ -11,6 +12,7 @@ connections. For pytest, enable the ``fake_discord`` fixture with
 from __future__ import annotations
 
 from ._fake import FakeDiscord as FakeDiscord
+from ._fake import discord_com_url as discord_com_url
 from ._records import FakeStats as FakeStats
 from ._records import Fault as Fault
 from ._records import FaultKind as FaultKind
@@ -28,6 +30,7 @@ __all__ = [
     "RecordedAttachment",
     "RecordedMessage",
     "RouteName",
+    "discord_com_url",
     "open_fake_discord",
     "run_fake_discord",
 ]
