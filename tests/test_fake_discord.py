@@ -904,6 +904,7 @@ def test_the_public_names_of_uploader_testing_are_pinned() -> None:
         "RecordedAttachment",
         "RecordedMessage",
         "RouteName",
+        "discord_com_url",
         "open_fake_discord",
         "run_fake_discord",
     ]
