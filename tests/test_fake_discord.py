@@ -898,6 +898,7 @@ def test_the_public_names_of_uploader_testing_are_pinned() -> None:
 
     assert sorted(uploader.testing.__all__) == [
         "FakeDiscord",
+        "FakeDiscordThread",
         "FakeStats",
         "Fault",
         "FaultKind",
@@ -905,6 +906,7 @@ def test_the_public_names_of_uploader_testing_are_pinned() -> None:
         "RecordedMessage",
         "RouteName",
         "discord_com_url",
+        "fake_discord_in_thread",
         "open_fake_discord",
         "run_fake_discord",
     ]

@@ -82,6 +82,11 @@ class FakeDiscord:
         return self._world.bot_token
 
     @property
+    def bot_user_id(self) -> int:
+        """The bot's user id (``GET /users/@me``), the author of its messages."""
+        return self._world.bot_user_id
+
+    @property
     def port(self) -> int:
         """The TCP port it listens on."""
         return self._world.port
