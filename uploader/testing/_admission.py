@@ -22,7 +22,7 @@ from ._responses import (
     rate_limited,
     server_error,
 )
-from ._routes import FAMILIES, Route, bucket_of, family_of
+from ._routes import FAMILIES, WEBHOOK_FAMILY, Route, bucket_of, family_of
 from ._world import Channel, Webhook, World
 
 READ_LIMIT = (50, 1.0)
@@ -48,8 +48,8 @@ class RateLimits:
     """The fake's buckets: per webhook, per channel and route family, reads, global.
 
     Args:
-        webhook_limit: (requests, seconds) per webhook, shared by all its token routes;
-            None: off.
+        webhook_limit: (requests, seconds) per webhook, shared by execute, edit and delete
+            through its token; None: off.
         channel_limit: (requests, seconds) per channel for each family of `FAMILIES` (create,
             edit, delete, reactions, typing) apart; None turns these and the reads' limit off.
         global_limit: requests per second per bot token; None: off.
@@ -72,7 +72,7 @@ class RateLimits:
         self, route: Route, webhook: Webhook | None
     ) -> tuple[FixedWindows | None, object]:
         """The windows a request counts against, and its key (the major parameter)."""
-        if webhook is not None and route.webhook_token is not None:
+        if webhook is not None and family_of(route) == WEBHOOK_FAMILY:
             return self._webhook, (webhook.id, webhook.token)
         family = family_of(route)
         major = route.channel_id or route.guild_id or route.webhook_id

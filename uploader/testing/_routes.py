@@ -140,15 +140,22 @@ FAMILIES: dict[RouteName, str] = {
 """The channel routes with a bucket of their own (reactions share one); the rest are reads."""
 
 
+WEBHOOK_WRITES = frozenset({"execute_webhook", "edit_message", "delete_message"})
+"""The webhook token routes that share the webhook's bucket (its reads are reads)."""
+WEBHOOK_FAMILY = "webhooks/{id}/{token}"
+
+
 def family_of(route: Route) -> str:
     """The bucket a route counts against, before its major parameter splits it."""
     if route.webhook_token is not None:
-        return "webhooks/{id}/{token}"
+        if route.name in WEBHOOK_WRITES:
+            return WEBHOOK_FAMILY
+        return f"GET webhooks/{{id}}/{{token}} {route.name}"
     return FAMILIES.get(route.name, f"GET {route.name}")
 
 
 def bucket_of(route: Route) -> str:
-    """The ``X-RateLimit-Bucket`` hash of a route (webhook routes share one bucket)."""
+    """The ``X-RateLimit-Bucket`` hash of a route (a webhook's writes share one bucket)."""
     return hashlib.md5(family_of(route).encode(), usedforsecurity=False).hexdigest()
 
 
