@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from _peers import NPM_PEERS, ROOT, node_missing
 
+pytest_plugins = ["pytester"]
+
 SECTION = "## Testing your bot against the loopback Discord"
 
 
@@ -32,21 +34,14 @@ def readme_block(first_line: str) -> str:
     raise AssertionError(f"no README block starts with {first_line!r}")
 
 
-def test_the_readme_discord_py_example_passes_as_written(tmp_path: Path) -> None:
+def test_the_readme_discord_py_example_passes_as_written(pytester: pytest.Pytester) -> None:
     pytest.importorskip("discord", minversion="2.7", reason="discord.py is a dev extra")
     conftest = readme_block("# conftest.py")
     plugins = next(line for line in conftest.splitlines() if line.startswith("pytest_plugins"))
-    (tmp_path / "conftest.py").write_text(plugins + "\n")
-    (tmp_path / "test_report.py").write_text(readme_block("# test_report.py"))
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_report.py"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 passed" in done.stdout
+    pytester.makeconftest(plugins)
+    pytester.makepyfile(test_report=readme_block("# test_report.py"))
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
 
 
 @pytest.fixture
