@@ -41,6 +41,7 @@ class Route:
 
 
 _Methods = dict[str, RouteName]
+_MESSAGE: _Methods = {"GET": "get_message", "PATCH": "edit_message", "DELETE": "delete_message"}
 
 
 def match_route(method: str, path: str) -> Route | int:
@@ -89,12 +90,7 @@ def _channel_lookup(channel_id: int, rest: list[str]) -> tuple[_Methods, Route] 
         case ["messages"]:
             return {"GET": "list_messages", "POST": "create_message"}, route
         case ["messages", mid]:
-            methods: _Methods = {
-                "GET": "get_message",
-                "PATCH": "edit_message",
-                "DELETE": "delete_message",
-            }
-            return methods, attrs.evolve(route, message_id=mid)
+            return _MESSAGE, attrs.evolve(route, message_id=mid)
         case ["messages", mid, "reactions"]:
             return {"DELETE": "clear_reactions"}, attrs.evolve(route, message_id=mid)
         case ["messages", mid, "reactions", emoji]:
@@ -115,12 +111,7 @@ def _webhook_lookup(route: Route, rest: list[str]) -> tuple[_Methods, Route] | N
         case []:
             return {"GET": "get_webhook", "POST": "execute_webhook"}, route
         case ["messages", mid]:
-            methods: _Methods = {
-                "GET": "get_message",
-                "PATCH": "edit_message",
-                "DELETE": "delete_message",
-            }
-            return methods, attrs.evolve(route, message_id=mid)
+            return _MESSAGE, attrs.evolve(route, message_id=mid)
     return None
 
 
