@@ -57,8 +57,8 @@ def peer() -> Iterator[PeerRun]:
             text=True,
             env=env,
             timeout=60,
-            check=True,
         )
+        assert done.returncode == 0, done.stderr
         yield PeerRun(
             json.loads(done.stdout),
             fake.messages,

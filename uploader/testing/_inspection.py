@@ -43,7 +43,7 @@ def inspect(world: World, stats: FakeStats, method: str, target: str) -> Respons
         body = {"messages": f"{PREFIX}/messages", "stats": f"{PREFIX}/stats"}
     else:
         return attrs.evolve(http_error(404), counted=False)
-    if method not in ("GET", "HEAD"):
+    if method != "GET":
         return attrs.evolve(http_error(405), counted=False)
     return attrs.evolve(json_response(200, body), counted=False)
 
