@@ -72,9 +72,9 @@ class RateLimits:
         self, route: Route, webhook: Webhook | None
     ) -> tuple[FixedWindows | None, object]:
         """The windows a request counts against, and its key (the major parameter)."""
-        if webhook is not None and family_of(route) == WEBHOOK_FAMILY:
-            return self._webhook, (webhook.id, webhook.token)
         family = family_of(route)
+        if webhook is not None and family == WEBHOOK_FAMILY:
+            return self._webhook, (webhook.id, webhook.token)
         major = route.channel_id or route.guild_id or route.webhook_id
         if route.name not in FAMILIES or self._channel_limit is None:
             return self._read, (family, major)
