@@ -135,6 +135,9 @@ async def test_embeds_come_back_as_sent_and_an_edit_replaces_them(
     assert fake.messages[0].embeds == ({"title": "v2", "type": "rich"},)
     kept = await client.patch(url, headers=bot(fake), json={"content": "text too"})
     assert [e["title"] for e in kept.json()["embeds"]] == ["v2"]
+    silent = {"content": "shh", "flags": 4096 | 2, "tts": True}
+    echoed = (await send(client, fake, channel, silent)).json()
+    assert (echoed["flags"], echoed["tts"]) == (4096, True)
 
 
 # ------------------------------------------------------ reads, deletes and lists

@@ -71,6 +71,8 @@ def message_record_json(world: World, message: RecordedMessage) -> dict[str, Any
         "embeds": [dict(e) for e in message.embeds],
         "reply_to": message.reply_to,
         "reactions": list(message.reactions),
+        "flags": message.flags,
+        "tts": message.tts,
         "edits": message.edits,
         "deleted": message.deleted,
         "timestamp": world.clock.iso(to_ns(message.created_at)),

@@ -31,6 +31,8 @@ from ._world import World
 NONCE_WINDOW_SECONDS = 300.0
 """How long ``enforce_nonce`` remembers a nonce (Discord says "a few minutes")."""
 _EXTRAS = ("embeds", "sticker_ids", "components", "poll")
+_CREATE_FLAGS = 4 | 4096 | 32768
+"""The flags a create keeps: SUPPRESS_EMBEDS, SUPPRESS_NOTIFICATIONS, IS_COMPONENTS_V2."""
 EMPTY_MESSAGE = Problem(400, 50006, "Cannot send an empty message")
 UNKNOWN_MESSAGE = Problem(404, 10008, "Unknown Message")
 UNKNOWN_CHANNEL = Problem(404, 10003, "Unknown Channel")
@@ -111,6 +113,8 @@ def _create(
         created_at=now,
         embeds=_embeds(payload.get("embeds")),
         reply_to=reply_to,
+        flags=_int_or_zero(payload.get("flags")) & _CREATE_FLAGS,
+        tts=payload.get("tts") is True,
     )
     world.log.record(message)
     if nonce is not None and isinstance(nonce, int | str):
@@ -118,6 +122,10 @@ def _create(
     if webhook is not None and query.get("wait", "").lower() not in ("true", "1"):
         return no_content(admission.bucket_headers)
     return json_response(200, message_json(world, message), admission.bucket_headers)
+
+
+def _int_or_zero(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _earlier_by_nonce(world: World, nonce: str, now_ns: int) -> RecordedMessage | None:

@@ -134,6 +134,8 @@ class RecordedMessage:
         reply_to: the id of the message it replies to, or None.
         reactions: the emoji the bot reacted with, in order.
         deleted: whether it was deleted (it stays in the record).
+        flags: the message flags the create kept (suppress embeds or notifications...).
+        tts: whether it was sent as text-to-speech.
     """
 
     id: str
@@ -149,6 +151,8 @@ class RecordedMessage:
     reply_to: str | None = None
     reactions: tuple[str, ...] = ()
     deleted: bool = False
+    flags: int = 0
+    tts: bool = False
 
 
 @attrs.frozen

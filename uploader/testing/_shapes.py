@@ -55,14 +55,14 @@ def message_json(world: World, message: RecordedMessage, *, nested: bool = False
         "embeds": [dict(embed) for embed in message.embeds],
         "timestamp": world.clock.iso(to_ns(message.created_at)),
         "edited_timestamp": world.clock.iso(edited) if edited is not None else None,
-        "flags": 0,
+        "flags": message.flags,
         "components": [],
         "id": message.id,
         "channel_id": str(channel_id),
         "author": author,
         "pinned": False,
         "mention_everyone": False,
-        "tts": False,
+        "tts": message.tts,
     }
     if message.webhook_id is not None:
         body["webhook_id"] = message.webhook_id
