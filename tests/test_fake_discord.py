@@ -10,9 +10,9 @@ from typing import Any
 
 import h11
 import httpx
-import jsonschema
 import pytest
 import trio
+from _fake_http import assert_matches_schema, bot
 
 from uploader import MIB
 from uploader.testing import (
@@ -23,7 +23,6 @@ from uploader.testing import (
     run_fake_discord,
 )
 from uploader.testing._limits import to_ns
-from uploader.testing._schemas import schema_document
 
 BUCKET_HEADERS = (
     "x-ratelimit-limit",
@@ -46,10 +45,6 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def bot(fake: FakeDiscord) -> dict[str, str]:
-    return {"Authorization": f"Bot {fake.bot_token}"}
-
-
 def multipart(payload: dict[str, Any], files: dict[int, bytes] | None = None) -> dict[str, Any]:
     """httpx keyword arguments of a Discord upload: payload_json and files[n] parts."""
     parts = [
@@ -66,11 +61,6 @@ def upload(content: str, files: dict[int, bytes]) -> dict[str, Any]:
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def assert_matches_schema(name: str, instance: object) -> None:
-    root = {"$ref": f"#/components/schemas/{name}", "components": schema_document()["components"]}
-    jsonschema.Draft202012Validator(root).validate(instance)
 
 
 async def post_message(

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import jsonschema
 import pytest
+from _fake_http import assert_matches_schema, bot
 
 from uploader.testing import (
     FakeDiscord,
@@ -19,7 +19,6 @@ from uploader.testing import (
     fake_discord_in_thread,
     open_fake_discord,
 )
-from uploader.testing._schemas import schema_document
 
 
 @pytest.fixture
@@ -32,15 +31,6 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=None) as client:
         yield client
-
-
-def bot(fake: FakeDiscord) -> dict[str, str]:
-    return {"Authorization": f"Bot {fake.bot_token}"}
-
-
-def assert_matches_schema(name: str, instance: object) -> None:
-    root = {"$ref": f"#/components/schemas/{name}", "components": schema_document()["components"]}
-    jsonschema.Draft202012Validator(root).validate(instance)
 
 
 async def send(
