@@ -88,7 +88,10 @@ class FakeGateway:
         self.port = 0
         self.received: list[GatewayFrame] = []
         self.client_close_codes: list[int | None] = []
+        """How each connection ended: its close code (from either side); None when cut."""
         self.connections = 0
+        self.paths: list[str] = []
+        """The request path of each connection (``/resume`` when the resume URL was used)."""
         self._links: dict[int, _Link] = {}
         self._sessions: dict[str, _Session] = {}
         self._latest_session: _Session | None = None
@@ -228,6 +231,10 @@ class FakeGateway:
         """Send op 7: the client should reconnect and resume."""
         await self._send(self._link(connection), {"op": 7, "d": None})
 
+    async def request_heartbeat(self, connection: int | None = None) -> None:
+        """Send op 1: the client should beat at once."""
+        await self._send(self._link(connection), {"op": 1, "d": None})
+
     async def invalidate_session(self, *, resumable: bool, connection: int | None = None) -> None:
         """Send op 9 with ``d: resumable``; when not resumable the session is gone."""
         link = self._link(connection)
@@ -252,6 +259,7 @@ class FakeGateway:
         """Play the gateway on one accepted WebSocket until it closes."""
         link = _Link(self.connections, ws, stream)
         self.connections += 1
+        self.paths.append(ws.path or "/")
         self._links[link.index] = link
         self._notify()
         try:
