@@ -231,7 +231,7 @@ async def test_a_4004_mid_session_ends_the_gateway(
 
 
 async def test_disallowed_intents_name_the_portal_setting(
-    autojump_clock: trio.testing.MockClock
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with open_fake_gateway(privileged_intents=False) as strict:
         transport = strict.http_transport()
