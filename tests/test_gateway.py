@@ -296,3 +296,12 @@ async def test_reprs_and_logs_never_show_the_token(
         await next_event(gw, "RESUMED")
         text = repr(gw) + repr(gw._session) + repr(drain(gw))
     assert FAKE_BOT_TOKEN not in text + caplog.text
+
+
+async def test_the_fake_dispatches_what_synchronous_code_queued(
+    autojump_clock: trio.testing.MockClock, fake: FakeGateway, http: httpx.AsyncClient
+) -> None:
+    async with open_gateway(FAKE_BOT_TOKEN, http=http, api_base=API, random=half) as gw:
+        fake.dispatch_soon("MESSAGE_CREATE", {"content": "posted by the bot over HTTP"})
+        event = await next_event(gw, "MESSAGE_CREATE")
+    assert event.data == {"content": "posted by the bot over HTTP"}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -97,6 +98,7 @@ class FakeGateway:
         self._latest_session: _Session | None = None
         self._session_ids = itertools.count(1)
         self._changed = trio.Event()
+        self._outbox, self._outbox_out = trio.open_memory_channel[tuple[str, Any]](math.inf)
 
     def __repr__(self) -> str:
         return f"<FakeGateway url={self.url!r} connections={self.connections}>"
@@ -195,6 +197,18 @@ class FakeGateway:
             if link.session is session:
                 await self._send(link, payload)
         return session.seq
+
+    def dispatch_soon(self, name: str, data: Any) -> None:
+        """Queue a dispatch in the latest session from synchronous code (e.g. the HTTP fake
+        reporting a message the bot posted); `pump` sends it. Dropped when there is no session.
+        """
+        self._outbox.send_nowait((name, data))
+
+    async def pump(self) -> None:
+        """Send what `dispatch_soon` queued, until cancelled (the server runs this)."""
+        async for name, data in self._outbox_out:
+            if self._latest_session is not None:
+                await self.dispatch(name, data)
 
     async def message_create(
         self,

@@ -46,6 +46,7 @@ async def run_fake_gateway(
             port,
         )
         fake.port = listeners[0].socket.getsockname()[1]
+        nursery.start_soon(fake.pump)
         task_status.started(fake)
 
 
