@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import stat
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -243,3 +244,32 @@ async def test_request_folders_are_private_and_named_by_user_and_message(tmp_pat
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     with pytest.raises(ValueError, match="snowflakes"):
         await make_request_dir(tmp_path, "..", "456")
+
+
+async def test_a_real_loopback_download_with_private_links_allowed(tmp_path: Path) -> None:
+    heads: list[bytes] = []
+
+    async def http_once(stream: trio.SocketStream) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await stream.receive_some(4096)
+        heads.append(head)
+        await stream.send_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n" % len(VIDEO) + VIDEO
+        )
+        await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        serve = functools.partial(trio.serve_tcp, host="127.0.0.1")
+        [listener] = await nursery.start(serve, http_once, 0)
+        port = listener.socket.getsockname()[1]
+        url = f"http://127.0.0.1:{port}/clip.mp4"
+        async with httpx.AsyncClient() as http:
+            with pytest.raises(PrivateAddressError, match="loopback"):
+                await download(http, url, tmp_path, max_bytes=10_000)
+            got = await download(http, url, tmp_path, max_bytes=10_000, allow_private=True)
+        nursery.cancel_scope.cancel()
+    assert got.path.read_bytes() == VIDEO and got.size == len(VIDEO)
+    assert f"Host: 127.0.0.1:{port}".encode() in heads[0]
+    assert len(heads) == 1  # the refused link never connected

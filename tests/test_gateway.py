@@ -15,6 +15,7 @@ from uploader.gateway import (
     Gateway,
     GatewayClosedError,
     GatewayEvent,
+    GatewayUnavailableError,
     IdentifyLimiter,
     SessionStartLimit,
     open_gateway,
@@ -305,3 +306,21 @@ async def test_the_fake_dispatches_what_synchronous_code_queued(
         fake.dispatch_soon("MESSAGE_CREATE", {"content": "posted by the bot over HTTP"})
         event = await next_event(gw, "MESSAGE_CREATE")
     assert event.data == {"content": "posted by the bot over HTTP"}
+
+
+async def test_gives_up_when_no_session_ever_starts(
+    autojump_clock: trio.testing.MockClock, fake: FakeGateway
+) -> None:
+    with trio.socket.socket() as probe:
+        await probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]  # nothing listens on it once closed
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, json={**fake.gateway_bot_payload(), "url": f"ws://127.0.0.1:{closed_port}/"}
+        )
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        with pytest.raises(GatewayUnavailableError, match="no gateway session after 6"):
+            async with open_gateway(FAKE_BOT_TOKEN, http=http, api_base=API, random=half):
+                pytest.fail("must not start")

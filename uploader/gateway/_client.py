@@ -23,6 +23,7 @@ from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 from .._errors import single_error
 from .._settings import DEFAULT_API_BASE
 from ._connection import DROPPED, Link, run_connection
+from ._errors import GatewayUnavailableError
 from ._http import fetch_gateway_info
 from ._limits import IdentifyLimiter
 from ._models import BOT_INTENTS, GatewayEvent, GatewayInfo
@@ -40,6 +41,9 @@ logger = logging.getLogger("uploader.gateway")
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 CONNECT_TIMEOUT = 30.0
 CLOSE_TIMEOUT = 5.0
+ATTEMPTS_BEFORE_READY = 6
+"""Connections in a row that may fail before the first READY before `run_gateway` gives up
+(later, after a session worked, it keeps trying: Discord outages end)."""
 
 
 class Gateway:
@@ -140,7 +144,8 @@ async def run_gateway(
 
     Raises:
         GatewayClosedError: Discord closed with 4004 or 4010 to 4014.
-        GatewayUnavailableError: GET /gateway/bot failed.
+        GatewayUnavailableError: GET /gateway/bot failed, or no session could be started in
+            `ATTEMPTS_BEFORE_READY` connections.
     """
     async with AsyncExitStack() as stack:
         if http is None:
@@ -222,6 +227,11 @@ class _Runner:
             if ending.kind is EndKind.CLOSED:
                 check_reconnect(ending.code)
             failures = 0 if self._was_ready else failures + 1
+            if not self._started and failures >= ATTEMPTS_BEFORE_READY:
+                raise GatewayUnavailableError(
+                    f"no gateway session after {failures} attempts ({ending.kind.value}, "
+                    f"code {ending.code})"
+                )
             if ending.kind is EndKind.RECONNECT_REQUESTED:
                 delay = 0.0
             elif ending.kind is EndKind.INVALID_SESSION:

@@ -97,6 +97,7 @@ class FakeGateway:
         self._sessions: dict[str, _Session] = {}
         self._latest_session: _Session | None = None
         self._session_ids = itertools.count(1)
+        self._message_ids = itertools.count(500000000000000001)
         self._changed = trio.Event()
         self._outbox, self._outbox_out = trio.open_memory_channel[tuple[str, Any]](math.inf)
 
@@ -221,7 +222,7 @@ class FakeGateway:
     ) -> dict[str, Any]:
         """Dispatch a MESSAGE_CREATE from a user; return the message object."""
         message: dict[str, Any] = {
-            "id": message_id or str(500000000000000000 + len(self.received) + self.connections),
+            "id": message_id or str(next(self._message_ids)),
             "channel_id": channel_id,
             "content": content,
             "author": {"id": author_id, "username": f"user{author_id[-4:]}", "bot": False},
