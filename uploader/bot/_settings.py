@@ -58,13 +58,9 @@ class BotSettings:
             SettingsError: a variable has a value outside its accepted range.
         """
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for field_name, (var, parse) in _ENV_PARSERS.items():
-            raw = env.get(var)
-            if raw is not None and raw.strip() != "":
-                values[field_name] = parse(raw)
-        values.update(overrides)
-        return cls(**values)
+        given = {name: env.get(var, "").strip() for name, (var, _) in _ENV_PARSERS.items()}
+        values = {name: _ENV_PARSERS[name][1](raw) for name, raw in given.items() if raw}
+        return cls(**{**values, **overrides})
 
 
 def _count(name: str) -> Callable[[str], int]:

@@ -17,6 +17,7 @@ The token never appears in logs, errors or reprs.
 from __future__ import annotations
 
 from ._client import Gateway as Gateway
+from ._client import GatewayOptions as GatewayOptions
 from ._client import open_gateway as open_gateway
 from ._client import run_gateway as run_gateway
 from ._errors import GatewayClosedError as GatewayClosedError
@@ -41,6 +42,7 @@ __all__ = [
     "GatewayError",
     "GatewayEvent",
     "GatewayInfo",
+    "GatewayOptions",
     "GatewayUnavailableError",
     "IdentifyLimiter",
     "Intents",

@@ -9,12 +9,13 @@ connection, decide from its `Ending` whether to resume or identify afresh (or st
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import random as _random
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import httpx
 import trio
@@ -160,38 +161,29 @@ async def run_gateway(
         await runner.run()
 
 
+class GatewayOptions(TypedDict, total=False):
+    """The keyword arguments `open_gateway` passes on to `run_gateway`."""
+
+    intents: int
+    http: httpx.AsyncClient | None
+    api_base: str
+    shard: tuple[int, int] | None
+    identify_limiter: IdentifyLimiter | None
+    random: Callable[[], float]
+
+
 @asynccontextmanager
-async def open_gateway(
-    token: str,
-    *,
-    intents: int = BOT_INTENTS,
-    http: httpx.AsyncClient | None = None,
-    api_base: str = DEFAULT_API_BASE,
-    shard: tuple[int, int] | None = None,
-    identify_limiter: IdentifyLimiter | None = None,
-    random: Callable[[], float] = _random.random,
-) -> AsyncIterator[Gateway]:
+async def open_gateway(token: str, **options: Unpack[GatewayOptions]) -> AsyncIterator[Gateway]:
     """``async with open_gateway(token) as gw:`` runs `run_gateway` for the block (same args).
 
     Raises:
         GatewayClosedError: Discord closed with 4004 or 4010 to 4014 (before or during the
             block; the block is cancelled).
-        GatewayUnavailableError: GET /gateway/bot failed.
+        GatewayUnavailableError: GET /gateway/bot failed, or no session could be started.
     """
     with single_error():
         async with trio.open_nursery() as nursery:
-            gateway: Gateway = await nursery.start(
-                lambda task_status: run_gateway(
-                    token,
-                    intents=intents,
-                    http=http,
-                    api_base=api_base,
-                    shard=shard,
-                    identify_limiter=identify_limiter,
-                    random=random,
-                    task_status=task_status,
-                )
-            )
+            gateway: Gateway = await nursery.start(functools.partial(run_gateway, token, **options))
             try:
                 yield gateway
             finally:

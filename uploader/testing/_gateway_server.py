@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TypedDict, Unpack
 
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, wrap_server_stream
@@ -62,30 +63,23 @@ async def _serve_stream(fake: FakeGateway, stream: trio.SocketStream) -> None:
         nursery.cancel_scope.cancel()
 
 
+class FakeGatewayOptions(TypedDict, total=False):
+    """The keyword arguments `open_fake_gateway` passes on to `run_fake_gateway`."""
+
+    token: str
+    heartbeat_interval_ms: int
+    ack_heartbeats: bool
+    max_concurrency: int
+    privileged_intents: bool
+    port: int
+
+
 @asynccontextmanager
-async def open_fake_gateway(
-    *,
-    token: str = FAKE_BOT_TOKEN,
-    heartbeat_interval_ms: int = 41250,
-    ack_heartbeats: bool = True,
-    max_concurrency: int = 1,
-    privileged_intents: bool = True,
-    port: int = 0,
-) -> AsyncIterator[FakeGateway]:
+async def open_fake_gateway(**options: Unpack[FakeGatewayOptions]) -> AsyncIterator[FakeGateway]:
     """Run a fake gateway for the duration of an ``async with`` block (same arguments)."""
     with single_error():
         async with trio.open_nursery() as nursery:
-            fake: FakeGateway = await nursery.start(
-                functools.partial(
-                    run_fake_gateway,
-                    token=token,
-                    heartbeat_interval_ms=heartbeat_interval_ms,
-                    ack_heartbeats=ack_heartbeats,
-                    max_concurrency=max_concurrency,
-                    privileged_intents=privileged_intents,
-                    port=port,
-                )
-            )
+            fake: FakeGateway = await nursery.start(functools.partial(run_fake_gateway, **options))
             try:
                 yield fake
             finally:
