@@ -324,3 +324,17 @@ async def test_gives_up_when_no_session_ever_starts(
         with pytest.raises(GatewayUnavailableError, match="no gateway session after 6"):
             async with open_gateway(FAKE_BOT_TOKEN, http=http, api_base=API, random=half):
                 pytest.fail("must not start")
+
+
+async def test_a_send_during_a_reconnect_goes_out_on_the_next_connection(
+    autojump_clock: trio.testing.MockClock, fake: FakeGateway, http: httpx.AsyncClient
+) -> None:
+    presence = {"op": 3, "d": {"since": None, "activities": [], "status": "idle", "afk": True}}
+    async with open_gateway(FAKE_BOT_TOKEN, http=http, api_base=API, random=half) as gw:
+        await fake.drop()
+        await until(fake, lambda: fake.live_connections == 0)
+        await gw.send(presence)  # waits for the resumed connection
+        await until(fake, lambda: len(fake.frames(3)) == 1)
+    [sent] = fake.frames(3)
+    assert sent.connection == 1 and sent.data == presence["d"]
+    assert fake.resumes[0].at <= sent.at

@@ -222,3 +222,20 @@ async def test_fetch_gateway_info_refused_token_names_the_cause_not_the_token() 
     assert caught.value.status == 401
     assert "token was refused" in str(caught.value)
     assert TOKEN not in str(caught.value) and TOKEN not in repr(caught.value)
+
+
+@given(st.lists(st.tuples(st.integers(1, 30), st.booleans()), max_size=60))
+def test_dispatches_are_handed_out_once_in_order_whatever_is_replayed(
+    script: list[tuple[int, bool]],
+) -> None:
+    """Each step: Discord (re)sends events up to ``n``, from 1 or just after the last one."""
+    session = ready_session()
+    handed: list[int] = []
+    for upto, from_start in script:
+        first = 2 if from_start else (session.seq or 1) + 1
+        for seq in range(first, upto + 2):
+            reaction = session.receive({"op": 0, "t": "MESSAGE_CREATE", "s": seq, "d": {}}, 0.0)
+            if reaction.event is not None:
+                handed.append(seq)
+    assert handed == list(range(2, len(handed) + 2))
+    assert session.seq == (handed[-1] if handed else 1)
