@@ -19,6 +19,7 @@ from ._admission import Admission, RateLimits, admit
 from ._faults import FaultSchedule
 from ._forms import TOO_LARGE, FormReader, Problem
 from ._inspection import inspect, is_inspection
+from ._interactions import JsonReader, json_route_reader, user_post_reader
 from ._ledger import Ledger
 from ._limits import to_ns
 from ._messages import answer_message
@@ -62,14 +63,15 @@ class Exchange:
         admission: what admission found (channel, webhook, bucket headers).
         query: the query parameters.
         fault: the injected fault that hit it, if any (``slow`` or ``drop_after_body``).
-        reader: the form reader of a message route, else None (the body is ignored).
+        reader: the form reader of a message route, the JSON reader of a slash-command route
+            or a user's post, else None (the body is ignored).
     """
 
     route: Route
     admission: Admission
     query: dict[str, str]
     fault: Fault | None
-    reader: FormReader | None
+    reader: FormReader | JsonReader | None
 
     @property
     def sink(self) -> Callable[[bytes], None] | None:
@@ -116,8 +118,14 @@ class DiscordApp:
     def receive(self, head: RequestHead, now: float) -> Drop | Response | Exchange:
         """Decide what to do with a request whose head has arrived.
 
-        The inspection routes (``/_fake/...``) answer at once and are left out of the stats.
+        The inspection routes (``/_fake/...``) answer at once and are left out of the stats, as
+        is a user's post (``POST /_fake/channels/{id}/messages``).
         """
+        user_post = user_post_reader(self.world, head.method, head.target)
+        if isinstance(user_post, Response):
+            return user_post
+        if user_post is not None:
+            return Exchange(Route("create_message"), Admission(None, None, ()), {}, None, user_post)
         if is_inspection(head.target):
             return inspect(self.world, self.ledger.snapshot(), head.method, head.target)
         self.ledger.count_request()
@@ -135,7 +143,7 @@ class DiscordApp:
         admission = admit(self.world, self.limits, route, head.headers, fault, to_ns(now))
         if isinstance(admission, Response):
             return admission
-        reader: FormReader | None = None
+        reader: FormReader | JsonReader | None = json_route_reader(self.world, route)
         if route.name in _FORM_ROUTES:
             reader = self._form_reader(admission, head.headers)
         return Exchange(route, admission, dict(parse_qsl(target.query)), fault, reader)
@@ -157,6 +165,8 @@ class DiscordApp:
         """The answer to an admitted request whose body has been read."""
         route, admission, world = exchange.route, exchange.admission, self.world
         shown = admission.bucket_headers
+        if isinstance(exchange.reader, JsonReader):
+            return exchange.reader.respond(now)
         if exchange.reader is None:
             return answer_resource(world, route, admission, exchange.query)
         form = exchange.reader.finish()

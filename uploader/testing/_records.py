@@ -37,6 +37,8 @@ RouteName = Literal[
     "get_current_user",
     "get_application",
     "get_gateway_bot",
+    "bulk_overwrite_commands",
+    "interaction_callback",
 ]
 """The fake's routes, as fault filters name them.
 
@@ -136,6 +138,8 @@ class RecordedMessage:
         deleted: whether it was deleted (it stays in the record).
         flags: the message flags the create kept (suppress embeds or notifications...).
         tts: whether it was sent as text-to-speech.
+        author_id: the user who posted it through the fake's user route, or None for the
+            bot's (or a webhook's) own message.
     """
 
     id: str
@@ -153,6 +157,7 @@ class RecordedMessage:
     deleted: bool = False
     flags: int = 0
     tts: bool = False
+    author_id: str | None = None
 
 
 @attrs.frozen
