@@ -895,6 +895,7 @@ def test_the_public_names_of_uploader_testing_are_pinned() -> None:
         "FakeStats",
         "Fault",
         "FaultKind",
+        "FileServer",
         "GatewayFrame",
         "RecordedAttachment",
         "RecordedMessage",
@@ -903,8 +904,10 @@ def test_the_public_names_of_uploader_testing_are_pinned() -> None:
         "fake_discord_in_thread",
         "open_fake_discord",
         "open_fake_gateway",
+        "open_file_server",
         "run_fake_discord",
         "run_fake_gateway",
+        "run_file_server",
     ]
     for name in ("FakeDiscord", "Fault", "RecordedMessage", "open_fake_discord"):
         assert getattr(uploader.testing, name).__module__.startswith("uploader.testing.")

@@ -126,6 +126,10 @@ async def _save(
                     raise TooLargeError(_too_large(size, max_bytes, more=True))
                 await out.write(chunk)
         await part.rename(path)
+    except httpx.HTTPError as exc:
+        with trio.CancelScope(shield=True):
+            await part.unlink(missing_ok=True)
+        raise BadLinkError(f"The download broke off ({type(exc).__name__}).") from None
     except BaseException:
         with trio.CancelScope(shield=True):
             await part.unlink(missing_ok=True)

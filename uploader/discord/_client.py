@@ -217,6 +217,26 @@ class DiscordClient:
             return None
         return file_limit_for_tier(tier)
 
+    # -- bot mode: interactions (uploader.bot) ------------------------------------------------
+
+    async def answer_interaction(
+        self, followup: Webhook, interaction_id: str, response: Mapping[str, Any]
+    ) -> None:
+        """Send an interaction's callback (e.g. ``{"type": 5}``, deferred) at most once.
+
+        ``followup``: the interaction's follow-up `Webhook` (``<api>/webhooks/<app id>/<token>``;
+        the deferred response is its message ``@original``).
+        """
+        endpoint = _routes.interaction_callback(followup, interaction_id)
+        await self._request(followup, endpoint, json_body=dict(response), at_most_once=True)
+
+    async def overwrite_commands(
+        self, bot: Channel, application_id: str, commands: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Replace the application's global commands (only ``bot``'s token is used)."""
+        endpoint = _routes.bulk_overwrite_commands(application_id)
+        await self._request(bot, endpoint, json_body=[dict(c) for c in commands])
+
     # -- the request loop --------------------------------------------------------------------
 
     async def _post(

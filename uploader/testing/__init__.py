@@ -13,13 +13,17 @@ Bot mode: ``open_fake_discord(gateway=True)`` also serves a `FakeGateway` (``fak
 that GET /gateway/bot hands out and that sees every message recorded; a user's message is
 ``fake.post_as_user(channel_id, "!upload <link>")`` (or ``POST fake.user_post_url(channel_id)``
 with ``{"content": ...}``), a slash command ``await fake.run_slash_command(channel_id,
-"upload", {"url": link})``. `open_fake_gateway` serves a scriptable gateway on its own.
+"upload", {"url": link})``. `open_fake_gateway` serves a scriptable gateway on its own;
+`open_file_server` serves a folder on loopback, links for the bot to download.
 """
 
 from __future__ import annotations
 
 from ._fake import FakeDiscord as FakeDiscord
 from ._fake import discord_com_url as discord_com_url
+from ._file_server import FileServer as FileServer
+from ._file_server import open_file_server as open_file_server
+from ._file_server import run_file_server as run_file_server
 from ._gateway import FAKE_BOT_TOKEN as FAKE_BOT_TOKEN
 from ._gateway import FAKE_BOT_USER_ID as FAKE_BOT_USER_ID
 from ._gateway import FakeGateway as FakeGateway
@@ -46,6 +50,7 @@ __all__ = [
     "FakeStats",
     "Fault",
     "FaultKind",
+    "FileServer",
     "GatewayFrame",
     "RecordedAttachment",
     "RecordedMessage",
@@ -54,6 +59,8 @@ __all__ = [
     "fake_discord_in_thread",
     "open_fake_discord",
     "open_fake_gateway",
+    "open_file_server",
     "run_fake_discord",
     "run_fake_gateway",
+    "run_file_server",
 ]
