@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import pytest
 
 from tests._encoder import FakeEncoder
+from tests._files import write_random
 from uploader import Channel, FileStatus, Settings, Webhook, upload_directory
 from uploader.testing import FakeDiscord, Fault, open_fake_discord
 
@@ -17,12 +17,7 @@ KIB = 1024
 
 def folder(root: Path, n: int, size: int = 30 * KIB) -> dict[str, str]:
     root.mkdir(parents=True, exist_ok=True)
-    hashes = {}
-    for i in range(n):
-        data = os.urandom(size + i)
-        (root / f"img{i:02d}.png").write_bytes(data)
-        hashes[f"img{i:02d}.png"] = hashlib.sha256(data).hexdigest()
-    return hashes
+    return {f"img{i:02d}.png": write_random(root / f"img{i:02d}.png", size + i) for i in range(n)}
 
 
 def received(fake: FakeDiscord) -> list[tuple[str, str]]:

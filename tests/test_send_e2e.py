@@ -7,7 +7,6 @@ batcher's linger cost no wall-clock time, over real loopback sockets.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections import Counter
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import trio.testing
 
+from tests._files import sha256_bytes, write_data
 from uploader import (
     MIB,
     Channel,
@@ -42,8 +42,7 @@ def make_media(directory: Path, count: int, seed: int = 7) -> dict[str, str]:
     for i in range(count):
         data = rng.randbytes(rng.randint(1, 150_000))
         path = directory / f"{i:03}.{rng.choice(['jpg', 'png', 'mp4', 'mp3'])}"
-        path.write_bytes(data)
-        hashes[hashlib.sha256(data).hexdigest()] = path.name
+        hashes[write_data(path, data)] = path.name
     return hashes
 
 
@@ -183,7 +182,7 @@ async def test_a_large_webhook_post_dropped_before_its_body_is_provably_unsent_a
         assert result.success, result.message
         assert [m.id for m in fake.messages] == [result.outcomes[0].message_id]
         assert fake.stats.requests == 2  # dropped once, then sent again
-        assert recorded_hashes(fake) == Counter([hashlib.sha256(data).hexdigest()])
+        assert recorded_hashes(fake) == Counter([sha256_bytes(data)])
 
 
 async def test_an_unknown_webhook_stops_the_send_after_one_request(
