@@ -108,6 +108,7 @@ async def test_a_fatal_error_stops_the_run_and_names_every_file(tmp_path: Path) 
     failed = result.failed
     assert len(failed) == 15
     assert all("unknown channel" in o.reason for o in failed)
+    assert dest.messages == []  # and nothing claimed failed had arrived
     assert result.workdir is None  # nothing was compressed: no empty folder left behind
 
 
@@ -138,13 +139,15 @@ async def test_a_stalled_uploader_stops_the_detector(tmp_path: Path) -> None:
 
 
 async def test_cleanup_removes_only_after_everything_was_delivered(tmp_path: Path) -> None:
-    make_folder(tmp_path / "ok", images=3)
+    hashes = make_folder(tmp_path / "ok", images=3)
+    dest = MemoryDestination()
     result = await upload_directory(
         tmp_path / "ok",
-        MemoryDestination(),
+        dest,
         settings=small_settings(tmp_path, upload_cleanup_after_success=True),
     )
     assert result.success
+    assert {name: digest for name, _, digest in dest.received} == hashes  # delivered, then removed
     assert not (tmp_path / "ok" / "photos").exists()
     assert (tmp_path / "ok" / "notes.txt").exists()  # not delivered, so not ours to delete
 

@@ -138,7 +138,7 @@ async def test_a_boosted_guild_limit_is_learnt_and_nothing_is_compressed(tmp_pat
     root = tmp_path / "in"
     root.mkdir()
     big = root / "big.png"
-    big.write_bytes(os.urandom(3 * 1024 * 1024))
+    digest = write_random(big, 3 * 1024 * 1024)
     async with open_fake_discord(file_limit_bytes=1024 * 1024) as fake:
         channel = fake.create_channel(premium_tier=2)
         result = await upload_directory(
@@ -149,6 +149,7 @@ async def test_a_boosted_guild_limit_is_learnt_and_nothing_is_compressed(tmp_pat
         )
     assert result.success, result.message
     assert [a.size for m in fake.messages for a in m.attachments] == [3 * 1024 * 1024]
+    assert received(fake) == [("big.png", digest)]  # its own bytes: not compressed
 
 
 async def test_a_limit_learnt_from_a_413_is_used_for_every_later_file(
