@@ -9,7 +9,7 @@ import pytest
 
 from tests._encoder import FakeEncoder
 from tests._files import write_random
-from uploader import Channel, FileStatus, Settings, Webhook, upload_directory
+from uploader import Channel, FileStatus, Settings, UploadResult, Webhook, upload_directory
 from uploader.testing import FakeDiscord, Fault
 
 KIB = 1024
@@ -22,6 +22,12 @@ def folder(root: Path, n: int, size: int = 30 * KIB) -> dict[str, str]:
 
 def received(fake: FakeDiscord) -> list[tuple[str, str]]:
     return [(a.filename, a.sha256) for m in fake.messages for a in m.attachments]
+
+
+async def as_bot(fake: FakeDiscord, root: Path, channel: int, **kw: object) -> UploadResult:
+    """`upload_directory` into ``channel`` of ``fake`` as its bot, with `settings` (``kw``)."""
+    target = Channel(channel, fake.bot_token)
+    return await upload_directory(root, target, settings=settings(**kw), api_base=fake.api_base)
 
 
 def settings(**kw: object) -> Settings:
@@ -44,12 +50,7 @@ async def test_bot_channel_delivery_is_exactly_once_under_faults(
         Fault("rate_limit_user", route="create_message", retry_after=1.5, after=1),
         Fault("drop_before_body", route="create_message"),
     )
-    result = await upload_directory(
-        tmp_path / "in",
-        Channel(channel, fake_discord.bot_token),
-        settings=settings(),
-        api_base=fake_discord.api_base,
-    )
+    result = await as_bot(fake_discord, tmp_path / "in", channel)
     assert result.success, result.message
     got = received(fake_discord)
     assert sorted(got) == sorted(hashes.items())  # each file once, bytes intact
@@ -87,12 +88,8 @@ async def test_over_the_request_cap_the_batches_are_split(
 ) -> None:
     hashes = folder(tmp_path / "in", 6, size=300 * KIB)
     channel = fake_discord.create_channel()
-    result = await upload_directory(
-        tmp_path / "in",
-        Channel(channel, fake_discord.bot_token),
-        settings=settings(upload_request_limit_mb=25),  # we believe 25 MiB; Discord says no
-        api_base=fake_discord.api_base,
-    )
+    # we believe 25 MiB; Discord says no
+    result = await as_bot(fake_discord, tmp_path / "in", channel, upload_request_limit_mb=25)
     assert result.success, result.message
     assert sorted(received(fake_discord)) == sorted(hashes.items())
     assert all(sum(a.size for a in m.attachments) <= 700 * KIB for m in fake_discord.messages)
@@ -103,11 +100,8 @@ async def test_status_message_is_edited_in_place_and_ends_with_the_summary(
 ) -> None:
     folder(tmp_path / "in", 3)
     channel = fake_discord.create_channel()
-    result = await upload_directory(
-        tmp_path / "in",
-        Channel(channel, fake_discord.bot_token),
-        settings=settings(upload_enable_progress_updates=True),
-        api_base=fake_discord.api_base,
+    result = await as_bot(
+        fake_discord, tmp_path / "in", channel, upload_enable_progress_updates=True
     )
     assert result.success
     texts = [m for m in fake_discord.messages if not m.attachments]
@@ -119,12 +113,7 @@ async def test_an_unknown_channel_fails_every_file_with_the_reason(
     fake_discord: FakeDiscord, tmp_path: Path, autojump_clock: object
 ) -> None:
     folder(tmp_path / "in", 4)
-    result = await upload_directory(
-        tmp_path / "in",
-        Channel(999, fake_discord.bot_token),
-        settings=settings(),
-        api_base=fake_discord.api_base,
-    )
+    result = await as_bot(fake_discord, tmp_path / "in", 999)
     assert not result.success
     assert len(result.failed) == 4
     assert fake_discord.messages == []
@@ -141,12 +130,7 @@ async def test_a_boosted_guild_limit_is_learnt_and_nothing_is_compressed(
     big = root / "big.png"
     digest = write_random(big, 3 * 1024 * 1024)
     channel = fake_discord.create_channel(premium_tier=2)
-    result = await upload_directory(
-        root,
-        Channel(channel, fake_discord.bot_token),
-        settings=settings(upload_file_limit_mb=1),
-        api_base=fake_discord.api_base,
-    )
+    result = await as_bot(fake_discord, root, channel, upload_file_limit_mb=1)
     assert result.success, result.message
     assert [a.size for m in fake_discord.messages for a in m.attachments] == [3 * 1024 * 1024]
     assert received(fake_discord) == [("big.png", digest)]  # its own bytes: not compressed
@@ -167,12 +151,7 @@ async def test_a_limit_learnt_from_a_413_is_used_for_every_later_file(
     for i in range(5):
         (root / f"clip{i}.mp4").write_bytes(os.urandom(200_000))
     channel = fake_discord.create_channel()
-    result = await upload_directory(
-        root,
-        Channel(channel, fake_discord.bot_token),
-        settings=settings(upload_max_files_per_batch=1),
-        api_base=fake_discord.api_base,
-    )
+    result = await as_bot(fake_discord, root, channel, upload_max_files_per_batch=1)
     assert result.success, result.message
     assert fake_discord.stats.responses_by_status.get(413) == 1
     assert sorted(p.name for p, _ in encoder.encodes) == [f"clip{i}.mp4" for i in range(5)]
