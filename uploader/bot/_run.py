@@ -82,6 +82,7 @@ class Bot:
         self.user_id: str | None = None
         self.application_id: str | None = None
         self._stopping = trio.Event()
+        self._ready = trio.Event()
         self._requests = trio.CancelScope()
         self.stopped = trio.Event()
         """Set once every request finished or was cancelled after `stop`."""
@@ -108,6 +109,7 @@ class Bot:
                 self._requests = requests.cancel_scope
                 async with trio.open_nursery() as intake:
                     intake.start_soon(self._read_events, gateway, requests)
+                    await self._ready.wait()  # READY read: user_id is known
                     task_status.started(self)
                     await self._stopping.wait()
                     intake.cancel_scope.cancel()
@@ -142,6 +144,7 @@ class Bot:
             self.user_id = str(data.get("user", {}).get("id"))
             self.application_id = str(data.get("application", {}).get("id") or self.user_id)
             requests.start_soon(self._register_commands, self.application_id)
+            self._ready.set()
         elif event.name == "MESSAGE_CREATE" and isinstance(data, dict):
             return request_from_message(data, self.settings.command_prefix, self.user_id)
         elif event.name == "INTERACTION_CREATE" and isinstance(data, dict):
