@@ -92,7 +92,6 @@ PINNED: dict[str, frozenset[str]] = {
         {
             "Channel",
             "DeliveryUncertainError",
-            "Destination",
             "DestinationNotFoundError",
             "DiscordClient",
             "DiscordError",
@@ -104,8 +103,10 @@ PINNED: dict[str, frozenset[str]] = {
             "MissingPermissionsError",
             "RateLimitBanError",
             "RateLimitWaitTooLongError",
+            "RetryPolicy",
             "SentAttachment",
             "SentMessage",
+            "Target",
             "UploadFileError",
             "Webhook",
             "WebhookUrlError",
@@ -127,14 +128,68 @@ PINNED: dict[str, frozenset[str]] = {
     "uploader.testing": frozenset(
         {
             "FakeDiscord",
+            "FakeDiscordThread",
             "FakeStats",
             "Fault",
             "FaultKind",
             "RecordedAttachment",
             "RecordedMessage",
             "RouteName",
+            "discord_com_url",
+            "fake_discord_in_thread",
             "open_fake_discord",
             "run_fake_discord",
+        }
+    ),
+    "uploader.gateway": frozenset(
+        {
+            "BOT_INTENTS",
+            "FATAL_CLOSE_CODES",
+            "Gateway",
+            "GatewayClosedError",
+            "GatewayError",
+            "GatewayEvent",
+            "GatewayInfo",
+            "GatewayOptions",
+            "GatewayUnavailableError",
+            "IdentifyLimiter",
+            "Intents",
+            "Op",
+            "SendWindow",
+            "SessionStartLimit",
+            "fetch_gateway_info",
+            "open_gateway",
+            "run_gateway",
+        }
+    ),
+    "uploader.bot": frozenset(
+        {
+            "BOT_ENV_VARIABLES",
+            "BadLinkError",
+            "BotSettings",
+            "BusyError",
+            "CommandError",
+            "DEFERRED_RESPONSE",
+            "Downloaded",
+            "GateStatus",
+            "Interaction",
+            "NotMediaError",
+            "PrivateAddressError",
+            "Request",
+            "RequestGate",
+            "RequestRefusedError",
+            "SLASH_COMMANDS",
+            "StatusCommand",
+            "TooLargeError",
+            "UploadCommand",
+            "address_refusal",
+            "checked_address",
+            "download",
+            "make_request_dir",
+            "parse_command",
+            "parse_link",
+            "request_from_interaction",
+            "request_from_message",
         }
     ),
     "uploader.journal": frozenset(
@@ -284,7 +339,7 @@ def test_the_pytest_plugin_provides_the_fixture_and_its_marker() -> None:
         for name, obj in vars(plugin).items()
         if not name.startswith("_") and getattr(obj, "__module__", None) == PLUGIN
     }
-    assert defined == {"fake_discord", "pytest_configure"}
+    assert defined == {"fake_discord", "fake_discord_thread", "pytest_configure"}
 
 
 def test_media_file_is_constructible_as_documented() -> None:
