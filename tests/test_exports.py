@@ -92,7 +92,6 @@ PINNED: dict[str, frozenset[str]] = {
         {
             "Channel",
             "DeliveryUncertainError",
-            "Destination",
             "DestinationNotFoundError",
             "DiscordClient",
             "DiscordError",
@@ -104,8 +103,10 @@ PINNED: dict[str, frozenset[str]] = {
             "MissingPermissionsError",
             "RateLimitBanError",
             "RateLimitWaitTooLongError",
+            "RetryPolicy",
             "SentAttachment",
             "SentMessage",
+            "Target",
             "UploadFileError",
             "Webhook",
             "WebhookUrlError",
@@ -126,15 +127,80 @@ PINNED: dict[str, frozenset[str]] = {
     ),
     "uploader.testing": frozenset(
         {
+            "FAKE_BOT_TOKEN",
+            "FAKE_BOT_USER_ID",
             "FakeDiscord",
+            "FakeDiscordThread",
+            "FakeGateway",
             "FakeStats",
             "Fault",
             "FaultKind",
+            "FileServer",
+            "GatewayFrame",
             "RecordedAttachment",
             "RecordedMessage",
             "RouteName",
+            "discord_com_url",
+            "fake_discord_in_thread",
             "open_fake_discord",
+            "open_fake_gateway",
+            "open_file_server",
             "run_fake_discord",
+            "run_fake_gateway",
+            "run_file_server",
+        }
+    ),
+    "uploader.gateway": frozenset(
+        {
+            "BOT_INTENTS",
+            "FATAL_CLOSE_CODES",
+            "Gateway",
+            "GatewayClosedError",
+            "GatewayError",
+            "GatewayEvent",
+            "GatewayInfo",
+            "GatewayOptions",
+            "GatewayUnavailableError",
+            "IdentifyLimiter",
+            "Intents",
+            "Op",
+            "SendWindow",
+            "SessionStartLimit",
+            "fetch_gateway_info",
+            "open_gateway",
+            "run_gateway",
+        }
+    ),
+    "uploader.bot": frozenset(
+        {
+            "BOT_ENV_VARIABLES",
+            "BadLinkError",
+            "Bot",
+            "BotSettings",
+            "BusyError",
+            "CommandError",
+            "DEFERRED_RESPONSE",
+            "Downloaded",
+            "GateStatus",
+            "Interaction",
+            "NotMediaError",
+            "PrivateAddressError",
+            "Request",
+            "RequestGate",
+            "RequestRefusedError",
+            "SLASH_COMMANDS",
+            "StatusCommand",
+            "TooLargeError",
+            "UploadCommand",
+            "address_refusal",
+            "checked_address",
+            "download",
+            "make_request_dir",
+            "parse_command",
+            "parse_link",
+            "request_from_interaction",
+            "request_from_message",
+            "run_bot",
         }
     ),
     "uploader.journal": frozenset(
@@ -284,7 +350,7 @@ def test_the_pytest_plugin_provides_the_fixture_and_its_marker() -> None:
         for name, obj in vars(plugin).items()
         if not name.startswith("_") and getattr(obj, "__module__", None) == PLUGIN
     }
-    assert defined == {"fake_discord", "pytest_configure"}
+    assert defined == {"fake_discord", "fake_discord_thread", "fake_gateway", "pytest_configure"}
 
 
 def test_media_file_is_constructible_as_documented() -> None:
