@@ -21,6 +21,7 @@ from ..compress import FFmpegNotFoundError
 from ..discord import Channel, Webhook
 from ..testing import FakeDiscord, open_fake_discord
 from ._common import EXIT_FAILED, EXIT_OK, add_limit_mb, progress_reporter, run_trio
+from ._demo_bot import run_bot_demo
 
 if TYPE_CHECKING:
     from ._common import Subcommands
@@ -46,6 +47,11 @@ def register(subcommands: Subcommands) -> None:
         "--keep", type=Path, metavar="DIR", help="generate the folder here and keep it"
     )
     demo.add_argument("--webhook", action="store_true", help="send through a webhook, not a bot")
+    demo.add_argument(
+        "--bot",
+        action="store_true",
+        help="bot mode: a user posts !upload <links> and the bot answers with the media",
+    )
     demo.set_defaults(func=run_demo)
 
 
@@ -56,6 +62,8 @@ def run_demo(args: argparse.Namespace) -> int:
         compression_max_upload_size_mb=None,
         upload_linger_seconds=0.2,
     )
+    if args.bot:
+        return EXIT_OK if run_trio(lambda: run_bot_demo(settings)) else EXIT_FAILED
     return EXIT_OK if run_trio(lambda: _demo(args, settings)) else EXIT_FAILED
 
 
