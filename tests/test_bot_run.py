@@ -106,41 +106,35 @@ def bot_messages(fake: FakeDiscord) -> list[RecordedMessage]:
     return [m for m in fake.messages if m.author_id is None]
 
 
-def done(message: RecordedMessage) -> bool:
-    return message.content.startswith(("✅", "⚠️", "❌")) or "delivered" in message.content
-
-
 async def test_a_command_uploads_into_its_channel_with_one_status_message(
-    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
 ) -> None:
     async with scene(tmp_path) as s:
         other = s.fake.create_channel()
-        s.fake.post_as_user(
-            s.channel,
-            f"!upload {s.files.url('clip.mp4')} <{s.files.url('cat.png')}>",
-            author_id=USER,
-        )
-        await settle(s.fake, lambda ms: any(m.attachments for m in ms) and _summary(ms))
+        links = f"{s.files.url('clip.mp4')} <{s.files.url('cat.png')}>"
+        s.fake.post_as_user(s.channel, f"!upload {links}", author_id=USER)
+        await settle(s.fake, lambda ms: summary_of(s.fake) is not None)
         mine = bot_messages(s.fake)
         assert {m.channel_id for m in mine} == {s.channel} != {other}
         uploads = [m for m in mine if m.attachments]
         names = sorted(a.filename for m in uploads for a in m.attachments)
         assert names == ["cat.png", "clip.mp4"]
-        statuses = [m for m in mine if not m.attachments]
-        assert len(statuses) == 1, [m.content for m in statuses]
-        assert statuses[0].edits >= 1
-        assert "2" in statuses[0].content  # the summary counts the files
-        assert s.fake.commands and s.fake.commands[0]["name"] == "upload"
+        [status] = [m for m in mine if not m.attachments]  # one status message, edited
+        assert status.content == "🎉 Upload complete: 2/2 files uploaded"
+        assert status.edits >= 1 and status.created_at <= uploads[0].created_at
+        assert [c["name"] for c in s.fake.commands] == ["upload", "status"]
         request_dir = s.downloads / f"{USER}_{s.fake.messages[0].id}"
-        assert request_dir.is_dir()  # UPLOAD_CLEANUP_AFTER_SUCCESS is off: kept
-        assert oct(request_dir.stat().st_mode & 0o777) == "0o700"
+        assert sorted(p.name for p in request_dir.iterdir()) == ["cat.png", "clip.mp4"]
+        assert oct(request_dir.stat().st_mode & 0o777) == "0o700"  # kept: cleanup is off
 
 
-def _summary(messages: list[RecordedMessage]) -> bool:
-    return any(
-        m.author_id is None and not m.attachments and "📤" not in m.content and "⬇️" not in m.content
-        for m in messages
-    )
+async def test_cleanup_after_success_removes_the_request_folder(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    async with scene(tmp_path, upload_cleanup_after_success=True) as s:
+        s.fake.post_as_user(s.channel, f"!upload {s.files.url('clip.mp4')}", author_id=USER)
+        await settle(s.fake, lambda ms: summary_of(s.fake) is not None)
+        assert list(s.downloads.iterdir()) == []
 
 
 def summary_of(fake: FakeDiscord) -> RecordedMessage | None:
