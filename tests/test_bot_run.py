@@ -12,6 +12,7 @@ from pathlib import Path
 
 import attrs
 import httpx
+import pytest
 import trio
 
 from uploader import Settings
@@ -45,6 +46,9 @@ def media_folder(tmp_path: Path) -> Path:
     (folder / "cat.png").write_bytes(PNG)
     (folder / "big.mp4").write_bytes(bytes(3 * 1024 * 1024))
     (folder / "page.html").write_text("<html>not media</html>")
+    (folder / "video.html").write_text(
+        '<html><head><title>A clip</title></head><body><video src="clip.mp4"></video></body></html>'
+    )
     return folder
 
 
@@ -203,8 +207,9 @@ async def test_a_redirect_to_a_private_address_gets_a_reply_that_says_why(
 
 
 async def test_a_link_that_is_not_media_gets_a_reply_that_says_why(
-    autojump_clock: trio.testing.MockClock, tmp_path: Path
+    autojump_clock: trio.testing.MockClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("uploader.bot._run.ytdlp_available", lambda: False)  # not installed
     async with scene(tmp_path) as s:
         text = await reply_to(s, f"!upload {s.files.url('page.html')}")
         assert "a web page, not an image, video or audio file" in text

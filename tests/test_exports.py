@@ -192,15 +192,18 @@ PINNED: dict[str, frozenset[str]] = {
             "StatusCommand",
             "TooLargeError",
             "UploadCommand",
+            "WebPageError",
             "address_refusal",
             "checked_address",
             "download",
+            "fetch_page",
             "make_request_dir",
             "parse_command",
             "parse_link",
             "request_from_interaction",
             "request_from_message",
             "run_bot",
+            "ytdlp_available",
         }
     ),
     "uploader.journal": frozenset(

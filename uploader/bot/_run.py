@@ -40,9 +40,10 @@ from ._commands import (
     request_from_message,
 )
 from ._download import Downloaded, download, make_request_dir
-from ._errors import BusyError, RequestRefusedError
+from ._errors import BusyError, RequestRefusedError, WebPageError
 from ._gate import RequestGate
 from ._settings import BotSettings
+from ._ytdlp import fetch_page, ytdlp_available
 
 logger = logging.getLogger("uploader.bot")
 
@@ -225,21 +226,35 @@ class Bot:
         refusals: list[str] = []
         for url in urls:
             try:
-                item = await download(
-                    self._downloads,
-                    url,
-                    folder,
-                    max_bytes=budget,
-                    allow_private=self.settings.allow_private_urls,
-                    resolve=self._resolve,
-                )
+                items = await self._fetch(url, folder, budget)
             except RequestRefusedError as exc:
                 shown = url if len(url) <= MAX_SHOWN_URL else url[: MAX_SHOWN_URL - 3] + "..."
                 refusals.append(f"❌ <{shown}>: {exc}")
                 continue
-            budget -= item.size
-            got.append(item)
+            budget -= sum(item.size for item in items)
+            got.extend(items)
         return got, refusals
+
+    async def _fetch(self, url: str, folder: Path, budget: int) -> list[Downloaded]:
+        """A media link's file; a page's media through yt-dlp when the extra is installed."""
+        private = self.settings.allow_private_urls
+        try:
+            return [
+                await download(
+                    self._downloads,
+                    url,
+                    folder,
+                    max_bytes=budget,
+                    allow_private=private,
+                    resolve=self._resolve,
+                )
+            ]
+        except WebPageError:
+            if not ytdlp_available():
+                raise
+        return await fetch_page(
+            url, folder, max_bytes=budget, allow_private=private, resolve=self._resolve
+        )
 
 
 def _cancelled(exc: BaseException) -> bool:
