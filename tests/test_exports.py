@@ -16,6 +16,7 @@ EXPECTED = {
     "FileCompressed",
     "FileDelivered",
     "FileFailed",
+    "LimitLowered",
     "FileFound",
     "FileSkipped",
     "FileOutcome",

@@ -177,18 +177,26 @@ def test_same_names_in_two_folders_get_a_status_line_each() -> None:
 def test_same_names_in_two_folders_get_their_quarters_each() -> None:
     lines: list[str] = []
     r = LineReporter(lines.append)
+    r.handle(DetectionDone(2, A_CLIP.size_bytes + B_CLIP.size_bytes))
     for percent in (30, 55):
         r.handle(CompressionProgress(A_CLIP, percent))
         r.handle(CompressionProgress(B_CLIP, percent))
-    assert lines == ["compressing clip.mp4: 25%"] * 2 + ["compressing clip.mp4: 50%"] * 2
+    # each named with its folder (issue 13 #10), so the two are told apart
+    assert lines[1:] == [
+        "compressing a/clip.mp4: 25%",
+        "compressing b/clip.mp4: 25%",
+        "compressing a/clip.mp4: 50%",
+        "compressing b/clip.mp4: 50%",
+    ]
 
 
-def test_an_unreadable_path_is_shown_as_failed_and_a_skipped_one_is_not() -> None:
+def test_an_unreadable_path_is_shown_as_failed_and_a_skipped_one_as_skipped() -> None:
+    # Changed on purpose (issue 13 #4): skipped files are named too, each by its path.
     lines: list[str] = []
     r = LineReporter(lines.append)
     r.handle(FileSkipped(UnreadablePath(Path("in/locked.mp4"), "permission denied")))
     r.handle(FileSkipped(SkippedFile(Path("in/notes.txt"), "not media")))
-    assert lines == ["failed locked.mp4: permission denied"]
+    assert lines == ["failed in/locked.mp4: permission denied", "skipped in/notes.txt: not media"]
     status = DiscordStatusReporter(Texts())
     status.handle(FileSkipped(UnreadablePath(Path("in/locked.mp4"), "permission denied")))
     assert "❌ locked.mp4: permission denied" in status.render()

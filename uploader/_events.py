@@ -96,12 +96,28 @@ class FileFailed:
         reason: why, without local folders (fit for a channel).
         compression: the failure was its compression's.
         uncertain: the message holding it may have been posted (a lost answer).
+        stopped: not tried: the run had stopped, for a reason every file shares (a refused
+            token, a deleted webhook...); reporters say such a reason once, not per file.
     """
 
     path: Path
     reason: str
     compression: bool = False
     uncertain: bool = False
+    stopped: bool = False
+
+
+@attrs.frozen
+class LimitLowered:
+    """Discord refused a file as too large: the server's per-file limit is below the run's.
+
+    Attributes:
+        limit_bytes: the limit from now on (the one Discord stated, or a safe guess).
+        previous_bytes: the limit the run had.
+    """
+
+    limit_bytes: int
+    previous_bytes: int
 
 
 @attrs.frozen
@@ -121,6 +137,7 @@ ProgressEvent = (
     | BatchSent
     | FileDelivered
     | FileFailed
+    | LimitLowered
     | UploadDone
 )
 """Every event of a run, in the order actors may send them (`UploadDone` always last)."""

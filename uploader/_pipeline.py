@@ -139,7 +139,7 @@ class UploadPipeline:
         reporters: list[Reporter],
         platform: str,
     ) -> UploadResult:
-        collector = Collector()
+        collector = Collector(root=directory)
         with single_error():
             async with trio.open_nursery() as outer:
                 for reporter in reporters:

@@ -79,7 +79,7 @@ class Router:
             await batcher.send(Ready(file))
             return
         if self.run.stopped is not None:
-            await events.send(failure(file.path, self.run.stopped))
+            await events.send(failure(file.path, self.run.stopped, stopped=True))
             return
         target = self.run.compression_target_bytes
         await batcher.send(Pending(file.path, target))
@@ -88,7 +88,8 @@ class Router:
             await jobs.send(CompressionJob(file, target))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             # compression was stopped because nothing more can be delivered
-            await events.send(failure(file.path, self.run.stopped or "not compressed"))
+            reason = self.run.stopped or "not compressed"
+            await events.send(failure(file.path, reason, stopped=self.run.stopped is not None))
             await batcher.send(Resolved(file.path, ()))
 
     async def hand_over(
