@@ -36,6 +36,14 @@ def _parse_bool(name: str, raw: str) -> bool:
         return True
     if value in {"0", "false", "no", "off"}:
         return False
+    raise SettingsError(name, raw, "true or false (or 1/0, yes/no, on/off)")
+
+
+def _parse_strict_bool(name: str, raw: str) -> bool:
+    """Only ``true`` or ``false``: for a setting that deletes the user's files."""
+    value = raw.strip().lower()
+    if value in {"true", "false"}:
+        return value == "true"
     raise SettingsError(name, raw, "true or false")
 
 
@@ -228,7 +236,7 @@ _ENV_PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     ),
     "upload_cleanup_after_success": (
         "UPLOAD_CLEANUP_AFTER_SUCCESS",
-        _bool("UPLOAD_CLEANUP_AFTER_SUCCESS"),
+        lambda raw: _parse_strict_bool("UPLOAD_CLEANUP_AFTER_SUCCESS", raw),
     ),
     "upload_file_limit_mb": ("UPLOAD_FILE_LIMIT_MB", _positive_mb("UPLOAD_FILE_LIMIT_MB")),
     "upload_request_limit_mb": (
