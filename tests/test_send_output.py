@@ -82,7 +82,7 @@ def test_an_empty_folder_posts_nothing_and_says_so(
     (tmp_path / "in").mkdir()
     with fake_discord() as served:
         url = served.call(served.fake.create_webhook)
-        code, out, err = send([str(tmp_path / "in"), "--webhook", url], capsys)
+        code, _, err = send([str(tmp_path / "in"), "--webhook", url], capsys)
         messages = served.call(lambda: list(served.fake.messages))
     assert code == 1
     assert messages == []  # no "📤 Processing files for upload..." into the channel
