@@ -26,7 +26,7 @@ from ._models import (
 )
 from ._results import failure, reason_of
 from ._run import Run
-from .compress import Compressed, CompressionFailed, CompressionJob
+from .compress import Compressed, CompressionFailed, CompressionJob, FFmpegNotFoundError
 
 
 def compression_event(result: Compressed | CompressionFailed) -> FileCompressed | FileFailed:
@@ -34,6 +34,9 @@ def compression_event(result: Compressed | CompressionFailed) -> FileCompressed 
     original = result.job.file
     if isinstance(result, Compressed):
         return FileCompressed(original, result.outputs)
+    if isinstance(result.error, FFmpegNotFoundError):  # how to install it is said once, up front
+        reason = f"not compressed: {result.error.program!r} is not installed"
+        return failure(original.path, reason, compression=True)
     return failure(original.path, reason_of(result.error), compression=True)
 
 

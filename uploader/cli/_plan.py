@@ -16,8 +16,9 @@ from .._detect import ScanResult, scan_media
 from .._errors import UploaderError
 from .._models import MediaFile, MediaType, RefusedPath, UnreadablePath, format_size
 from .._settings import Settings
-from ..compress import EncodePlan, describe_compression
+from ..compress import EncodePlan, FFmpegNotFoundError, describe_compression
 from ._common import EXIT_OK, add_limit_mb, require_directory, run_trio
+from ._tools import warn_missing_tools
 
 if TYPE_CHECKING:
     from ._common import Subcommands
@@ -59,6 +60,8 @@ async def plan_compression(
             plans[f.path] = await describe_compression(
                 f, settings.compression_target_bytes, settings
             )
+        except FFmpegNotFoundError as exc:  # how to install it is said once, up front
+            plans[f.path] = f"{exc.program!r} is not installed"
         except UploaderError as exc:
             plans[f.path] = str(exc).splitlines()[0]
     return plans
@@ -96,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     directory: Path = args.directory
     require_directory(directory)
     directory = directory.resolve()  # so paths print relative to it however it was named
+    warn_missing_tools("plan", settings)
     plan = run_trio(partial(make_plan, directory, settings))
     if args.json:
         json.dump(plan_to_json(plan), sys.stdout, indent=2)

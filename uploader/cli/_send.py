@@ -38,6 +38,7 @@ from ._common import (
     run_trio,
 )
 from ._output import has_media, interrupted_result, print_result, result_to_json
+from ._tools import warn_missing_tools
 
 if TYPE_CHECKING:
     from ._common import Subcommands
@@ -124,6 +125,7 @@ def run_send(args: argparse.Namespace) -> int:
     if args.workdir is not None and args.workdir.resolve().is_relative_to(args.directory.resolve()):
         raise UsageError(f"--workdir {args.workdir} must not be inside {args.directory}")
     settings = _settings(args)
+    warn_missing_tools("send", settings)
     collector = Collector()  # what is known if the run is interrupted
     reporters = [_Taker(collector), *as_reporters(progress_reporter(args.json, summary=False))]
     try:
