@@ -17,6 +17,7 @@ EXPECTED = {
     "FileDelivered",
     "FileFailed",
     "LimitLowered",
+    "MediaWarning",
     "FileFound",
     "FileSkipped",
     "FileOutcome",

@@ -40,6 +40,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (*ENV_VARIABLES, "DISCORD_TOKEN", "DISCORD_WEBHOOK_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("UPLOAD_ENABLE_PROGRESS_UPDATES", "false")  # no status message
+    monkeypatch.setenv("UPLOAD_CHECK_MEDIA", "false")  # random bytes stand in for media here
 
 
 @pytest.mark.parametrize(

@@ -121,6 +121,19 @@ class LimitLowered:
 
 
 @attrs.frozen
+class MediaWarning:
+    """A file goes on, but something about it deserves a word (e.g. it was cut short).
+
+    Attributes:
+        path: the user's file.
+        message: what is wrong with it, without its name.
+    """
+
+    path: Path
+    message: str
+
+
+@attrs.frozen
 class UploadDone:
     """The run is over."""
 
@@ -138,6 +151,7 @@ ProgressEvent = (
     | FileDelivered
     | FileFailed
     | LimitLowered
+    | MediaWarning
     | UploadDone
 )
 """Every event of a run, in the order actors may send them (`UploadDone` always last)."""

@@ -29,6 +29,7 @@ from ._detect import check_directory, run_detector
 from ._errors import UploaderError, single_error
 from ._events import ProgressEvent, UploadDone
 from ._limits import DEFAULT_FILE_LIMIT
+from ._media_check import run_media_check
 from ._models import (
     DetectorEvent,
     FileOutcome,
@@ -183,6 +184,7 @@ class UploadPipeline:
         router = Router(run)
         uploader = Uploader(target, run, workdir, platform, events.clone(), self._encoders)
         detected_send, detected_recv = trio.open_memory_channel[DetectorEvent](1)
+        checked_send, checked_recv = trio.open_memory_channel[DetectorEvent](1)
         # Descriptors again: a few messages' worth lets detection finish while the uploader
         # is busy, and still stops the detector soon when the uploader stalls.
         batcher_send, batcher_recv = trio.open_memory_channel[BatcherInput](BATCHER_BUFFER)
@@ -203,7 +205,8 @@ class UploadPipeline:
                     linger=s.upload_linger_seconds,
                 )
             )
-            nursery.start_soon(router.route, detected_recv, batcher_send, jobs_send, events.clone())
+            nursery.start_soon(router.route, checked_recv, batcher_send, jobs_send, events.clone())
+            nursery.start_soon(run_media_check, detected_recv, checked_send, events.clone(), s)
             nursery.start_soon(run_detector, directory, detected_send)
             hand_over_events, pool_events = events.clone(), events.clone()
             with run.compression:

@@ -20,6 +20,7 @@ from .._events import (
     FileFound,
     FileSkipped,
     LimitLowered,
+    MediaWarning,
     UploadDone,
 )
 from .._models import format_size
@@ -68,6 +69,8 @@ class Narrator:
             seen = event.reason in self.stops
             self.stops[event.reason] = self.stops.get(event.reason, 0) + 1
             return None if seen else event.reason
+        if isinstance(event, MediaWarning):
+            return f"warning {event.path}: {event.message}"
         if isinstance(event, LimitLowered):
             now, before = format_size(event.limit_bytes), format_size(event.previous_bytes)
             return (
