@@ -219,3 +219,15 @@ async def test_two_clips_of_the_same_name_both_reach_100_through_the_pipeline(
     assert result.success, result.message
     encodes = [t for t in r._progress.tasks if "clip.mp4" in t.description]
     assert [t.completed for t in encodes] == [100, 100]
+
+
+def test_a_stated_lower_limit_is_said_as_the_servers() -> None:
+    from uploader import LimitLowered
+
+    lines: list[str] = []
+    r = LineReporter(lines.append)
+    r.handle(DetectionDone(0, 0))
+    r.handle(LimitLowered(8 * 1024 * 1024, 10 * 1024 * 1024, stated=True))
+    assert lines[1:] == [
+        "this server takes files up to 8.0 MiB, not 10.0 MiB: larger files are compressed to fit"
+    ]

@@ -150,3 +150,19 @@ async def test_json_and_ctrl_c_print_what_is_known(tmp_path: Path) -> None:
     assert report["success"] is False and report["metadata"]["interrupted"] is True
     assert report["delivered"] == 2 and report["messages"] == 1
     assert sorted(f["status"] for f in report["files"]) == ["delivered"] * 2 + ["failed"] * 2
+
+
+def test_a_lower_server_limit_is_said_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.png").write_bytes(os.urandom(600 * 1024))
+    with fake_discord(file_limit_bytes=512 * 1024) as served:
+        url = served.call(served.fake.create_webhook)
+        code, _, err = send([str(folder), "--webhook", url, "--limit-mb", "1"], capsys)
+    assert code == 1  # random bytes cannot be compressed to fit
+    said = [line for line in err.splitlines() if "this server's limit is below" in line]
+    assert len(said) == 1, err
+    assert "below 1.0 MiB; files over 300.0 KiB are compressed" in said[0]

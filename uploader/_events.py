@@ -114,10 +114,12 @@ class LimitLowered:
     Attributes:
         limit_bytes: the limit from now on (the one Discord stated, or a safe guess).
         previous_bytes: the limit the run had.
+        stated: Discord's answer stated the limit (else ``limit_bytes`` is a guess below it).
     """
 
     limit_bytes: int
     previous_bytes: int
+    stated: bool = False
 
 
 @attrs.frozen

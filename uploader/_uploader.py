@@ -150,7 +150,8 @@ class Uploader:
         )
         previous = self.run.file_limit_bytes
         if self.run.learn_limit(decision.limit):
-            await self.events.send(LimitLowered(decision.limit, previous))
+            stated = exc.limit_bytes is not None
+            await self.events.send(LimitLowered(decision.limit, previous, stated=stated))
         await self._fail(decision.fail, reason_of(exc))
         for f in decision.recompress:
             await self._recompress(f, depth=depth)

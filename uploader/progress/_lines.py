@@ -73,9 +73,14 @@ class Narrator:
             return f"warning {event.path}: {event.message}"
         if isinstance(event, LimitLowered):
             now, before = format_size(event.limit_bytes), format_size(event.previous_bytes)
+            if event.stated:
+                return (
+                    f"this server takes files up to {now}, not {before}:"
+                    " larger files are compressed to fit"
+                )
             return (
-                f"Discord refused a file as too large: this server takes at most {now} a file,"
-                f" not {before}; larger files are compressed to fit"
+                f"Discord refused a file as too large: this server's limit is below {before};"
+                f" files over {now} are compressed to fit"
             )
         return None
 
