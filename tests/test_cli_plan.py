@@ -130,3 +130,9 @@ def test_bad_input_is_one_line_and_exit_2(
     assert len(lines) == 1, proc.stderr
     assert needle in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_one_media_file_is_singular(tmp_path, capsys):
+    (tmp_path / "a.jpg").write_bytes(b"\xff\xd8" + bytes(100))
+    assert main(["plan", str(tmp_path)]) == 0
+    assert f"{tmp_path.resolve()}: 1 media file, " in capsys.readouterr().out

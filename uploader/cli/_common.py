@@ -100,11 +100,11 @@ def require_file(path: Path) -> None:
         UsageError: ``path`` is a directory, missing, or not a regular file.
     """
     if path.is_dir():
-        raise UsageError(f"{path} is a directory, not a file")
+        raise UsageError(f"{path}: is a directory, not a file")
     if not path.exists():
         raise UsageError(f"{path}: no such file")
     if not path.is_file():
-        raise UsageError(f"{path} is not a regular file")
+        raise UsageError(f"{path}: not a regular file")
 
 
 def progress_reporter(quiet: bool, *, summary: bool = True) -> ProgressArg:

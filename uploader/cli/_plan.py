@@ -188,8 +188,9 @@ def plan_to_text(plan: Plan) -> str:
     """The plan as lines for a terminal."""
     root = plan.directory
     s = plan.settings
+    n = len(plan.scan.files)
     lines = [
-        f"{root}: {len(plan.scan.files)} media files, {format_size(plan.scan.total_bytes)}",
+        f"{root}: {n} media file{'' if n == 1 else 's'}, {format_size(plan.scan.total_bytes)}",
     ]
     for media_type in MediaType:
         group = [f for f in plan.scan.files if f.media_type is media_type]
