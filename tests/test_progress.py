@@ -231,3 +231,17 @@ def test_a_stated_lower_limit_is_said_as_the_servers() -> None:
     assert lines[1:] == [
         "this server takes files up to 8.0 MiB, not 10.0 MiB: larger files are compressed to fit"
     ]
+
+
+def test_piped_lines_start_with_what_was_found() -> None:
+    lines: list[str] = []
+    r = LineReporter(lines.append)
+    r.handle(FileFound(VIDEO))
+    r.handle(CompressionStarted(VIDEO, 10 * 1024 * 1024))  # the router is faster than the walk
+    r.handle(CompressionProgress(VIDEO, 30))
+    r.handle(DetectionDone(1, VIDEO.size_bytes))
+    assert lines == [
+        "found 1 media file (32.0 MiB)",
+        "compressing video.mp4 (32.0 MiB → at most 10.0 MiB)",
+        "compressing video.mp4: 25%",
+    ]
