@@ -11,10 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._batching import plan_batches
+from .._batching import AllFound, BatchAssembler, Pending, Ready, Resolved
 from .._detect import ScanResult, scan_media
 from .._errors import UploaderError
-from .._models import MediaFile, MediaType, RefusedPath, UnreadablePath, format_size
+from .._models import (
+    MediaFile,
+    MediaType,
+    RefusedPath,
+    UnreadablePath,
+    UploadBatch,
+    format_size,
+)
 from .._settings import Settings
 from ..compress import EncodePlan, FFmpegNotFoundError, describe_compression
 from ._common import EXIT_OK, add_limit_mb, require_directory, run_trio
@@ -67,28 +74,63 @@ async def plan_compression(
     return plans
 
 
+def stand_ins(
+    file: MediaFile, entry: EncodePlan | str | None, target: int
+) -> tuple[MediaFile, ...]:
+    """What compressing ``file`` is expected to give: its parts at their planned size (the
+    target when unknown), or nothing when it cannot be compressed."""
+    if isinstance(entry, str):
+        return ()
+    parts, size = (1, target) if entry is None else (entry.parts, min(entry.planned_bytes, target))
+    return tuple(
+        MediaFile(
+            file.path, size, entry.kind if entry else file.media_type, original_path=file.path
+        )
+        for _ in range(parts)
+    )
+
+
+def simulate_send(
+    files: tuple[MediaFile, ...], settings: Settings, compression: dict[Path, EncodePlan | str]
+) -> list[UploadBatch]:
+    """The messages `send` makes of ``files``: its streaming batcher fed in the walk's order,
+    files over the limit pending until their encodes end (in order, at their planned size).
+
+    Pure. Exact when the uploader keeps up and nothing is refused; a busy uploader or stand-ins
+    of another size than planned can change the grouping, never the files.
+    """
+    limit, target = settings.file_limit_bytes, settings.compression_target_bytes
+    state = BatchAssembler(settings.upload_max_files_per_batch, settings.batch_max_bytes)
+    batches: list[UploadBatch] = []
+
+    def take() -> None:
+        for batch in state.take():
+            state.record(batch)
+            batches.append(batch)
+
+    oversized = [f for f in files if f.size_bytes > limit]
+    for f in files:
+        state.add(Pending(f.path, target) if f.size_bytes > limit else Ready(f))
+        take()
+    state.add(AllFound())
+    take()
+    for f in oversized:
+        state.add(Resolved(f.path, stand_ins(f, compression.get(f.path), target)))
+        take()
+    return batches
+
+
 def build_plan(
     directory: Path,
     scan: ScanResult,
     settings: Settings,
     compression: dict[Path, EncodePlan | str] | None = None,
 ) -> Plan:
-    """Plan the messages; oversized files count as their compression target size, and a file
-    that cannot be compressed (``compression`` says why) is left out of the messages."""
+    """Plan the messages as `send` will make them (`simulate_send`); a file that cannot be
+    compressed (``compression`` says why) is left out of the messages."""
     compression = compression or {}
-    limit = settings.file_limit_bytes
-    oversized = tuple(f for f in scan.files if f.size_bytes > limit)
-    target = settings.compression_target_bytes
-    planned = [
-        attrs.evolve(f, size_bytes=target) if f.size_bytes > limit else f
-        for f in scan.files
-        if not isinstance(compression.get(f.path), str)
-    ]
-    batches = plan_batches(
-        planned,
-        max_files=settings.upload_max_files_per_batch,
-        max_bytes=settings.batch_max_bytes,
-    )
+    oversized = tuple(f for f in scan.files if f.size_bytes > settings.file_limit_bytes)
+    batches = simulate_send(scan.files, settings, compression)
     return Plan(directory, settings, scan, oversized, tuple(batches), compression)
 
 
@@ -226,8 +268,11 @@ def plan_to_text(plan: Plan) -> str:
             _rel(f.path, root) + (" (compressed)" if f.path in originals else "")
             for f in batch.files
         )
+        alone = ""
+        if batch.total_bytes > s.batch_max_bytes:
+            alone = f" (alone: over the {format_size(s.batch_max_bytes)} a message carries)"
         lines.append(
             f"  {n}. {len(batch.files)} file{'s' if len(batch.files) != 1 else ''},"
-            f" {format_size(batch.total_bytes)}: {names}"
+            f" {format_size(batch.total_bytes)}{alone}: {names}"
         )
     return "\n".join(lines) + "\n"
