@@ -13,6 +13,11 @@ from uploader import MIB
 from uploader.cli import main
 
 
+@pytest.fixture(autouse=True)
+def sparse_files_stand_in_for_media(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UPLOAD_CHECK_MEDIA", "false")  # the media check is tested on its own
+
+
 def write(path: Path, size: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:

@@ -145,3 +145,18 @@ def test_send_skips_what_is_not_media_in_one_line_and_warns_about_a_cut_clip(
     assert sorted(sent) == ["cut.mp4", "photo.jpg"]  # the text file was not posted as a video
     assert err.count("fake.mp4") == 1 and f"skipped {folder / 'fake.mp4'}: not playable" in err
     assert f"warning {folder / 'cut.mp4'}: only " in err
+
+
+@needs_ffmpeg
+def test_plan_skips_what_send_would_skip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from uploader.cli import main
+
+    monkeypatch.setenv("UPLOAD_CHECK_MEDIA", "true")
+    (tmp_path / "fake.mp4").write_text("twenty bytes of text")
+    make_clip(tmp_path / "ok.mp4", 2)
+    assert main(["plan", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert ": 1 media file, " in out
+    assert "  fake.mp4: not playable media: " in out

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import trio
 
 from .._batching import AllFound, BatchAssembler, Pending, Ready, Resolved
 from .._detect import ScanResult, scan_media
 from .._errors import UploaderError
+from .._media_check import CHECKS_AT_ONCE, Checked, check_file, needs_check
 from .._models import (
     MediaFile,
     MediaType,
@@ -151,9 +153,31 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def check_media(scan: ScanResult, settings: Settings) -> ScanResult:
+    """The scan with what `send`'s media check would skip moved to the issues."""
+    checked: dict[Path, Checked] = {}
+    limiter = trio.CapacityLimiter(CHECKS_AT_ONCE)
+
+    async def check(file: MediaFile) -> None:
+        async with limiter:
+            checked[file.path] = await check_file(file, settings)
+
+    if settings.upload_check_media:
+        async with trio.open_nursery() as nursery:
+            for f in scan.files:
+                if needs_check(f):
+                    nursery.start_soon(check, f)
+    refused = [c.event for c in checked.values() if not isinstance(c.event, MediaFile)]
+    if not refused:
+        return scan
+    gone = {i.path for i in refused}
+    files = tuple(f for f in scan.files if f.path not in gone)
+    return attrs.evolve(scan, files=files, issues=(*scan.issues, *refused))
+
+
 async def make_plan(directory: Path, settings: Settings) -> Plan:
     """Scan ``directory`` and plan the messages and each oversized file's encode."""
-    scan = await scan_media(directory, settings)
+    scan = await check_media(await scan_media(directory, settings), settings)
     oversized = tuple(f for f in scan.files if f.size_bytes > settings.file_limit_bytes)
     compression = await plan_compression(oversized, settings)
     return build_plan(directory, scan, settings, compression)

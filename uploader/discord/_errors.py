@@ -222,7 +222,7 @@ def plain_refusal(status: int, code: int | None, what: str) -> str | None:
     """
     webhook = "webhook" in what
     if code == 50027 or (status == 401 and webhook):
-        return "Discord refused the webhook token (is the webhook URL complete?)"
+        return "Discord refused the webhook token"
     if status == 401:
         return "Discord refused DISCORD_TOKEN (the bot token)"
     if code == 10015 or (status == 404 and webhook and code is None):

@@ -118,8 +118,8 @@ class LineReporter:
             return
         noted = self._narrator.line(event)
         if noted is not None or isinstance(event, FileSkipped | FileFailed):
-            if noted is not None:
-                self._say(noted, hold=False)
+            if noted is not None:  # failures wait for "found N", skips need no context
+                self._say(noted, hold=isinstance(event, FileFailed))
             return
         line = describe(event)
         if isinstance(event, DetectionDone | UploadDone) and self._held is not None:
