@@ -83,7 +83,8 @@ async def check_file(file: MediaFile, settings: Settings) -> Checked:
     except FFmpegNotFoundError:
         return Checked(file)  # said once, up front
     except CompressionError as exc:
-        return Checked(SkippedFile(file.path, f"not playable media: {exc.reason}"))
+        reason = exc.reason.split(";")[0]  # without "is it damaged or not media?": it is said
+        return Checked(SkippedFile(file.path, f"not playable media: {reason}"))
     warning = None if decoded is None else cut_short(probe.duration, decoded)
     return Checked(file, warning)
 
