@@ -65,7 +65,7 @@ def attachment_names(names: Sequence[str]) -> tuple[str, ...]:
     chosen: list[str] = []
     for name in names:
         stem, dot, ext = name.rpartition(".")
-        if not dot or not stem:
+        if not (dot and stem and ext):
             stem, ext = name, ""
         candidate, n = name, 1
         while discord_key(candidate) in taken:
