@@ -245,3 +245,24 @@ def test_piped_lines_start_with_what_was_found() -> None:
         "compressing video.mp4 (32.0 MiB → at most 10.0 MiB)",
         "compressing video.mp4: 25%",
     ]
+
+
+async def test_a_refused_status_message_is_given_up_after_one_warning(
+    autojump_clock: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    # issue 13 #6: a wrong token is not repeated once per edit on stderr
+    from uploader.discord import MissingPermissionsError
+
+    class Refusing(Texts):
+        async def send_message(self, content: str) -> str:
+            raise MissingPermissionsError("Discord refused the webhook token")
+
+    reporter = DiscordStatusReporter(Refusing(), interval=0.1)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reporter.run)
+        for i in range(50):
+            reporter.handle(FileFound(VIDEO))
+            await trio.sleep(0.2)
+        reporter.handle(UploadDone(RESULT))
+    warnings = [r for r in caplog.records if "status message" in r.getMessage()]
+    assert len(warnings) == 1
