@@ -260,7 +260,7 @@ async def test_a_refused_status_message_is_given_up_after_one_warning(
     reporter = DiscordStatusReporter(Refusing(), interval=0.1)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(reporter.run)
-        for i in range(50):
+        for _ in range(50):
             reporter.handle(FileFound(VIDEO))
             await trio.sleep(0.2)
         reporter.handle(UploadDone(RESULT))
