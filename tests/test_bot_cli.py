@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 import trio
+from test_bot_run import real_clip
 
 from uploader.cli import main
 from uploader.cli._bot import token_from
 from uploader.cli._common import UsageError
 from uploader.testing import open_fake_discord, open_file_server
-
-VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(4000)
 
 
 def test_the_token_comes_from_discord_token_only() -> None:
@@ -40,7 +39,7 @@ def test_usage_errors_exit_2(
 async def test_the_bot_answers_a_posted_link_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     www = tmp_path / "www"
     www.mkdir()
-    (www / "clip.mp4").write_bytes(VIDEO)
+    (www / "clip.mp4").write_bytes(real_clip())
     async with open_fake_discord(gateway=True) as fake, open_file_server(www) as files:
         channel = fake.create_channel()
         env = {
@@ -53,7 +52,7 @@ async def test_the_bot_answers_a_posted_link_and_stops_cleanly_on_sigint(tmp_pat
         argv = [sys.executable, "-m", "uploader", "bot", "--api-base", fake.api_base]
         process = await trio.lowlevel.open_process(argv, env=env, stderr=subprocess.PIPE)
         try:
-            give_up = time.monotonic() + 30
+            give_up = time.monotonic() + 90  # a loaded machine starts Python slowly
             while not fake.commands:  # registered at start: the bot is up
                 assert time.monotonic() < give_up and process.poll() is None
                 await trio.sleep(0.05)

@@ -40,7 +40,7 @@ from ._errors import (
 )
 from ._headers import json_or_none
 from ._messages import SentMessage, sent_message
-from ._multipart import MultipartBody, build_multipart
+from ._multipart import MultipartBody, attachment_names, build_multipart
 from ._ratelimit import RateLimitConfig, RateLimiter, open_rate_limiter
 from ._retry import (
     Answer,
@@ -162,7 +162,10 @@ class DiscordClient:
         payload: dict[str, Any] = {
             "content": content,
             "allowed_mentions": {"parse": []},
-            "attachments": [{"id": i, "filename": f.filename} for i, f in enumerate(files)],
+            "attachments": [
+                {"id": i, "filename": name}
+                for i, name in enumerate(attachment_names([f.filename for f in files]))
+            ],
         }
         return await self._post(destination, payload, files, nonce)
 
