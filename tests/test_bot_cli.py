@@ -72,3 +72,22 @@ async def test_the_bot_answers_a_posted_link_and_stops_cleanly_on_sigint(tmp_pat
         assert "ready as user" in err and "stopped" in err
         [upload] = [m for m in fake.messages if m.attachments]
         assert (upload.channel_id, upload.attachments[0].filename) == (channel, "clip.mp4")
+
+
+async def test_a_refused_token_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    async with open_fake_discord(gateway=True) as fake:
+        env = {
+            **os.environ,
+            "DISCORD_TOKEN": "not-the-token",
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        }
+        argv = [sys.executable, "-m", "uploader", "bot", "--api-base", fake.api_base]
+        with trio.fail_after(60):
+            done = await trio.run_process(argv, env=env, capture_stderr=True, check=False)
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    assert err.strip() == (
+        "uploader bot: error: GET /gateway/bot answered 401: the bot token was refused "
+        "(check DISCORD_TOKEN)"
+    )
+    assert "not-the-token" not in err
