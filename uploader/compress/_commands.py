@@ -95,6 +95,94 @@ def video_command(
     return compile_command(node, settings.compression_ffmpeg_path, progress=True)
 
 
+def _segments(probe: MediaProbe, starts: tuple[float, ...], seconds: float, fps: float) -> Any:
+    """The source's video in the segments ``starts`` (each ``seconds`` long) at ``fps``, joined."""
+    video = probe.video
+    assert video is not None
+    parts = [
+        _input(probe, start=start, duration=seconds)[str(video.index)]
+        .filter("fps", fps=round(fps, 3))
+        .filter("setsar", 1)
+        for start in starts
+    ]
+    return ffmpeg.concat(*parts, v=1, a=0) if len(parts) > 1 else parts[0]
+
+
+def sample_command(
+    probe: MediaProbe,
+    outs: list[tuple[Path, tuple[tuple[int, int], float]]],
+    *,
+    video_kbps: int,
+    starts: tuple[float, ...],
+    seconds: float,
+    preset: str,
+    settings: Settings,
+) -> list[str]:
+    """Encode the joined segments once per (output, frame) at ``video_kbps``, decoding once.
+
+    One-pass ABR over the joined segments shares the bits among them by their complexity, as
+    the real two-pass encode shares them over the whole clip. Each frame's fps must not exceed
+    the first's (the segments are cut at the first's).
+    """
+    source_fps = outs[0][1][1]
+    joined = _segments(probe, starts, seconds, source_fps).split()
+    options: dict[str, Any] = {"c:v": "libx264", "preset": preset, "b:v": f"{video_kbps}k"}
+    options.update({"pix_fmt": "yuv420p", "an": None, "sn": None, "map_metadata": -1})
+    nodes = []
+    for i, (out, ((width, height), fps)) in enumerate(outs):
+        picture = joined[i]
+        if fps < source_fps:
+            picture = picture.filter("fps", fps=round(fps, 3))
+        picture = picture.filter("scale", width, height).filter("setsar", 1)
+        nodes.append(ffmpeg.output(picture, str(out), f="matroska", **options))
+    return compile_command(
+        ffmpeg.merge_outputs(*nodes), settings.compression_ffmpeg_path, progress=False
+    )
+
+
+SCORE_ARGS = ("-nostdin", "-hide_banner", "-nostats", "-loglevel", "error")
+
+
+def score_command(
+    probe: MediaProbe,
+    samples: list[tuple[Path, tuple[tuple[int, int], float], Path]],
+    reference: tuple[tuple[int, int], float],
+    *,
+    metric: str,
+    starts: tuple[float, ...],
+    seconds: float,
+    settings: Settings,
+) -> list[str]:
+    """Score each (sample, its frame, its log) against the same joined segments of the source,
+    decoded once, all at ``reference`` (the source's upright size and fps), with ffmpeg's
+    ``ssim`` (per-frame stats) or ``libvmaf`` (JSON) filter writing to the log.
+
+    Every stream gets timestamps from its frame numbers, so that no rounding in the sample's
+    container can pair a frame with its neighbour.
+    """
+    (width, height), fps = reference
+
+    def prepared(stream: Any, rate: float) -> Any:
+        stream = stream.filter("setpts", f"N/({round(rate, 3)}*TB)")
+        stream = stream.filter("scale", width, height, flags="bicubic")
+        stream = stream.filter("fps", fps=round(fps, 3)).filter("format", "yuv420p")
+        return stream.filter("setsar", 1)
+
+    source = prepared(_segments(probe, starts, seconds, fps), fps).split()
+    nodes = []
+    for i, (sample, frame, log) in enumerate(samples):
+        distorted = ffmpeg.input(str(sample.absolute()), protocol_whitelist="file", f="matroska")
+        pair = [prepared(distorted["0"], frame[1]), source[i]]
+        if metric == "vmaf":
+            scored = ffmpeg.filter(pair, "libvmaf", log_path=str(log), log_fmt="json")
+        else:
+            scored = ffmpeg.filter(pair, "ssim", stats_file=str(log))
+        nodes.append(ffmpeg.output(scored, "-", f="null"))
+    node = ffmpeg.merge_outputs(*nodes)
+    cmd: list[str] = node.global_args(*SCORE_ARGS).compile(cmd=settings.compression_ffmpeg_path)
+    return cmd
+
+
 def audio_command(plan: EncodePlan, probe: MediaProbe, out: Path, settings: Settings) -> list[str]:
     """An audio-only encode (or copy) into ``plan.container``."""
     audio = probe.audio
