@@ -14,6 +14,7 @@ import attrs
 import ffmpeg
 
 from .._settings import Settings
+from ._effort import preset_of
 from ._ffmpeg import compile_command
 from ._model import EncodePlan
 from ._probe import MediaProbe
@@ -72,7 +73,7 @@ def video_command(
     picture = picture.filter("scale", plan.scale[0], plan.scale[1]).filter("setsar", 1)
     options: dict[str, Any] = {
         "c:v": "libx264",
-        "preset": settings.compression_ffmpeg_preset,
+        "preset": preset_of(settings),
         "b:v": f"{plan.video_kbps}k",
         "pass": pass_number,
         "passlogfile": str(passlog),

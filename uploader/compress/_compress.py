@@ -8,6 +8,7 @@ names are removed (see ``Workspace``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import attrs
 
 from .._models import MediaFile, MediaType
 from .._settings import Settings
+from ._effort import preset_of, with_preset
 from ._encode_av import encode_audio, encode_video
 from ._encode_image import fit_image
 from ._errors import CompressionError
@@ -43,6 +45,7 @@ class CompressOutcome:
         first_fit: every output's first encode was already under the limit (for images: the
             first quality tried fit).
         sampling: what sampling a video's candidate frames measured (None when not sampled).
+        preset: the x264 preset a video was encoded with (configured or chosen per clip).
     """
 
     outputs: tuple[MediaFile, ...]
@@ -50,6 +53,7 @@ class CompressOutcome:
     plan: EncodePlan
     first_fit: bool = True
     sampling: SampleResult | None = None
+    preset: str | None = None
 
 
 @attrs.frozen
@@ -61,6 +65,7 @@ class _Encoded:
     first_fit: bool
     plan: EncodePlan
     sampling: SampleResult | None = None
+    preset: str | None = None
 
 
 async def _choose_frame(
@@ -78,8 +83,7 @@ async def _choose_frame(
     video = probe.video
     assert video is not None and video.display_size is not None
     source_fps = min(video.fps or 25.0, MAX_FPS)
-    preset = settings.compression_ffmpeg_preset
-    sample = plan_sampling(plan, video.display_size, source_fps, preset)
+    sample = plan_sampling(plan, video.display_size, source_fps, preset_of(settings))
     if sample is None:
         return plan, None, 0.0
     share = 100 * sample.cost_share / (1 + sample.cost_share)
@@ -145,6 +149,7 @@ async def _encode(
         )
         temps, first_fit = [temp], attempts == 1
     elif plan.kind is MediaType.VIDEO:
+        settings = with_preset(settings, plan, os.cpu_count() or 1)
         plan, sampling, begin = await _choose_frame(plan, probe, space, settings, progress)
         temps, attempts, first_fit = await _encode_video_parts(
             plan, probe, space, settings, progress, begin
@@ -155,7 +160,8 @@ async def _encode(
         attempts = await encode_audio(plan, probe, temp, settings=settings, report=report)
         temps, first_fit = [temp], attempts == 1
     finals = space.keep(temps, _final_names(plan, ext))
-    return _Encoded(finals, attempts, first_fit, plan, sampling)
+    preset = settings.compression_ffmpeg_preset if plan.kind is MediaType.VIDEO else None
+    return _Encoded(finals, attempts, first_fit, plan, sampling, preset)
 
 
 async def _output(
@@ -208,7 +214,12 @@ async def compress_with_details(
         raise
     progress.report(100.0)
     return CompressOutcome(
-        tuple(outputs), encoded.attempts, encoded.plan, encoded.first_fit, encoded.sampling
+        tuple(outputs),
+        encoded.attempts,
+        encoded.plan,
+        encoded.first_fit,
+        encoded.sampling,
+        encoded.preset,
     )
 
 
