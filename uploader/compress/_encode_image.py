@@ -1,4 +1,4 @@
-"""The image encode runner: the best still image under the target, usually in one or two encodes.
+"""The image encode runner: the best still image under the target in a few predicted encodes.
 
 The source is decoded once: the first encode also writes the decoded picture (raw NUT) that
 every later encode reads. A PNG source is first re-packed losslessly when the plan expects that
