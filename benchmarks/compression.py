@@ -164,6 +164,12 @@ def make_clip(clip: Clip, directory: Path) -> Path:
     return path
 
 
+def score_command(distorted: Path, reference: Path, graph: str) -> list[str]:
+    """The scoring ffmpeg (imageio-ffmpeg's) running ``graph`` on the two inputs, to null."""
+    inputs = ["-i", str(distorted), "-i", str(reference)]
+    return [SCORER, "-nostdin", "-hide_banner", *inputs, "-lavfi", graph, "-f", "null", "-"]
+
+
 def vmaf(distorted: Path, clip: Clip, source: Path, log: Path) -> tuple[float, float] | None:
     """(mean, 5th percentile) VMAF of every 5th frame, at the source's size and fps."""
     f = clip.fps
@@ -173,24 +179,7 @@ def vmaf(distorted: Path, clip: Clip, source: Path, log: Path) -> tuple[float, f
         f"[d][r]libvmaf=n_subsample=5:n_threads=2:log_fmt=json:log_path={log}"
     )
     try:
-        run(
-            [
-                SCORER,
-                "-nostdin",
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-i",
-                str(distorted),
-                "-i",
-                str(source),
-                "-lavfi",
-                graph,
-                "-f",
-                "null",
-                "-",
-            ]
-        )
+        run(score_command(distorted, source, graph))
     except subprocess.CalledProcessError:
         return None
     frames = [f["metrics"]["vmaf"] for f in json.loads(log.read_text())["frames"]]
@@ -283,24 +272,7 @@ def ssim(out: Path, source: Path, size: tuple[int, int]) -> float | None:
         f"[0:v]scale={size[0]}:{size[1]}:flags=bicubic,format=yuv444p[d];"
         f"[1:v]format=yuv444p[r];[d][r]ssim"
     )
-    err = subprocess.run(
-        [
-            SCORER,
-            "-nostdin",
-            "-hide_banner",
-            "-i",
-            str(out),
-            "-i",
-            str(source),
-            "-lavfi",
-            graph,
-            "-f",
-            "null",
-            "-",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    err = subprocess.run(score_command(out, source, graph), capture_output=True, text=True)
     match = re.search(r"All:([\d.]+)", err.stderr)
     return float(match.group(1)) if match else None
 
