@@ -79,6 +79,7 @@ PINNED: dict[str, frozenset[str]] = {
             "MediaMismatchError",
             "MediaProbe",
             "ProbeError",
+            "SampleResult",
             "StreamInfo",
             "compress_to_fit",
             "compress_with_details",
