@@ -160,3 +160,18 @@ def test_plan_skips_what_send_would_skip(
     out = capsys.readouterr().out
     assert ": 1 media file, " in out
     assert "  fake.mp4: not playable media: " in out
+
+
+async def test_a_check_that_times_out_sends_the_file_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from uploader.compress import EncodeTimeoutError
+
+    async def too_slow(path: Path, settings: Settings) -> object:
+        raise EncodeTimeoutError(path, 30.0)
+
+    monkeypatch.setattr(_media_check, "probe_media", too_slow)
+    clip = MediaFile(path=tmp_path / "clip.mp4", size_bytes=10, media_type=MediaType.VIDEO)
+    checked = await check_file(clip, Settings())
+    assert checked.event == clip  # a timeout proves nothing about the file: it is still sent
+    assert checked.warning is not None and "could not be checked" in checked.warning
