@@ -22,7 +22,14 @@ from ._ledger import Ledger
 from ._limits import to_ns
 from ._messages import answer_message
 from ._records import Fault
-from ._responses import BANNED, Response, http_error, json_response, problem_response
+from ._responses import (
+    BANNED,
+    Response,
+    http_error,
+    json_response,
+    problem_response,
+    server_error,
+)
 from ._routes import Route, match_route, redact
 from ._shapes import channel_json, gateway_bot_json, guild_json
 from ._world import World
@@ -60,7 +67,8 @@ class Exchange:
         route: the matched route.
         admission: what admission found (channel, webhook, bucket headers).
         query: the query parameters.
-        fault: the injected fault that hit it, if any (``slow`` or ``drop_after_body``).
+        fault: the injected fault that hit it, if any (``slow``, ``drop_after_body`` or
+            ``status_after_body``).
         reader: the form reader of a message route, else None (the body is ignored).
     """
 
@@ -148,6 +156,13 @@ class DiscordApp:
 
     def respond(self, exchange: Exchange, now: float) -> Response:
         """The answer to an admitted request whose body has been read."""
+        answer = self._answer(exchange, now)
+        fault = exchange.fault
+        if fault is not None and fault.kind == "status_after_body":
+            return server_error(fault.status)  # done (a message recorded), but the client hears 5xx
+        return answer
+
+    def _answer(self, exchange: Exchange, now: float) -> Response:
         route, admission, world = exchange.route, exchange.admission, self.world
         shown = admission.bucket_headers
         if route.name == "get_channel":
