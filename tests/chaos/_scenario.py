@@ -305,12 +305,14 @@ def run_scenario(scenario: Scenario, root: Path) -> Observation:
         clock = trio.testing.MockClock(autojump_threshold=0)
         observed = trio.run(_run, scenario, folder, before, clock=clock)
         left = tuple(sorted(tmp.iterdir()))
-    return attrs.evolve(
+    observed = attrs.evolve(
         observed,
         after=snapshot(folder),
         temp_left=left,
         processes_left=tuple(ffmpeg_reading(root)),
     )
+    TALLY.add(observed)
+    return observed
 
 
 # --- the checks ---------------------------------------------------------------------------
@@ -404,3 +406,45 @@ def _folder_problems(obs: Observation) -> list[str]:
     if obs.after != expected:
         return [f"the user's folder changed: {sorted(set(obs.before) ^ set(obs.after))}"]
     return []
+
+
+# --- figures ------------------------------------------------------------------------------
+
+
+@attrs.define
+class Tally:
+    """Figures over every run of the session (printed at the end of a chaos session)."""
+
+    runs: Counter[str] = attrs.Factory(Counter)
+    faults: Counter[str] = attrs.Factory(Counter)
+    outcomes: Counter[str] = attrs.Factory(Counter)
+    messages: int = 0
+    requests: int = 0
+    injected_429s: int = 0
+    client_caused_429s: int = 0
+    virtual_seconds: float = 0.0
+
+    def add(self, obs: Observation) -> None:
+        self.runs[obs.scenario.path] += 1
+        self.faults.update(f.kind for f in obs.scenario.faults)
+        self.outcomes.update(f"{obs.scenario.path} {o.status.value}" for o in obs.result.outcomes)
+        self.messages += sum(1 for m in obs.messages if m.attachments)
+        self.requests += obs.stats.requests
+        self.injected_429s += obs.stats.injected_429s
+        self.client_caused_429s += obs.stats.client_caused_429s
+        seconds = obs.result.metadata.get("processing_time_seconds", 0.0)
+        self.virtual_seconds += float(seconds)  # type: ignore[arg-type]
+
+    def lines(self) -> list[str]:
+        if not self.runs:
+            return []
+        return [
+            f"runs: {dict(self.runs)}; requests {self.requests}; messages with files "
+            f"{self.messages}; simulated Discord time {self.virtual_seconds:.0f} s",
+            f"faults scheduled: {dict(sorted(self.faults.items()))}",
+            f"429s injected {self.injected_429s}, caused by the client {self.client_caused_429s}",
+            f"outcomes: {dict(sorted(self.outcomes.items()))}",
+        ]
+
+
+TALLY = Tally()
