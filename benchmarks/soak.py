@@ -190,7 +190,9 @@ def slope_kib_per_1000(samples: list[tuple[int, float, float]]) -> float:
     ys = [s[2] * 1024 for s in samples]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     var = sum((x - mx) ** 2 for x in xs)
-    return 1000 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
+    return (
+        1000 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
+    )
 
 
 def figures(run: Run, sizes: dict[str, int]) -> dict[str, float]:

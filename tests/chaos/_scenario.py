@@ -26,9 +26,23 @@ import trio
 import trio.testing
 from hypothesis import strategies as st
 
-from tests._media import ffmpeg_reading
-from uploader import Channel, FileStatus, Settings, UploadResult, Webhook, upload_directory
-from uploader.testing import FakeStats, Fault, RecordedMessage, open_fake_discord
+from tests._media import ffmpeg_reading, make_video
+from uploader import (
+    Channel,
+    FileOutcome,
+    FileStatus,
+    Settings,
+    UploadResult,
+    Webhook,
+    upload_directory,
+)
+from uploader.testing import (
+    FakeStats,
+    Fault,
+    RecordedAttachment,
+    RecordedMessage,
+    open_fake_discord,
+)
 
 Path_ = Literal["bot", "webhook"]
 
@@ -229,8 +243,6 @@ def write_folder(folder: Path, scenario: Scenario) -> None:
         path = folder / spec.name
         path.parent.mkdir(parents=True, exist_ok=True)
         if spec.real == "video":
-            from tests._media import make_video  # noqa: PLC0415 - ffmpeg only in the long form
-
             make_video(path, 3, 320, 240, noisy=True)
             continue
         head = spec.name.encode()
@@ -324,34 +336,51 @@ def index_of(filename: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def violations(obs: Observation) -> list[str]:  # noqa: C901, PLR0912 - one list of promises
+def violations(obs: Observation) -> list[str]:
     """Every promise the run broke, judged against what the fake recorded."""
+    problems = [*_outcome_problems(obs), *_message_problems(obs)]
+    if obs.stats.client_caused_429s:
+        problems.append(f"{obs.stats.client_caused_429s} 429s the client caused")
+    if obs.processes_left:
+        problems.append(f"ffmpeg still running: {obs.processes_left}")
+    result = obs.result
+    kept = {result.workdir} if result.workdir is not None and not result.success else set()
+    if set(obs.temp_left) - kept:
+        problems.append(f"temporary files left behind: {obs.temp_left}")
+    problems.extend(_folder_problems(obs))
+    return problems
+
+
+def _outcomes(obs: Observation) -> dict[str, FileOutcome]:
+    return {o.path.relative_to(obs.folder).as_posix(): o for o in obs.result.outcomes}
+
+
+def _attachments(obs: Observation) -> dict[str, tuple[RecordedMessage, RecordedAttachment]]:
+    return {a.id: (m, a) for m in obs.messages for a in m.attachments}
+
+
+def _outcome_problems(obs: Observation) -> list[str]:
+    """Each file's outcome is true to the fake's record, and no file is there twice."""
     problems: list[str] = []
-    scenario, result = obs.scenario, obs.result
     held = obs.held
-    by_index: Counter[int | None] = Counter(
-        index_of(a.filename) for m in obs.messages for a in m.attachments
-    )
-    attachment_ids = {a.id: (m, a) for m in obs.messages for a in m.attachments}
-    outcomes = {o.path.relative_to(obs.folder).as_posix(): o for o in result.outcomes}
+    by_index = Counter(index_of(a.filename) for m in obs.messages for a in m.attachments)
+    attachments = _attachments(obs)
+    outcomes = _outcomes(obs)
     if set(outcomes) != set(obs.before):
         problems.append(f"outcomes name {sorted(outcomes)}, the folder held {sorted(obs.before)}")
-    if set(held) - set(obs.before.values()) and not any(f.real for f in scenario.files):
-        problems.append("the fake holds an attachment that is no file of the folder")
     if None in by_index:
         problems.append("the fake holds an attachment named after no file of the folder")
+    real = {f.name for f in obs.scenario.files if f.real}
     for name, outcome in outcomes.items():
-        sha = obs.before.get(name, "")
-        spec = next((f for f in scenario.files if f.name == name), None)
         index = index_of(Path(name).name)
-        copies = held[sha] if spec is None or spec.real is None else by_index[index]
+        copies = by_index[index] if name in real else held[obs.before.get(name, "")]
         status = outcome.status
         if by_index[index] > max(len(outcome.attachments), 1):
             problems.append(f"{name}: posted {by_index[index]} times")
         if status is FileStatus.DELIVERED:
             if copies < 1:
                 problems.append(f"{name}: reported delivered, the fake does not hold it")
-            found = [attachment_ids.get(i) for i in outcome.attachments]
+            found = [attachments.get(i) for i in outcome.attachments]
             sizes = [pair[1].size for pair in found if pair is not None]
             if not found or len(sizes) != len(found):
                 problems.append(f"{name}: attachment ids {outcome.attachments} not the fake's")
@@ -359,23 +388,29 @@ def violations(obs: Observation) -> list[str]:  # noqa: C901, PLR0912 - one list
                 problems.append(f"{name}: message id {outcome.message_id} not the fake's")
             elif sum(sizes) != outcome.sent_bytes:
                 problems.append(f"{name}: sent {outcome.sent_bytes} bytes, the fake got {sizes}")
-        elif status is FileStatus.FAILED:
-            if copies:
-                problems.append(f"{name}: reported failed, the fake holds it ({outcome.reason})")
-        elif status is FileStatus.UNCERTAIN:
-            if scenario.path == "bot":
-                problems.append(f"{name}: uncertain on the bot path ({outcome.reason})")
-        elif copies:
+        elif status is FileStatus.FAILED and copies:
+            problems.append(f"{name}: reported failed, the fake holds it ({outcome.reason})")
+        elif status is FileStatus.UNCERTAIN and obs.scenario.path == "bot":
+            problems.append(f"{name}: uncertain on the bot path ({outcome.reason})")
+        elif status is FileStatus.SKIPPED and copies:
             problems.append(f"{name}: skipped, yet the fake holds it")
-    delivered_messages = {
-        attachment_ids[i][0].id
-        for o in result.delivered
-        for i in o.attachments
-        if i in attachment_ids
-    }
+    return problems
+
+
+def _message_problems(obs: Observation) -> list[str]:
+    """Every message with files is in the result, or holds only files named uncertain."""
+    attachments = _attachments(obs)
+    outcomes = _outcomes(obs)
     names = {index_of(Path(n).name): n for n in obs.before}
+    accounted = {
+        attachments[i][0].id
+        for o in obs.result.delivered
+        for i in o.attachments
+        if i in attachments
+    }
+    problems = []
     for message in obs.messages:
-        if not message.attachments or message.id in delivered_messages:
+        if not message.attachments or message.id in accounted:
             continue
         statuses = {
             outcomes[names[i]].status
@@ -384,14 +419,6 @@ def violations(obs: Observation) -> list[str]:  # noqa: C901, PLR0912 - one list
         }
         if statuses - {FileStatus.UNCERTAIN}:
             problems.append(f"message {message.id} is in the channel but in no outcome")
-    if obs.stats.client_caused_429s:
-        problems.append(f"{obs.stats.client_caused_429s} 429s the client caused")
-    if obs.processes_left:
-        problems.append(f"ffmpeg still running: {obs.processes_left}")
-    kept = {result.workdir} if result.workdir is not None and not result.success else set()
-    if set(obs.temp_left) - kept:
-        problems.append(f"temporary files left behind: {obs.temp_left}")
-    problems.extend(_folder_problems(obs))
     return problems
 
 

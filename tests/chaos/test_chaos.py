@@ -42,7 +42,7 @@ from tests.chaos._scenario import (
 from uploader import Channel, FileStatus, Settings, open_upload_pipeline
 from uploader.testing import FakeStats, Fault, open_fake_discord
 
-EXAMPLES = 300 if LONG else 30
+EXAMPLES = 300 if LONG else 20
 _runs = itertools.count()
 
 

@@ -61,10 +61,11 @@ class Fault:
         kind: what happens. ``rate_limit_user``/``_global``/``_shared``: a 429 of that scope
             (the shared one shows the bucket's real remaining count); ``status``: an error
             response with ``status`` (nothing is recorded); ``status_after_body``: handle and
-            record the request, then answer ``status`` instead of the message; ``slow``: wait ``delay`` seconds, then handle the request
-            normally; ``drop_before_body``: close the connection once the request head arrived
-            (nothing is recorded); ``drop_after_body``: handle and record the request, then close
-            the connection without answering (the lost-response case).
+            record the request, then answer ``status`` instead of the message; ``slow``: wait
+            ``delay`` seconds, then handle the request normally; ``drop_before_body``: close
+            the connection once the request head arrived (nothing is recorded);
+            ``drop_after_body``: handle and record the request, then close the connection
+            without answering (the lost-response case).
         route: the route the fault applies to, or None for any route.
         times: how many matching requests the fault hits.
         after: how many matching requests to let through before the first hit.
