@@ -248,15 +248,15 @@ def _quick(faults: tuple[Fault, ...]) -> tuple[Fault, ...]:
 
 
 def write_folder(folder: Path, scenario: Scenario) -> None:
-    """Write the scenario's files; every file's bytes are unique (its name starts them)."""
+    """Write the scenario's files; every file's bytes are unique (its index starts them)."""
     rng = random.Random(scenario.seed)
-    for spec in scenario.files:
+    for index, spec in enumerate(scenario.files):
         path = folder / spec.name
         path.parent.mkdir(parents=True, exist_ok=True)
         if spec.real == "video":
             shutil.copyfile(_real_video(), path)
             continue
-        head = spec.name.encode()
+        head = bytes([index]) + spec.name.encode()
         body = rng.randbytes(max(spec.size - len(head), 0))
         path.write_bytes((head + body)[: spec.size])
 
@@ -394,13 +394,15 @@ def _outcome_problems(obs: Observation) -> list[str]:
     real = {f.name for f in obs.scenario.files if f.real}
     for name, outcome in outcomes.items():
         index = index_of(Path(name).name)
-        copies = by_index[index] if name in real else held[obs.before.get(name, "")]
+        copies = by_index[index]  # attachments named after it (its own name, or its stand-ins')
         status = outcome.status
-        if by_index[index] > max(len(outcome.attachments), 1):
-            problems.append(f"{name}: posted {by_index[index]} times")
+        if copies > max(len(outcome.attachments), 1):
+            problems.append(f"{name}: posted {copies} times")
         if status is FileStatus.DELIVERED:
             if copies < 1:
                 problems.append(f"{name}: reported delivered, the fake does not hold it")
+            elif name not in real and held[obs.before[name]] != 1:
+                problems.append(f"{name}: reported delivered, the fake holds other bytes")
             found = [attachments.get(i) for i in outcome.attachments]
             sizes = [pair[1].size for pair in found if pair is not None]
             if not found or len(sizes) != len(found):
