@@ -239,10 +239,11 @@ async def main(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="uploader-soak-") as tmp:
         folder = Path(tmp, "media")
         sizes = make_files(folder, args.messages, rng)
-        kwargs = {"rng": rng, "sample_every": args.sample_every, "bucket": args.bucket}
         base, faulty = Run("baseline"), Run("faults")
-        await soak(folder, base, rate=0.0, **kwargs)  # type: ignore[arg-type]
-        await soak(folder, faulty, rate=args.fault_rate, **kwargs)  # type: ignore[arg-type]
+        for run, rate in ((base, 0.0), (faulty, args.fault_rate)):
+            await soak(
+                folder, run, rate=rate, rng=rng, sample_every=args.sample_every, bucket=args.bucket
+            )
     b, f = figures(base, sizes), figures(faulty, sizes)
     print(f"soak: {args.messages} files, one message each, bot path; seed {args.seed}")
     print_table(b, f)

@@ -2,7 +2,7 @@
 
 Every property runs the whole pipeline (`upload_directory`) over real loopback sockets against
 a fresh `uploader.testing` fake, under trio's MockClock, and judges the run by what the FAKE
-recorded (see `tests/chaos/_scenario.py`, `violations`): each file delivered exactly once or
+recorded (see `tests/chaos/_checks.py`, `violations`): each file delivered exactly once or
 named uncertain/failed with a true status, no duplicate on the bot path, no re-post on the
 webhook path, no 429 the client caused, result ids equal to the fake's, no ffmpeg and no
 temporary file left, and the user's folder unchanged (cleanup only after full success).
@@ -28,6 +28,7 @@ import trio.testing
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.chaos._checks import violations
 from tests.chaos._scenario import (
     LONG,
     OLD_MAX_ATTEMPTS,
@@ -37,10 +38,9 @@ from tests.chaos._scenario import (
     fault_strategy,
     run_scenario,
     scenarios,
-    violations,
 )
 from uploader import Channel, FileStatus, Settings, open_upload_pipeline
-from uploader.testing import FakeStats, Fault, open_fake_discord
+from uploader.testing import FakeStats, Fault, RouteName, open_fake_discord
 
 EXAMPLES = 300 if LONG else 20
 ANSWERS_WITHOUT_BUCKET_HEADERS = frozenset(
@@ -167,7 +167,7 @@ def test_a_webhook_post_answered_503_after_it_was_recorded_is_not_posted_again(
 def test_a_5xx_answer_without_bucket_headers_still_spends_its_slot(
     path: str, tmp_path: Path
 ) -> None:
-    route = "create_message" if path == "bot" else "execute_webhook"
+    route: RouteName = "create_message" if path == "bot" else "execute_webhook"
     faults = (
         Fault("status_after_body", route=route, status=500, after=4),
         Fault("status_after_body", route=route, status=500),

@@ -188,4 +188,5 @@ async def _send(command: list[str], env: dict[str, str], killer: Killer | None) 
             process.kill()
             with trio.CancelScope(shield=True):
                 await process.wait()
+    assert process.returncode is not None
     return Finished(process.returncode, bytes(out), bytes(err))

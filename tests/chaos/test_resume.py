@@ -48,11 +48,20 @@ def held(fake: FakeDiscord) -> Counter[str]:
 
 
 async def send(
-    folder: Path, fake: FakeDiscord, destination: Channel | Webhook, **options: object
+    folder: Path,
+    fake: FakeDiscord,
+    destination: Channel | Webhook,
+    *,
+    resend_uncertain: bool = False,
 ) -> UploadResult:
     api_base = fake.api_base if isinstance(destination, Channel) else None
     return await upload_directory(  # type: ignore[call-arg]
-        folder, destination, settings=SETTINGS, api_base=api_base, resume=True, **options
+        folder,
+        destination,
+        settings=SETTINGS,
+        api_base=api_base,
+        resume=True,
+        resend_uncertain=resend_uncertain,
     )
 
 
