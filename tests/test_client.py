@@ -591,4 +591,5 @@ def test_the_public_names_of_uploader_discord_are_pinned() -> None:
         "Webhook",
         "WebhookUrlError",
         "open_discord_client",
+        "proxy_mode_on",
     }
