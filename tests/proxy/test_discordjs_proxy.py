@@ -1,0 +1,121 @@
+"""uploader behind the real @discordjs/proxy 2.1 (unmodified), in front of the loopback Discord.
+
+Several senders (each its own pipeline, client and rate limiter, as separate ``uploader send``
+processes are) share one channel through the proxy; the fake then forces the proxy's failure
+modes: its own 429s (``rejectOnRateLimit``), an upstream 503 and an answer slower than its
+timeout, after both of which it re-sends a body it already consumed. Every check is against
+the fake's record: each file held exactly once, and no 429 a sender caused.
+
+Skipped, with the reason, without node or the package (``sh .ci/install --dev`` installs it).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import attrs
+import pytest
+from _group import GROUP_FAKE, hashes_of, make_folders, run_group
+from _proxy import ProxyOptions, open_discordjs_proxy, proxy_missing
+
+from uploader import Channel, FileStatus, Settings, Webhook, upload_directory
+from uploader.testing import FakeDiscord, Fault, open_fake_discord
+
+pytestmark = pytest.mark.skipif(proxy_missing() is not None, reason=str(proxy_missing()))
+
+SETTINGS = Settings(upload_max_files_per_batch=2, upload_enable_progress_updates=False)
+
+
+def held(fake: FakeDiscord) -> Counter[str]:
+    return Counter(a.sha256 for m in fake.messages for a in m.attachments)
+
+
+async def warm(fake: FakeDiscord, api_base: str, tmp_path: Path) -> None:
+    """One message through the proxy, so it knows the route's bucket, as a proxy that has run
+    for a while does (it learns a route's hash once for every channel, and keeps it a day)."""
+    folder = make_folders(tmp_path / "warm", 1, 1, seed=99)[0]
+    channel = Channel(fake.create_channel(), fake.bot_token)
+    result = await upload_directory(folder, channel, settings=SETTINGS, api_base=api_base)
+    assert result.success, result.message
+
+
+@pytest.mark.parametrize("kind", ["bot", "webhook"])
+async def test_three_senders_share_one_channel_through_the_proxy_exactly_once(
+    tmp_path: Path, kind: str
+) -> None:
+    folders = make_folders(tmp_path, 3, 8)
+    async with (
+        open_fake_discord(**GROUP_FAKE) as fake,  # type: ignore[arg-type]
+        open_discordjs_proxy(fake.base_url) as api_base,
+    ):
+        await warm(fake, api_base, tmp_path)
+        destination: Channel | Webhook = (
+            Channel(fake.create_channel(), fake.bot_token)
+            if kind == "bot"
+            else Webhook(fake.create_webhook())
+        )
+        run = await run_group(fake, api_base, folders, destination, SETTINGS)
+    assert run.exactly_once, run
+    assert run.fake_429s == 0
+    assert run.messages == 1 + 12  # the warm-up, then 24 files two by two
+    assert fake.stats.client_caused_429s == 0
+
+
+async def test_a_proxy_own_429_is_waited_out_not_taken_for_a_ban(tmp_path: Path) -> None:
+    folders = make_folders(tmp_path, 2, 6)
+    options = ProxyOptions(reject_on_rate_limit=True)
+    async with open_fake_discord(**GROUP_FAKE) as fake:  # type: ignore[arg-type]
+        webhook = Webhook(fake.create_webhook())
+        # Discord's 429 reaches the proxy, which answers its own (Retry-After, empty, no Via).
+        fake.inject(Fault("rate_limit_user", route="execute_webhook", retry_after=0.5, times=2))
+        async with open_discordjs_proxy(fake.base_url, options) as api_base:
+            run = await run_group(fake, api_base, folders, webhook, SETTINGS)
+    assert run.exactly_once, run
+    assert fake.stats.injected_429s == 2
+    assert fake.stats.client_caused_429s == 0
+
+
+BODY_LOSING = [
+    pytest.param(Fault("status", route=None, status=503), ProxyOptions(), id="upstream 503"),
+    pytest.param(
+        Fault("slow", route=None, delay=0.8),
+        ProxyOptions(timeout_ms=300),
+        id="answer past the proxy's timeout",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fault", "options"), BODY_LOSING)
+async def test_a_bot_pipeline_resends_with_its_nonce_when_the_proxy_lost_the_body(
+    tmp_path: Path, fault: Fault, options: ProxyOptions
+) -> None:
+    folder = make_folders(tmp_path, 1, 6)[0]
+    async with open_fake_discord(**GROUP_FAKE) as fake:  # type: ignore[arg-type]
+        channel = Channel(fake.create_channel(), fake.bot_token)
+        fake.inject(attrs.evolve(fault, route="create_message", after=1))
+        async with open_discordjs_proxy(fake.base_url, options) as api_base:
+            result = await upload_directory(folder, channel, settings=SETTINGS, api_base=api_base)
+        stats = fake.stats
+    assert result.success, result.message
+    assert held(fake) == Counter(hashes_of([folder]))  # each once, though the proxy lost a body
+    assert fake.pending_faults == ()
+    assert stats.responses_by_status.get(400, 0) >= 1  # the proxy did re-send it empty
+    assert len(fake.messages) == 3
+
+
+@pytest.mark.parametrize(("fault", "options"), BODY_LOSING)
+async def test_a_webhook_post_the_proxy_lost_is_uncertain_never_failed_nor_twice(
+    tmp_path: Path, fault: Fault, options: ProxyOptions
+) -> None:
+    folder = make_folders(tmp_path, 1, 6)[0]
+    async with open_fake_discord(**GROUP_FAKE) as fake:  # type: ignore[arg-type]
+        webhook = Webhook(fake.create_webhook())
+        fake.inject(attrs.evolve(fault, route="execute_webhook", after=1))
+        async with open_discordjs_proxy(fake.base_url, options) as api_base:
+            result = await upload_directory(folder, webhook, settings=SETTINGS, api_base=api_base)
+    statuses = Counter(o.status for o in result.outcomes)
+    assert statuses == {FileStatus.DELIVERED: 4, FileStatus.UNCERTAIN: 2}
+    assert max(held(fake).values()) == 1  # never twice
+    uncertain = [o for o in result.outcomes if o.status is FileStatus.UNCERTAIN]
+    assert all("proxy lost the request body" in o.reason for o in uncertain)
