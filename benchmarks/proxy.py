@@ -7,13 +7,15 @@ through @discordjs/proxy 2.1 (unmodified, default options, upstream pointed at t
 once each going straight to the fake. Prints wall time, messages, the 429s that reached the fake
 (all caused by exceeding a limit: none are injected) and whether every file arrived exactly once.
 
-``--loop K`` runs only the proxy side K times in a row per sender count and prints how many runs
-delivered every file exactly once, and the 429s the fake saw over all runs.
+``--loop K`` runs only the proxy side K times in a row per sender count, each with a fresh fake
+and a fresh proxy, and prints how many runs delivered every file exactly once, and the 429s the
+fake saw over all runs. ``--warm`` first posts one message through each fresh proxy (not
+counted), as through a proxy that has served for a while.
 
 Needs node and ``sh .ci/install --dev`` (which installs the proxy into .cache/npm-peers/proxy).
 
-Usage: ``python benchmarks/proxy.py [--senders 1 3 10] [--files 20] [--loop K] [--webhook]
-[--reject-on-rate-limit]``
+Usage: ``python benchmarks/proxy.py [--senders 1 3 10] [--files 20] [--loop K [--warm]]
+[--webhook] [--reject-on-rate-limit]``
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "proxy"))
 
-from _group import GROUP_FAKE, GroupRun, make_folders, run_group
+from _group import GROUP_FAKE, GroupRun, make_folders, run_group, warm_up
 from _proxy import ProxyOptions, open_discordjs_proxy, proxy_missing
 
 from uploader import Channel, Settings, Webhook
@@ -38,9 +40,18 @@ BATCH = 2
 
 
 async def one_run(
-    senders: int, files: int, *, proxy: ProxyOptions | None, webhook: bool, seed: int
+    senders: int,
+    files: int,
+    *,
+    proxy: ProxyOptions | None,
+    webhook: bool,
+    seed: int,
+    warm: bool = False,
 ) -> GroupRun:
-    """One group run against a fresh fake; through the proxy unless ``proxy`` is None."""
+    """One group run against a fresh fake; through a fresh proxy unless ``proxy`` is None.
+
+    ``warm``: one message goes through first (see `warm_up`); it is not counted.
+    """
     settings = Settings(
         upload_max_files_per_batch=BATCH,
         upload_enable_progress_updates=False,
@@ -57,6 +68,8 @@ async def one_run(
             if proxy is None:
                 return await run_group(fake, fake.api_base, folders, destination, settings)
             async with open_discordjs_proxy(fake.base_url, proxy) as api_base:
+                if warm:
+                    await warm_up(fake, api_base, Path(tmp), settings)
                 return await run_group(fake, api_base, folders, destination, settings)
 
 
@@ -81,21 +94,23 @@ async def compare(senders: list[int], files: int, options: ProxyOptions, webhook
 
 
 async def loop(
-    senders: list[int], files: int, runs: int, options: ProxyOptions, webhook: bool
+    senders: list[int], files: int, runs: int, options: ProxyOptions, webhook: bool, warm: bool
 ) -> None:
     for n in senders:
         good = 0
         fake_429s = 0
         seconds = 0.0
         for k in range(runs):
-            run = await one_run(n, files, proxy=options, webhook=webhook, seed=1000 * n + k)
+            seed = 1000 * n + k
+            run = await one_run(n, files, proxy=options, webhook=webhook, seed=seed, warm=warm)
             good += run.exactly_once
             fake_429s += run.fake_429s
             seconds += run.seconds
             if not run.exactly_once:
                 print(f"  run {k + 1}: {run}", flush=True)
+        state = "a warm" if warm else "a fresh"
         print(
-            f"{n} senders x {runs} runs through the proxy: {good}/{runs} delivered every file"
+            f"{n} senders x {runs} runs through {state} proxy: {good}/{runs} delivered every file"
             f" exactly once; 429s at the fake over all runs: {fake_429s};"
             f" mean wall {seconds / runs:.1f} s",
             flush=True,
@@ -109,13 +124,16 @@ def main() -> None:
     parser.add_argument("--loop", type=int, metavar="K", help="K proxy runs per sender count")
     parser.add_argument("--webhook", action="store_true", help="post through one webhook")
     parser.add_argument("--reject-on-rate-limit", action="store_true")
+    parser.add_argument(
+        "--warm", action="store_true", help="loop: one message through each proxy first"
+    )
     args = parser.parse_args()
     missing = proxy_missing()
     if missing is not None:
         sys.exit(f"cannot run: {missing}")
     options = ProxyOptions(reject_on_rate_limit=args.reject_on_rate_limit)
     if args.loop:
-        trio.run(loop, args.senders, args.files, args.loop, options, args.webhook)
+        trio.run(loop, args.senders, args.files, args.loop, options, args.webhook, args.warm)
     else:
         trio.run(compare, args.senders, args.files, options, args.webhook)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import attrs
 import pytest
-from _group import GROUP_FAKE, hashes_of, make_folders, run_group
+from _group import GROUP_FAKE, hashes_of, make_folders, run_group, warm_up
 from _proxy import ProxyOptions, open_discordjs_proxy, proxy_missing
 
 from uploader import Channel, FileStatus, Settings, Webhook, upload_directory
@@ -31,15 +31,6 @@ def held(fake: FakeDiscord) -> Counter[str]:
     return Counter(a.sha256 for m in fake.messages for a in m.attachments)
 
 
-async def warm(fake: FakeDiscord, api_base: str, tmp_path: Path) -> None:
-    """One message through the proxy, so it knows the route's bucket, as a proxy that has run
-    for a while does (it learns a route's hash once for every channel, and keeps it a day)."""
-    folder = make_folders(tmp_path / "warm", 1, 1, seed=99)[0]
-    channel = Channel(fake.create_channel(), fake.bot_token)
-    result = await upload_directory(folder, channel, settings=SETTINGS, api_base=api_base)
-    assert result.success, result.message
-
-
 @pytest.mark.parametrize("kind", ["bot", "webhook"])
 async def test_three_senders_share_one_channel_through_the_proxy_exactly_once(
     tmp_path: Path, kind: str
@@ -49,7 +40,7 @@ async def test_three_senders_share_one_channel_through_the_proxy_exactly_once(
         open_fake_discord(**GROUP_FAKE) as fake,  # type: ignore[arg-type]
         open_discordjs_proxy(fake.base_url) as api_base,
     ):
-        await warm(fake, api_base, tmp_path)
+        await warm_up(fake, api_base, tmp_path, SETTINGS)
         destination: Channel | Webhook = (
             Channel(fake.create_channel(), fake.bot_token)
             if kind == "bot"
@@ -58,7 +49,7 @@ async def test_three_senders_share_one_channel_through_the_proxy_exactly_once(
         run = await run_group(fake, api_base, folders, destination, SETTINGS)
     assert run.exactly_once, run
     assert run.fake_429s == 0
-    assert run.messages == 1 + 12  # the warm-up, then 24 files two by two
+    assert run.messages == 12  # 24 files two by two
     assert fake.stats.client_caused_429s == 0
 
 
