@@ -2,10 +2,12 @@
 
 N senders (each its own pipeline, HTTP client and rate limiter, as separate ``uploader send``
 processes are) deliver a folder of small files each into one channel of the loopback Discord
-(Discord's rules with 1 s windows: 5 messages per second per channel, 50/s global), once
-through @discordjs/proxy 2.1 (unmodified, default options, upstream pointed at the fake) and
-once each going straight to the fake. Prints wall time, messages, the 429s that reached the fake
-(all caused by exceeding a limit: none are injected) and whether every file arrived exactly once.
+(Discord's rules with 1 s windows: 5 messages per second per channel, 50/s global), two files
+per message: through a fresh @discordjs/proxy 2.1 (unmodified, default options, upstream
+pointed at the fake), through one that already posted a message ("warm": it knows the route's
+bucket), and each sender straight to the fake. Prints wall time, messages, the 429s that
+reached the fake (all caused by exceeding a limit: none are injected) and whether every file
+arrived exactly once.
 
 ``--loop K`` runs only the proxy side K times in a row per sender count, each with a fresh fake
 and a fresh proxy, and prints how many runs delivered every file exactly once, and the 429s the
@@ -87,8 +89,10 @@ async def compare(senders: list[int], files: int, options: ProxyOptions, webhook
         " delivered once"
     )
     for n in senders:
-        through = await one_run(n, files, proxy=options, webhook=webhook, seed=n)
-        print(row("proxy", through), flush=True)
+        fresh = await one_run(n, files, proxy=options, webhook=webhook, seed=n)
+        print(row("proxy", fresh), flush=True)
+        warm = await one_run(n, files, proxy=options, webhook=webhook, seed=n, warm=True)
+        print(row("warm", warm), flush=True)
         direct = await one_run(n, files, proxy=None, webhook=webhook, seed=n)
         print(row("direct", direct), flush=True)
 
