@@ -38,13 +38,15 @@ def make_folders(root: Path, senders: int, files: int, seed: int = 12) -> list[P
 
 
 async def warm_up(fake: FakeDiscord, api_base: str, root: Path, settings: Settings) -> None:
-    """Post one message through ``api_base`` before a group runs, as a proxy that has served
-    for a while has: it learns a route's bucket once for every channel, and keeps it a day."""
+    """Post one bot message and one webhook message through ``api_base`` before a group runs,
+    as through a proxy that has served for a while: it learns a route's bucket once for every
+    channel or webhook, and keeps it a day."""
     folder = make_folders(root / "warm-up", 1, 1, seed=99)[0]
     channel = Channel(fake.create_channel(), fake.bot_token)
-    result = await upload_directory(folder, channel, settings=settings, api_base=api_base)
-    if not result.success:
-        raise RuntimeError(f"the warm-up message failed: {result.message}")
+    for target in (channel, Webhook(fake.create_webhook())):
+        result = await upload_directory(folder, target, settings=settings, api_base=api_base)
+        if not result.success:
+            raise RuntimeError(f"the warm-up message failed: {result.message}")
 
 
 def hashes_of(folders: Sequence[Path]) -> set[str]:

@@ -31,26 +31,50 @@ def held(fake: FakeDiscord) -> Counter[str]:
     return Counter(a.sha256 for m in fake.messages for a in m.attachments)
 
 
-@pytest.mark.parametrize("kind", ["bot", "webhook"])
-async def test_three_senders_share_one_channel_through_the_proxy_exactly_once(
-    tmp_path: Path, kind: str
+async def test_groups_run_after_run_through_one_proxy_deliver_exactly_once_without_429s(
+    tmp_path: Path,
 ) -> None:
-    folders = make_folders(tmp_path, 3, 8)
+    """The quick form of ``benchmarks/proxy.py --loop 50 --warm``: groups of 3 and 10 senders
+    in a row, bot and webhook, each into a fresh channel or webhook, through one proxy that has
+    posted before (see test_a_fresh_proxy_draws_429s_of_its_own_yet_bot_posts_land_once)."""
     async with (
         open_fake_discord(**GROUP_FAKE) as fake,  # type: ignore[arg-type]
         open_discordjs_proxy(fake.base_url) as api_base,
     ):
         await warm_up(fake, api_base, tmp_path, SETTINGS)
-        destination: Channel | Webhook = (
-            Channel(fake.create_channel(), fake.bot_token)
-            if kind == "bot"
-            else Webhook(fake.create_webhook())
-        )
-        run = await run_group(fake, api_base, folders, destination, SETTINGS)
-    assert run.exactly_once, run
-    assert run.fake_429s == 0
-    assert run.messages == 12  # 24 files two by two
+        for k, (senders, kind) in enumerate(
+            [(3, "bot"), (10, "webhook"), (3, "webhook"), (10, "bot")]
+        ):
+            folders = make_folders(tmp_path / f"run{k}", senders, 3, seed=k)
+            destination: Channel | Webhook = (
+                Channel(fake.create_channel(), fake.bot_token)
+                if kind == "bot"
+                else Webhook(fake.create_webhook())
+            )
+            run = await run_group(fake, api_base, folders, destination, SETTINGS)
+            assert run.exactly_once, (k, run)
+            assert run.messages == 2 * senders  # 3 files each, two by two
+            assert run.fake_429s == 0, (k, run)
     assert fake.stats.client_caused_429s == 0
+
+
+async def test_a_fresh_proxy_draws_429s_of_its_own_yet_bot_posts_land_once(
+    tmp_path: Path,
+) -> None:
+    """Ten first requests at once on a route a fresh proxy has never seen: it queues them under
+    a provisional key, learns the bucket from the first answer, and sends later requests through
+    a second queue that knows nothing of the first: the pair can exceed the bucket. The proxy
+    then re-sends the 429'd request with a consumed body (400); the nonce resend lands it once."""
+    folders = make_folders(tmp_path, 10, 3)
+    async with (
+        open_fake_discord(**GROUP_FAKE) as fake,  # type: ignore[arg-type]
+        open_discordjs_proxy(fake.base_url) as api_base,
+    ):
+        channel = Channel(fake.create_channel(), fake.bot_token)
+        run = await run_group(fake, api_base, folders, channel, SETTINGS)
+    assert run.exactly_once, run
+    assert fake.stats.rate_limited_by_scope.get("user", 0) == run.fake_429s
+    assert fake.stats.responses_by_status.get(400, 0) == run.fake_429s  # each re-sent empty
 
 
 async def test_a_proxy_own_429_is_waited_out_not_taken_for_a_ban(tmp_path: Path) -> None:
