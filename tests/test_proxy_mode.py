@@ -199,12 +199,16 @@ BODY_LOST = [
     (lost(50006), Tries(failures=5), "uncertain", "uncertain"),  # never failed: the nonce settles
     (lost(50006, relayed=False), Tries(), "InvalidRequestError", "InvalidRequestError"),
     (lost(50013), Tries(failures=1), "MissingPermissionsError", "MissingPermissionsError"),
+    (Answer(408, relayed=True), Tries(failures=1), "uncertain", ("retry", 0.5)),
+    (Answer(408, relayed=True), Tries(failures=5), "uncertain", "DiscordUnavailableError"),
+    (Answer(408, relayed=True, body_sent=False), Tries(failures=1), ("retry", 0.5), ("retry", 0.5)),
+    (Answer(408), Tries(failures=1), "DiscordError", "DiscordError"),  # Discord's own: final
     (Answer(200), Tries(), "done", "done"),
 ]
 
 
 @pytest.mark.parametrize(("outcome", "tries", "webhook", "bot"), BODY_LOST, ids=repr)
-def test_a_lost_body_resends_a_bot_post_and_leaves_a_webhook_post_uncertain(
+def test_a_lost_body_or_a_proxy_timeout_resends_a_bot_post_and_leaves_a_webhook_uncertain(
     outcome: Answer, tries: Tries, webhook: object, bot: object
 ) -> None:
     assert cell(next_step(outcome, tries, WEBHOOK_POST, random=lambda: 1.0)) == webhook

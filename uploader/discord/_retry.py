@@ -20,7 +20,9 @@ Exactly-once delivery:
   relayed by the proxy, to a request that carried files means the proxy re-sent a body it had
   already consumed, after an attempt of its own that may have posted. A bot post is sent again
   with its nonce (and is `Uncertain`, never failed, once the attempts are spent: the nonce
-  still settles it); a webhook post is `Uncertain` at once.
+  still settles it); a webhook post is `Uncertain` at once. A proxy's own 408 (it gave up
+  waiting for Discord, `proxy_gave_up`) is taken as a 504: retried on the bot path, `Uncertain`
+  on the webhook path.
 """
 
 from __future__ import annotations
@@ -204,7 +206,7 @@ class Tries:
             return Tries(self.failures, self.rate_limited + 1, elapsed)
         if isinstance(outcome, Lost) or is_transient_status(outcome.status):
             return Tries(self.failures + 1, self.rate_limited, elapsed)
-        if outcome.status == 400:  # a proxy that lost the body (`body_lost`) is a failure too
+        if outcome.status in (400, 408):  # a proxy that lost the body or gave up (`next_step`)
             return Tries(self.failures + 1, self.rate_limited, elapsed)
         return Tries(self.failures, self.rate_limited, elapsed)
 
@@ -287,6 +289,12 @@ def next_step(
             return RetryAfter(0.0)
         if body_lost(outcome, request):
             return _resend_lost_body(outcome, tries, request, policy, random)
+        if proxy_gave_up(outcome, request):
+            if request.at_most_once and outcome.body_sent:
+                return Uncertain("the proxy gave up waiting for Discord (HTTP 408)")
+            return _backoff(
+                "the proxy gave up waiting (HTTP 408)", 408, tries, request, policy, random
+            )
         if not is_transient_status(status):
             body = json_or_none(outcome.body)
             error = error_from_response(
@@ -324,6 +332,12 @@ def body_lost(outcome: Answer, request: Request) -> bool:
     payload = decode_json_object(outcome.body)
     code = None if payload is None else payload.get("code")
     return isinstance(code, int) and not isinstance(code, bool) and code in BODY_LOST_CODES
+
+
+def proxy_gave_up(outcome: Answer, request: Request) -> bool:
+    """Whether a proxy answered 408 because Discord was slower than its timeout (nirn-proxy
+    does): the request may have been posted, as after a 504. Proxy mode and no ``Via`` only."""
+    return request.via_proxy and outcome.relayed and outcome.status == 408
 
 
 def _resend_lost_body(
