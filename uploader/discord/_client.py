@@ -31,11 +31,11 @@ from .._version import __version__
 from . import _routes
 from ._destinations import Channel, Target, Webhook
 from ._errors import (
-    DeliveryUncertainError,
     DestinationNotFoundError,
     DiscordError,
     InvalidRequestError,
     UploadFileError,
+    delivery_uncertain,
     redact,
 )
 from ._headers import from_proxy, json_or_none
@@ -152,7 +152,8 @@ class DiscordClient:
             FileTooLargeError: Discord answered 413.
             DestinationNotFoundError, MissingPermissionsError, InvalidRequestError: final 4xx.
             DiscordUnavailableError: 5xx answers or connection failures outlasted the retries.
-            DeliveryUncertainError: webhook only; the post may have happened (not repeated).
+            DeliveryUncertainError: the post may have happened: a webhook post (not repeated),
+                or, behind a proxy that lost its body, a bot post whose retries were spent.
             FileChangedError, UploadFileError: a file changed or could not be read.
             RateLimitBanError, RateLimitWaitTooLongError, InvalidRequestBudgetError: from the
                 rate limiter.
@@ -304,7 +305,7 @@ class DiscordClient:
                 assert isinstance(outcome, Answer)
                 return outcome
             if isinstance(step, Uncertain):
-                raise _uncertain(endpoint.what, step.reason, files, at_most_once)
+                raise delivery_uncertain(endpoint.what, step.reason, files, at_most_once)
             if isinstance(step, Raise):
                 self._note_dead_webhook(destination, endpoint, step.error)
                 raise step.error
@@ -420,22 +421,6 @@ def _check_content(content: str) -> None:
 
 def _secrets_of(destination: Target) -> tuple[str, ...]:
     return (destination.token,)
-
-
-def _uncertain(
-    what: str, reason: str, files: Sequence[MediaFile], at_most_once: bool
-) -> DeliveryUncertainError:
-    names = ", ".join(f.filename for f in files) or "a text message"
-    if not at_most_once:
-        return DeliveryUncertainError(
-            f"{what}: {reason}, so the message may have been posted. Sending the same batch "
-            f"again with the same nonce within a few minutes posts it at most once: {names}"
-        )
-    return DeliveryUncertainError(
-        f"{what}: {reason} after the whole request was sent, so the message may have been "
-        f"posted; it was not sent again (a webhook post cannot be deduplicated). "
-        f"Check the channel for: {names}"
-    )
 
 
 def _json(answer: Answer) -> Any:
