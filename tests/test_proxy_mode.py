@@ -14,10 +14,18 @@ import trio
 import trio.testing
 
 from tests._ratelimit import MESSAGES, WEBHOOK, body_429, request, rl_headers
+from tests.test_retry import expect
 from uploader import MediaFile, MediaType, Settings, SettingsError
 from uploader.discord import proxy_mode_on
 from uploader.discord._bucket_table import BucketTable
-from uploader.discord._errors import InvalidRequestBudgetError, RateLimitBanError
+from uploader.discord._errors import (
+    DiscordError,
+    DiscordUnavailableError,
+    InvalidRequestBudgetError,
+    InvalidRequestError,
+    MissingPermissionsError,
+    RateLimitBanError,
+)
 from uploader.discord._headers import (
     RateLimitScope,
     looks_like_ban,
@@ -28,12 +36,8 @@ from uploader.discord._pacer import GlobalPacer
 from uploader.discord._ratelimit import RateLimitConfig, open_rate_limiter
 from uploader.discord._retry import (
     Answer,
-    Done,
-    Raise,
     Request,
-    RetryAfter,
     RetryPolicy,
-    Step,
     Tries,
     Uncertain,
     body_lost,
@@ -180,29 +184,18 @@ def lost(code: int, *, relayed: bool = True) -> Answer:
     return Answer(400, body, relayed=relayed)
 
 
-def cell(step: Step) -> object:
-    if isinstance(step, Done):
-        return "done"
-    if isinstance(step, RetryAfter):
-        return ("retry", step.seconds)
-    if isinstance(step, Uncertain):
-        return "uncertain"
-    assert isinstance(step, Raise)
-    return type(step.error).__name__
-
-
 BODY_LOST = [
     # outcome, tries, webhook post, bot post
     (lost(50006), Tries(failures=1), "uncertain", ("retry", 0.5)),
     (lost(50035), Tries(failures=1), "uncertain", ("retry", 0.5)),
     (lost(50035), Tries(failures=3), "uncertain", ("retry", 2.0)),
     (lost(50006), Tries(failures=5), "uncertain", "uncertain"),  # never failed: the nonce settles
-    (lost(50006, relayed=False), Tries(), "InvalidRequestError", "InvalidRequestError"),
-    (lost(50013), Tries(failures=1), "MissingPermissionsError", "MissingPermissionsError"),
+    (lost(50006, relayed=False), Tries(), InvalidRequestError, InvalidRequestError),
+    (lost(50013), Tries(failures=1), MissingPermissionsError, MissingPermissionsError),
     (Answer(408, relayed=True), Tries(failures=1), "uncertain", ("retry", 0.5)),
-    (Answer(408, relayed=True), Tries(failures=5), "uncertain", "DiscordUnavailableError"),
+    (Answer(408, relayed=True), Tries(failures=5), "uncertain", DiscordUnavailableError),
     (Answer(408, relayed=True, body_sent=False), Tries(failures=1), ("retry", 0.5), ("retry", 0.5)),
-    (Answer(408), Tries(failures=1), "DiscordError", "DiscordError"),  # Discord's own: final
+    (Answer(408), Tries(failures=1), DiscordError, DiscordError),  # Discord's own: final
     (Answer(200), Tries(), "done", "done"),
 ]
 
@@ -211,8 +204,8 @@ BODY_LOST = [
 def test_a_lost_body_or_a_proxy_timeout_resends_a_bot_post_and_leaves_a_webhook_uncertain(
     outcome: Answer, tries: Tries, webhook: object, bot: object
 ) -> None:
-    assert cell(next_step(outcome, tries, WEBHOOK_POST, random=lambda: 1.0)) == webhook
-    assert cell(next_step(outcome, tries, BOT_POST, random=lambda: 1.0)) == bot
+    assert expect(next_step(outcome, tries, WEBHOOK_POST, random=lambda: 1.0)) == webhook
+    assert expect(next_step(outcome, tries, BOT_POST, random=lambda: 1.0)) == bot
 
 
 @pytest.mark.parametrize(
@@ -225,7 +218,7 @@ def test_a_lost_body_or_a_proxy_timeout_resends_a_bot_post_and_leaves_a_webhook_
 )
 def test_outside_its_case_a_400_stays_final(request_: Request) -> None:
     assert not body_lost(lost(50006), request_)
-    assert cell(next_step(lost(50006), Tries(), request_)) == "InvalidRequestError"
+    assert expect(next_step(lost(50006), Tries(), request_)) == InvalidRequestError
 
 
 def test_a_lost_body_counts_as_a_failed_attempt_and_obeys_the_deadline() -> None:
