@@ -318,6 +318,26 @@ async def test_the_inspection_routes_show_messages_and_stats_without_a_token(
     assert fake.stats == before  # inspecting is not traffic
 
 
+async def test_a_head_request_gets_headers_and_the_fake_keeps_serving(
+    fake: FakeDiscord, client: httpx.AsyncClient
+) -> None:
+    # readiness checks (curl -I, wait-on) send HEAD: it once killed the whole fake
+    answer = await client.head(f"{fake.inspect_url}/stats")
+    assert (answer.status_code, answer.content) == (200, b"")
+    answer = await client.head(f"{fake.api_base}/users/@me", headers=bot(fake))
+    assert (answer.status_code, answer.content) == (405, b"")  # as for any unserved method
+    assert (await client.get(f"{fake.inspect_url}/stats")).status_code == 200
+    assert (await client.get(f"{fake.api_base}/users/@me", headers=bot(fake))).status_code == 200
+
+
+@pytest.mark.parametrize("query", ["channel_id=abc", "chanel_id=1", "channel_id="])
+async def test_a_bad_inspection_filter_is_refused_not_read_as_nothing(
+    fake: FakeDiscord, client: httpx.AsyncClient, query: str
+) -> None:
+    answer = await client.get(f"{fake.inspect_url}/messages?{query}")
+    assert answer.status_code == 400
+
+
 # --------------------------------------------------------------------- helpers
 
 

@@ -43,6 +43,14 @@ def _parse_bool(name: str, raw: str) -> bool:
         return True
     if value in {"0", "false", "no", "off"}:
         return False
+    raise SettingsError(name, raw, "true or false (or 1/0, yes/no, on/off)")
+
+
+def _parse_strict_bool(name: str, raw: str) -> bool:
+    """Only ``true`` or ``false``: for a setting that deletes the user's files."""
+    value = raw.strip().lower()
+    if value in {"true", "false"}:
+        return value == "true"
     raise SettingsError(name, raw, "true or false")
 
 
@@ -94,6 +102,8 @@ class Settings:
         compression_ffmpeg_path: COMPRESSION_FFMPEG_PATH.
         compression_ffprobe_path: COMPRESSION_FFPROBE_PATH.
         compression_split_long: COMPRESSION_SPLIT_LONG, split a video too long to fit into parts.
+        upload_check_media: UPLOAD_CHECK_MEDIA, probe every video and audio file with ffprobe
+            before sending it (skip what is not media, warn about files cut short).
         discord_api_base: DISCORD_API_BASE, e.g. a shared rate-limit proxy.
         discord_global_rate: DISCORD_GLOBAL_RATE, requests per second allowed per bot token.
         discord_proxy_mode: DISCORD_PROXY_MODE, ``auto`` (a proxy whenever the API base is not
@@ -113,6 +123,7 @@ class Settings:
     compression_ffmpeg_path: str = "ffmpeg"
     compression_ffprobe_path: str = "ffprobe"
     compression_split_long: bool = False
+    upload_check_media: bool = True
     discord_api_base: str = DEFAULT_API_BASE
     discord_global_rate: float = 50.0
     discord_proxy_mode: str = attrs.field(default="auto", validator=_check_proxy_mode)
@@ -245,7 +256,7 @@ _ENV_PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     ),
     "upload_cleanup_after_success": (
         "UPLOAD_CLEANUP_AFTER_SUCCESS",
-        _bool("UPLOAD_CLEANUP_AFTER_SUCCESS"),
+        lambda raw: _parse_strict_bool("UPLOAD_CLEANUP_AFTER_SUCCESS", raw),
     ),
     "upload_file_limit_mb": ("UPLOAD_FILE_LIMIT_MB", _positive_mb("UPLOAD_FILE_LIMIT_MB")),
     "upload_request_limit_mb": (
@@ -270,6 +281,7 @@ _ENV_PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "compression_ffmpeg_path": ("COMPRESSION_FFMPEG_PATH", _text),
     "compression_ffprobe_path": ("COMPRESSION_FFPROBE_PATH", _text),
     "compression_split_long": ("COMPRESSION_SPLIT_LONG", _bool("COMPRESSION_SPLIT_LONG")),
+    "upload_check_media": ("UPLOAD_CHECK_MEDIA", _bool("UPLOAD_CHECK_MEDIA")),
     "discord_api_base": ("DISCORD_API_BASE", _api_base),
     "discord_global_rate": (
         "DISCORD_GLOBAL_RATE",

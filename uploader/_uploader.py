@@ -26,6 +26,7 @@ from ._events import (
     CompressionStarted,
     FileCompressed,
     FileDelivered,
+    LimitLowered,
     ProgressEvent,
 )
 from ._models import (
@@ -92,8 +93,9 @@ class Uploader:
                 self.run.upload_seconds += trio.current_time() - started
 
     async def _fail(self, files: tuple[MediaFile, ...], reason: str) -> None:
+        stopped = reason == self.run.stopped  # run-wide: reporters say it once
         for f in files:
-            await self.events.send(failure(user_path(f), reason))
+            await self.events.send(failure(user_path(f), reason, stopped=stopped))
 
     async def _deliver(self, batch: UploadBatch, *, depth: int) -> None:
         if self.run.stopped is not None:
@@ -146,7 +148,10 @@ class Uploader:
             max_bytes=settings.batch_max_bytes,
             depth=depth,
         )
-        self.run.learn_limit(decision.limit)
+        previous = self.run.file_limit_bytes
+        if self.run.learn_limit(decision.limit):
+            stated = exc.limit_bytes is not None
+            await self.events.send(LimitLowered(decision.limit, previous, stated=stated))
         await self._fail(decision.fail, reason_of(exc))
         for f in decision.recompress:
             await self._recompress(f, depth=depth)

@@ -40,7 +40,7 @@ from ._errors import (
 )
 from ._headers import from_proxy, json_or_none
 from ._messages import SentMessage, sent_message
-from ._multipart import MultipartBody, build_multipart
+from ._multipart import MultipartBody, attachment_names, build_multipart
 from ._proxy import proxy_mode_on
 from ._ratelimit import RateLimitConfig, RateLimiter, open_rate_limiter
 from ._retry import (
@@ -166,7 +166,10 @@ class DiscordClient:
         payload: dict[str, Any] = {
             "content": content,
             "allowed_mentions": {"parse": []},
-            "attachments": [{"id": i, "filename": f.filename} for i, f in enumerate(files)],
+            "attachments": [
+                {"id": i, "filename": name}
+                for i, name in enumerate(attachment_names([f.filename for f in files]))
+            ],
         }
         return await self._post(destination, payload, files, nonce)
 

@@ -215,6 +215,9 @@ def error_from_response(
     detail = f"{what}: HTTP {status}" + (f", code {code}" if code is not None else "")
     if message:
         detail += f": {message}"
+    plain = plain_refusal(status, code, what)
+    if plain is not None:
+        detail = f"{plain} ({what}: HTTP {status}" + (f", code {code})" if code else ")")
     if status == 413 or code == 40005:
         return FileTooLargeError(
             files, limit_bytes=_limit_from_body(body), status=status, code=code
@@ -228,6 +231,28 @@ def error_from_response(
     if status >= 500:
         return DiscordUnavailableError(detail, status=status, code=code)
     return DiscordError(detail, status=status, code=code)
+
+
+def plain_refusal(status: int, code: int | None, what: str) -> str | None:
+    """What a refusal means for the whole run, in words (None for other answers).
+
+    A refused token, a deleted webhook, an unknown channel or missing permissions stop every
+    file alike, so the words name the cause the user can fix, not the HTTP exchange.
+    """
+    webhook = "webhook" in what
+    if code == 50027 or (status == 401 and webhook):
+        return "Discord refused the webhook token"
+    if status == 401:
+        return "Discord refused DISCORD_TOKEN (the bot token)"
+    if code == 10015 or (status == 404 and webhook and code is None):
+        return "the webhook does not exist (deleted?)"
+    if code == 10003:
+        return "Discord knows no such channel"
+    if code == 50001:
+        return "the bot cannot see this channel (missing access)"
+    if code == 50013 or status == 403:
+        return "the bot may not post files here (missing permissions)"
+    return None
 
 
 def _limit_from_body(body: Any) -> int | None:

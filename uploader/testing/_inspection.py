@@ -18,7 +18,7 @@ import attrs
 
 from ._limits import to_ns
 from ._records import FakeStats, RecordedMessage
-from ._responses import Response, http_error, json_response
+from ._responses import Response, error, http_error, json_response
 from ._world import World
 
 PREFIX = "/_fake"
@@ -34,17 +34,24 @@ def inspect(world: World, stats: FakeStats, method: str, target: str) -> Respons
     """Answer a request to an inspection route (never counted in the stats)."""
     url = urlsplit(target)
     path = url.path.rstrip("/")
+    if method not in ("GET", "HEAD"):
+        known = path in (PREFIX, PREFIX + "/messages", PREFIX + "/stats")
+        return attrs.evolve(http_error(405 if known else 404), counted=False)
     if path == PREFIX + "/messages":
-        query = dict(parse_qsl(url.query))
-        body: object = messages_json(world, query.get("channel_id"))
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        unknown = sorted(set(query) - {"channel_id"})
+        channel = query.get("channel_id")
+        if unknown or (channel is not None and not channel.isdigit()):
+            # A typo must not read as "nothing arrived" in someone's shell script.
+            what = f"unknown parameter {unknown[0]!r}" if unknown else "channel_id is not an id"
+            return attrs.evolve(error(400, 50035, f"{what}"), counted=False)
+        body: object = messages_json(world, channel)
     elif path == PREFIX + "/stats":
         body = stats_json(stats)
     elif path == PREFIX:
         body = {"messages": f"{PREFIX}/messages", "stats": f"{PREFIX}/stats"}
     else:
         return attrs.evolve(http_error(404), counted=False)
-    if method != "GET":
-        return attrs.evolve(http_error(405), counted=False)
     return attrs.evolve(json_response(200, body), counted=False)
 
 
