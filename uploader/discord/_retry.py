@@ -191,7 +191,8 @@ class Tries:
     """What one request went through so far, the attempt just made included.
 
     Attributes:
-        failures: 5xx answers and connection failures.
+        failures: 5xx answers and connection failures (and, behind a proxy, its 400 for a body
+            it lost and its own 408: see `body_lost`, `proxy_gave_up`).
         rate_limited: 429 answers.
         elapsed: seconds since the first attempt began.
     """
