@@ -96,7 +96,8 @@ class Settings:
         upload_linger_seconds: UPLOAD_LINGER_SECONDS, how long the streaming batcher may wait for
             more files before it sends a partly filled message.
         compression_max_concurrent: COMPRESSION_MAX_CONCURRENT, parallel ffmpeg encodes.
-        compression_ffmpeg_preset: COMPRESSION_FFMPEG_PRESET, the x264 preset.
+        compression_ffmpeg_preset: COMPRESSION_FFMPEG_PRESET, the x264 preset; None (unset):
+            chosen per clip from its length and the machine's cores.
         compression_max_upload_size_mb: COMPRESSION_MAX_UPLOAD_SIZE_MB, the target size of a
             compressed file (never above the per-file limit); None means the per-file limit.
         compression_ffmpeg_path: COMPRESSION_FFMPEG_PATH.
@@ -118,7 +119,7 @@ class Settings:
     upload_request_limit_mb: float = DEFAULT_REQUEST_LIMIT_MB
     upload_linger_seconds: float = 0.5
     compression_max_concurrent: int = attrs.field(factory=lambda: os.cpu_count() or 1)
-    compression_ffmpeg_preset: str = "medium"
+    compression_ffmpeg_preset: str | None = None
     compression_max_upload_size_mb: float | None = None
     compression_ffmpeg_path: str = "ffmpeg"
     compression_ffprobe_path: str = "ffprobe"
@@ -139,7 +140,8 @@ class Settings:
             raise SettingsError(
                 "COMPRESSION_MAX_CONCURRENT", self.compression_max_concurrent, "at least 1"
             )
-        if self.compression_ffmpeg_preset not in X264_PRESETS:
+        preset = self.compression_ffmpeg_preset
+        if preset is not None and preset not in X264_PRESETS:
             raise SettingsError(
                 "COMPRESSION_FFMPEG_PRESET",
                 self.compression_ffmpeg_preset,
