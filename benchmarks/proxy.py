@@ -31,10 +31,10 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "proxy"))
 
-from _group import GROUP_FAKE, GroupRun, make_folders, run_group, warm_up
+from _group import GROUP_FAKE, GroupRun, make_folders, new_destination, run_group, warm_up
 from _proxy import ProxyOptions, open_discordjs_proxy, proxy_missing
 
-from uploader import Channel, Settings, Webhook
+from uploader import Settings
 from uploader.testing import open_fake_discord
 
 BATCH = 2
@@ -62,11 +62,7 @@ async def one_run(
     with tempfile.TemporaryDirectory() as tmp:
         folders = make_folders(Path(tmp), senders, files, seed=seed)
         async with open_fake_discord(**GROUP_FAKE) as fake:  # type: ignore[arg-type]
-            destination: Channel | Webhook = (
-                Webhook(fake.create_webhook())
-                if webhook
-                else Channel(fake.create_channel(), fake.bot_token)
-            )
+            destination, _ = new_destination(fake, "webhook" if webhook else "bot")
             if proxy is None:
                 return await run_group(fake, fake.api_base, folders, destination, settings)
             async with open_discordjs_proxy(fake.base_url, proxy) as api_base:

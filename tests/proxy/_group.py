@@ -18,10 +18,17 @@ import attrs
 import trio
 
 from uploader import Channel, FileStatus, Settings, UploadResult, Webhook, upload_directory
-from uploader.testing import FakeDiscord
+from uploader.testing import FakeDiscord, RouteName
 
 GROUP_FAKE = {"channel_limit": (5, 1.0), "webhook_limit": (5, 1.0), "global_limit": 50}
 """The fake a group meets: Discord's rules, with 1 s windows to keep runs short."""
+
+
+def new_destination(fake: FakeDiscord, kind: str) -> tuple[Channel | Webhook, RouteName]:
+    """A fresh bot channel (``kind == "bot"``) or webhook of the fake, and its post route."""
+    if kind == "bot":
+        return Channel(fake.create_channel(), fake.bot_token), "create_message"
+    return Webhook(fake.create_webhook()), "execute_webhook"
 
 
 def make_folders(root: Path, senders: int, files: int, seed: int = 12) -> list[Path]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import attrs
 import pytest
 import trio
-from _group import GROUP_FAKE, hashes_of, make_folders, run_group, warm_up
+from _group import GROUP_FAKE, hashes_of, make_folders, new_destination, run_group, warm_up
 from _proxy import ProxyOptions, open_discordjs_proxy, proxy_missing
 
 from uploader import Channel, FileStatus, Settings, Webhook, upload_directory
@@ -47,11 +47,7 @@ async def test_groups_run_after_run_through_one_proxy_deliver_exactly_once_witho
             [(3, "bot"), (10, "webhook"), (3, "webhook"), (10, "bot")]
         ):
             folders = make_folders(tmp_path / f"run{k}", senders, 3, seed=k)
-            destination: Channel | Webhook = (
-                Channel(fake.create_channel(), fake.bot_token)
-                if kind == "bot"
-                else Webhook(fake.create_webhook())
-            )
+            destination, _ = new_destination(fake, kind)
             run = await run_group(fake, api_base, folders, destination, SETTINGS)
             assert run.exactly_once, (k, run)
             assert run.messages == 2 * senders  # 3 files each, two by two
@@ -122,12 +118,7 @@ async def test_a_post_whose_body_the_proxy_lost_is_resent_by_nonce_or_left_uncer
 ) -> None:
     folder = make_folders(tmp_path, 1, 6)[0]
     async with open_fake_discord(**GROUP_FAKE) as fake:  # type: ignore[arg-type]
-        if kind == "bot":
-            destination: Channel | Webhook = Channel(fake.create_channel(), fake.bot_token)
-            route = "create_message"
-        else:
-            destination = Webhook(fake.create_webhook())
-            route = "execute_webhook"
+        destination, route = new_destination(fake, kind)
         fake.inject(attrs.evolve(fault, route=route, after=1))
         async with open_discordjs_proxy(fake.base_url, options) as api_base:
             result = await upload_directory(

@@ -11,10 +11,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from _group import GROUP_FAKE, make_folders, run_group
+from _group import GROUP_FAKE, make_folders, new_destination, run_group
 from _standin import open_nirn_like
 
-from uploader import Channel, FileStatus, Settings, Webhook, upload_directory
+from uploader import FileStatus, Settings, upload_directory
 from uploader.testing import Fault, open_fake_discord
 
 SETTINGS = Settings(upload_max_files_per_batch=2, upload_enable_progress_updates=False)
@@ -29,11 +29,7 @@ async def test_three_senders_through_a_nirn_like_proxy_deliver_exactly_once(
         open_fake_discord(**GROUP_FAKE) as fake,  # type: ignore[arg-type]
         open_nirn_like(fake.base_url) as api_base,
     ):
-        destination: Channel | Webhook = (
-            Channel(fake.create_channel(), fake.bot_token)
-            if kind == "bot"
-            else Webhook(fake.create_webhook())
-        )
+        destination, _ = new_destination(fake, kind)
         run = await run_group(fake, api_base, folders, destination, SETTINGS)
     assert run.exactly_once, run
     assert run.fake_429s == 0
@@ -54,12 +50,7 @@ async def test_the_proxys_408_is_retried_with_the_nonce_or_left_uncertain(
         open_fake_discord(**GROUP_FAKE) as fake,  # type: ignore[arg-type]
         open_nirn_like(fake.base_url, request_timeout=0.3) as api_base,
     ):
-        if kind == "bot":
-            destination: Channel | Webhook = Channel(fake.create_channel(), fake.bot_token)
-            route = "create_message"
-        else:
-            destination = Webhook(fake.create_webhook())
-            route = "execute_webhook"
+        destination, route = new_destination(fake, kind)
         fake.inject(Fault("slow", route=route, delay=0.8, after=1))  # posted, after the 408
         result = await upload_directory(folder, destination, settings=SETTINGS, api_base=api_base)
         await fake.wait_for_messages(3)
