@@ -158,26 +158,3 @@ async def test_a_limit_learnt_from_a_413_is_used_for_every_later_file(
     assert sorted(p.name for p, _ in encoder.encodes) == [f"clip{i}.mp4" for i in range(5)]
     assert all(a.size <= 150_000 for m in fake_discord.messages for a in m.attachments)
     assert len(fake_discord.messages) == 5
-
-
-@pytest.mark.fake_discord(file_limit_bytes=150_000)
-async def test_a_refused_message_of_several_files_learns_the_limit_in_two_413s(
-    fake_discord: FakeDiscord,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    autojump_clock: object,
-) -> None:
-    """The same five files packed into one message: Discord's 413 does not say which file or
-    limit, so the largest is sent alone; its 413 teaches the limit for all (was three 413s)."""
-    encoder = FakeEncoder().install(monkeypatch)
-    root = tmp_path / "in"
-    root.mkdir()
-    for i in range(5):
-        (root / f"clip{i}.mp4").write_bytes(os.urandom(200_000 + i))
-    channel = fake_discord.create_channel()
-    result = await as_bot(fake_discord, root, channel)
-    assert result.success, result.message
-    assert fake_discord.stats.responses_by_status.get(413) == 2
-    assert sorted(p.name for p, _ in encoder.encodes) == [f"clip{i}.mp4" for i in range(5)]
-    delivered = [a for m in fake_discord.messages for a in m.attachments]
-    assert len(delivered) == 5 and all(a.size <= 150_000 for a in delivered)
