@@ -73,6 +73,7 @@ class Bucket(Generic[T]):
     The window's count is ``answered + in_flight``: every request answered since the window
     began, and every request still out, whenever it was granted. A request still out when the
     window resets may reach Discord after the reset, so it stays counted in the new window.
+    An answer's Limit - Remaining, less the requests still out, is a floor on ``answered``.
     """
 
     def __init__(self, key: BucketKey, now: float) -> None:
