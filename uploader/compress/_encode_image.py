@@ -12,18 +12,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from .._settings import Settings
-from ._commands import ImageEncoding, image_command
+from ._commands import ImageEncoding, image_command, image_sample_command
 from ._errors import CannotFitError
 from ._ffmpeg import StagedProgress, encode_timeout, run_encode
 from ._image_search import (
+    JPEG_SAMPLES,
     JPEG_SCALE,
+    SAMPLE_STRIP_ROWS,
+    WEBP_SAMPLES,
     WEBP_SCALE,
     Encode,
     Keep,
     Measured,
+    Model,
+    QualityScale,
+    SampledCurve,
     Shrink,
-    SizeModel,
     next_image_step,
+    sample_rows,
     shrunk_size,
 )
 from ._model import EncodePlan
@@ -87,6 +93,50 @@ class _ImageEncoder:
         self.progress.report(min(95.0, self.encodes * 25.0))
         return out, size_of(out)
 
+    async def sample(self, encodings: list[ImageEncoding], rows: tuple[int, ...]) -> list[int]:
+        """Encode the strips at ``rows`` once per encoding, in one run that also decodes the
+        source for the later encodes; returns each sample's bytes."""
+        outs = [(self.space.temp(f".{self.plan.container}"), e) for e in encodings]
+        decode_to = self.space.temp(".nut") if self.decoded is None else None
+        cmd = image_sample_command(
+            self.probe,
+            outs,
+            rows=rows,
+            strip_rows=SAMPLE_STRIP_ROWS,
+            settings=self.settings,
+            decode_to=decode_to,
+        )
+        await run_encode(
+            cmd, path=self.probe.path, time_limit=self.timeout, duration=0, report=None
+        )
+        self.decoded = self.decoded or decode_to
+        self.encodes += 1
+        self.progress.report(min(95.0, self.encodes * 25.0))
+        sizes = [size_of(out) for out, _ in outs]
+        for out, _ in outs:
+            self.space.discard(out)
+        return sizes
+
+
+async def _sampled_curve(
+    encoder: _ImageEncoder, plan: EncodePlan, scale: QualityScale, full_chroma: bool, effort: int
+) -> SampledCurve | None:
+    """The size curve predicted from one encode of strips of the picture at a few qualities
+    (None: the picture is too small for a sample to cost less than an encode)."""
+    assert plan.scale is not None
+    rows = sample_rows(plan.scale[1])
+    if rows is None:
+        return None
+    qualities = JPEG_SAMPLES if plan.codec == "mjpeg" else WEBP_SAMPLES
+    encodings = [
+        ImageEncoding(plan.codec, q, plan.scale, plan.keep_alpha, full_chroma, effort)
+        for q in qualities
+    ]
+    sizes = await encoder.sample(encodings, rows)
+    share = len(rows) * SAMPLE_STRIP_ROWS / plan.scale[1]
+    points = [(scale.level(q), size) for q, size in zip(qualities, sizes, strict=True)]
+    return SampledCurve.of(points, share)
+
 
 async def _search(encoder: _ImageEncoder, plan: EncodePlan, probe: MediaProbe) -> Path:
     """Encode at predicted qualities (then sizes) until one fills the budget; the best fit."""
@@ -97,7 +147,7 @@ async def _search(encoder: _ImageEncoder, plan: EncodePlan, probe: MediaProbe) -
     full_chroma = plan.codec == "mjpeg" and full_chroma_source(probe)
     measured: list[Measured] = []
     fitting: dict[Measured, Path] = {}
-    prior: SizeModel | None = None
+    prior: Model | None = await _sampled_curve(encoder, plan, scale, full_chroma, effort)
     while True:
         step = next_image_step(scale, measured, plan.target_bytes, prior, full_chroma=full_chroma)
         if isinstance(step, Keep):
