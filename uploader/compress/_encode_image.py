@@ -1,10 +1,12 @@
 """The image encode runner: the best still image under the target in a few predicted encodes.
 
-The source is decoded once: the first encode also writes the decoded picture (raw NUT) that
-every later encode reads. A PNG source is first re-packed losslessly when the plan expects that
-it could fit; then each lossy encode is aimed where the sizes measured so far predict the
-budget is filled (``_image_search``), shrinking the picture (to even sides) or dropping 4:4:4
-chroma when even the floor quality cannot fit.
+The source is decoded once: the first run also writes the decoded picture (raw NUT) that every
+later encode reads. A PNG source is first re-packed losslessly when the plan expects that it
+could fit. Then, on a picture tall enough, one run encodes strips of it at a few qualities,
+predicting the whole picture's size curve; each lossy encode is aimed where that curve (shifted
+through the encodes so far) or the sizes measured so far say the budget is filled
+(``_image_search``), shrinking the picture (to even sides) or dropping 4:4:4 chroma when even
+the floor quality cannot fit.
 """
 
 from __future__ import annotations
