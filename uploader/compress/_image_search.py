@@ -4,7 +4,10 @@ An image's size grows smoothly with the encoder's quality, so instead of bisecti
 ladder each encode is aimed where a model of the measured sizes says it fills ``AIM`` of the
 target: ``ln(bytes) = a + k * level``, where ``level`` is the codec's quality mapped onto a
 scale on which typical pictures grow about linearly in log-bytes (``QualityScale``). One
-measured encode fixes ``a`` (``k`` from the prior); two fix both. A result between ``FILL`` and
+measured encode fixes ``a`` (``k`` from the prior); two fix both. Where sizes move in steps
+(JPEG: noise crossing a quantiser step, a source's own grid) no such line holds, so a picture
+tall enough is first sampled (strips encoded at a few qualities in one run): the search starts
+from that ``SampledCurve``, shifted through each encode. A result between ``FILL`` and
 100% of the target is kept; otherwise the next encode is aimed inside the bracket of the best
 fitting and the lowest overshooting level. When even the floor quality cannot fit, the picture
 is shrunk so that a comfortable quality fits (bytes grow with pixels ** ``PIXEL_EXPONENT``).
