@@ -312,16 +312,17 @@ def image_sample_command(
     rows: tuple[int, ...],
     strip_rows: int,
     settings: Settings,
+    decoded: Path | None = None,
     decode_to: Path | None = None,
 ) -> list[str]:
     """Encode strips of the picture (joined top to bottom) once per (output, encoding).
 
     The strips are ``strip_rows`` high, starting at ``rows``, cut from the picture at the
-    encodings' size (all the same); the source is decoded once, and also written decoded to
-    ``decode_to`` (raw NUT) if given.
+    encodings' size (all the same), read from the decoded copy ``decoded`` or else from the
+    source, decoded once and also written decoded to ``decode_to`` (raw NUT) if given.
     """
     size = outs[0][1].size
-    picture, outputs = _with_decoded_copy(probe, _image_source(probe, None), decode_to)
+    picture, outputs = _with_decoded_copy(probe, _image_source(probe, decoded), decode_to)
     picture = _sized(probe, picture, size).split()
     strips = [picture[i].filter("crop", size[0], strip_rows, 0, top) for i, top in enumerate(rows)]
     joined = ffmpeg.filter(strips, "vstack", inputs=len(strips)).split()

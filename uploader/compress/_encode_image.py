@@ -78,46 +78,49 @@ class _ImageEncoder:
     async def encode(self, encoding: ImageEncoding, ext: str) -> tuple[Path, int]:
         """Encode once; returns the temporary file and its size."""
         out = self.space.temp(f".{ext}")
-        decode_to = self.space.temp(".nut") if self.decoded is None else None
+        decoded, decode_to = self._copy()
         cmd = image_command(
             self.probe,
             out,
             encoding,
             settings=self.settings,
-            decoded=self.decoded,
+            decoded=decoded,
             decode_to=decode_to,
         )
-        await run_encode(
-            cmd, path=self.probe.path, time_limit=self.timeout, duration=0, report=None
-        )
-        self.decoded = self.decoded or decode_to
-        self.encodes += 1
-        self.progress.report(min(95.0, self.encodes * 25.0))
+        await self._run(cmd, decode_to)
         return out, size_of(out)
 
     async def sample(self, encodings: list[ImageEncoding], rows: tuple[int, ...]) -> list[int]:
-        """Encode the strips at ``rows`` once per encoding, in one run that also decodes the
-        source for the later encodes; returns each sample's bytes."""
+        """Encode the strips at ``rows`` once per encoding, in one run (which decodes the source
+        for the later encodes if none did yet); returns each sample's bytes."""
         outs = [(self.space.temp(f".{self.plan.container}"), e) for e in encodings]
-        decode_to = self.space.temp(".nut") if self.decoded is None else None
+        decoded, decode_to = self._copy()
         cmd = image_sample_command(
             self.probe,
             outs,
             rows=rows,
             strip_rows=SAMPLE_STRIP_ROWS,
             settings=self.settings,
+            decoded=decoded,
             decode_to=decode_to,
         )
+        await self._run(cmd, decode_to)
+        sizes = [size_of(out) for out, _ in outs]
+        for out, _ in outs:
+            self.space.discard(out)
+        return sizes
+
+    def _copy(self) -> tuple[Path | None, Path | None]:
+        """(the decoded copy to read, or None; where to write it, when there is none yet)."""
+        return self.decoded, self.space.temp(".nut") if self.decoded is None else None
+
+    async def _run(self, cmd: list[str], decode_to: Path | None) -> None:
         await run_encode(
             cmd, path=self.probe.path, time_limit=self.timeout, duration=0, report=None
         )
         self.decoded = self.decoded or decode_to
         self.encodes += 1
         self.progress.report(min(95.0, self.encodes * 25.0))
-        sizes = [size_of(out) for out, _ in outs]
-        for out, _ in outs:
-            self.space.discard(out)
-        return sizes
 
 
 async def _sampled_curve(
