@@ -114,6 +114,7 @@ PINNED: dict[str, frozenset[str]] = {
             "Webhook",
             "WebhookUrlError",
             "open_discord_client",
+            "proxy_mode_on",
         }
     ),
     "uploader.progress": frozenset(

@@ -23,6 +23,13 @@ DEFAULT_REQUEST_LIMIT_MB = 25.0
 MULTIPART_RESERVE_BYTES = 64 * 1024
 """Room kept inside the request cap for multipart headers and the JSON payload."""
 DEFAULT_API_BASE = "https://discord.com/api/v10"
+PROXY_MODES = ("auto", "on", "off")
+"""DISCORD_PROXY_MODE's values; see `uploader.discord.proxy_mode_on`."""
+
+
+def _check_proxy_mode(_: object, __: attrs.Attribute[str], value: str) -> None:
+    if value not in PROXY_MODES:
+        raise SettingsError("DISCORD_PROXY_MODE", value, "one of " + ", ".join(PROXY_MODES))
 
 
 def mib_to_bytes(mib: float) -> int:
@@ -100,6 +107,8 @@ class Settings:
             before sending it (skip what is not media, warn about files cut short).
         discord_api_base: DISCORD_API_BASE, e.g. a shared rate-limit proxy.
         discord_global_rate: DISCORD_GLOBAL_RATE, requests per second allowed per bot token.
+        discord_proxy_mode: DISCORD_PROXY_MODE, ``auto`` (a proxy whenever the API base is not
+            Discord's own host), ``on`` or ``off``: whether a rate-limit proxy stands in front.
     """
 
     upload_batch_size_mb: float = DEFAULT_REQUEST_LIMIT_MB
@@ -118,6 +127,7 @@ class Settings:
     upload_check_media: bool = True
     discord_api_base: str = DEFAULT_API_BASE
     discord_global_rate: float = 50.0
+    discord_proxy_mode: str = attrs.field(default="auto", validator=_check_proxy_mode)
 
     def __attrs_post_init__(self) -> None:
         if not 1 <= self.upload_max_files_per_batch <= MAX_ATTACHMENTS:
@@ -213,6 +223,13 @@ def _api_base(raw: str) -> str:
     return value
 
 
+def _proxy_mode(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in PROXY_MODES:
+        raise SettingsError("DISCORD_PROXY_MODE", raw, "one of " + ", ".join(PROXY_MODES))
+    return value
+
+
 def _text(raw: str) -> str:
     return raw.strip()
 
@@ -272,6 +289,7 @@ _ENV_PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
         "DISCORD_GLOBAL_RATE",
         lambda raw: _parse_number("DISCORD_GLOBAL_RATE", raw, minimum=0.1, maximum=10_000),
     ),
+    "discord_proxy_mode": ("DISCORD_PROXY_MODE", _proxy_mode),
 }
 
 ENV_VARIABLES: tuple[str, ...] = tuple(var for var, _ in _ENV_PARSERS.values())

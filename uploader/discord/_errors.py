@@ -86,8 +86,27 @@ class DiscordUnavailableError(DiscordError):
 class DeliveryUncertainError(DiscordError):
     """A webhook request may have reached Discord but its answer was lost; it was not re-posted.
 
-    Webhooks have no nonce, so re-sending could post the files twice. Check the channel.
+    Webhooks have no nonce, so re-sending could post the files twice. Check the channel. Behind
+    a rate-limit proxy a bot post can end so too, once its retries are spent: sending the same
+    batch again with the same nonce settles it.
     """
+
+
+def delivery_uncertain(
+    what: str, reason: str, files: Sequence[MediaFile], at_most_once: bool
+) -> DeliveryUncertainError:
+    """The error for a post that may have landed (``at_most_once``: a webhook post, no nonce)."""
+    names = ", ".join(f.filename for f in files) or "a text message"
+    if not at_most_once:
+        return DeliveryUncertainError(
+            f"{what}: {reason}, so the message may have been posted. Sending the same batch "
+            f"again with the same nonce within a few minutes posts it at most once: {names}"
+        )
+    return DeliveryUncertainError(
+        f"{what}: {reason} after the whole request was sent, so the message may have been "
+        f"posted; it was not sent again (a webhook post cannot be deduplicated). "
+        f"Check the channel for: {names}"
+    )
 
 
 class RateLimitBanError(UploaderError):

@@ -25,7 +25,13 @@ from ._limits import to_ns
 from ._messages import answer_message
 from ._records import Fault
 from ._resources import answer_resource
-from ._responses import BANNED, Response, http_error, problem_response
+from ._responses import (
+    BANNED,
+    Response,
+    http_error,
+    problem_response,
+    server_error,
+)
 from ._routes import Route, match_route, redact
 from ._world import World
 
@@ -58,13 +64,14 @@ class Drop:
 class Exchange:
     """An admitted request whose body decides its answer.
 
-    Attributes:
-        route: the matched route.
-        admission: what admission found (channel, webhook, bucket headers).
-        query: the query parameters.
-        fault: the injected fault that hit it, if any (``slow`` or ``drop_after_body``).
-        reader: the form reader of a message route, the JSON reader of a slash-command route
-            or a user's post, else None (the body is ignored).
+        Attributes:
+            route: the matched route.
+            admission: what admission found (channel, webhook, bucket headers).
+            query: the query parameters.
+    from ._resources import answer_resource
+            fault: the injected fault that hit it, if any (``slow``, ``drop_after_body`` or
+                ``status_after_body``).
+            reader: the form reader of a message route, else None (the body is ignored).
     """
 
     route: Route
@@ -163,6 +170,13 @@ class DiscordApp:
 
     def respond(self, exchange: Exchange, now: float) -> Response:
         """The answer to an admitted request whose body has been read."""
+        answer = self._answer(exchange, now)
+        fault = exchange.fault
+        if fault is not None and fault.kind == "status_after_body":
+            return server_error(fault.status)  # done (a message recorded), but the client hears 5xx
+        return answer
+
+    def _answer(self, exchange: Exchange, now: float) -> Response:
         route, admission, world = exchange.route, exchange.admission, self.world
         shown = admission.bucket_headers
         if isinstance(exchange.reader, JsonReader):

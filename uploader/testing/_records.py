@@ -13,6 +13,7 @@ FaultKind = Literal[
     "rate_limit_global",
     "rate_limit_shared",
     "status",
+    "status_after_body",
     "slow",
     "drop_before_body",
     "drop_after_body",
@@ -76,15 +77,18 @@ class Fault:
     Attributes:
         kind: what happens. ``rate_limit_user``/``_global``/``_shared``: a 429 of that scope
             (the shared one shows the bucket's real remaining count); ``status``: an error
-            response with ``status``; ``slow``: wait ``delay`` seconds, then handle the request
-            normally; ``drop_before_body``: close the connection once the request head arrived
-            (nothing is recorded); ``drop_after_body``: handle and record the request, then close
-            the connection without answering (the lost-response case).
+            response with ``status`` (nothing is recorded); ``status_after_body``: handle and
+            record the request, then answer ``status`` instead of the message; ``slow``: wait
+            ``delay`` seconds, then handle the request normally; ``drop_before_body``: close
+            the connection once the request head arrived (nothing is recorded);
+            ``drop_after_body``: handle and record the request, then close the connection
+            without answering (the lost-response case).
         route: the route the fault applies to, or None for any route.
         times: how many matching requests the fault hits.
         after: how many matching requests to let through before the first hit.
         retry_after: the 429's ``retry_after`` in seconds (rate-limit kinds).
-        status: the status code of a ``status`` fault: 500, 502, 503, 504 or 524.
+        status: the status code of a ``status`` or ``status_after_body`` fault: 500, 502, 503,
+            504 or 524.
         delay: seconds a ``slow`` fault waits before answering.
     """
 
