@@ -18,6 +18,7 @@ import stat
 import struct
 import subprocess
 import time
+import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,6 +26,8 @@ from pathlib import Path
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests._files import write_data, write_random
 from tests._media import make_video
@@ -32,6 +35,7 @@ from tests.test_send_cli import FakeThread
 from tests.test_send_cli import fake_discord as fake_thread
 from uploader import Channel, Webhook
 from uploader._detect import _Walk
+from uploader._models import printable
 from uploader._settings import ENV_VARIABLES
 from uploader.cli import main
 from uploader.compress._workspace import Workspace
@@ -462,6 +466,25 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", str(where)], check=False)
 
 
+def big_video(folder: Path) -> Path:
+    return make_video(folder / "big.mp4", 1.5, 320, 240, video_kbps=3000)
+
+
+def too_big_to_send(
+    big: Path, good: Counter[str], capsys: pytest.CaptureFixture[str], workdir: Path, reason: str
+) -> None:
+    """``big`` (over a 0.25 MiB limit) beside ``good`` files: it is named with ``reason``."""
+    folder = big.parent
+    before = snapshot(folder)
+    run = send(folder, capsys, "--limit-mb", "0.25", "--workdir", str(workdir))
+    run.assert_clean()
+    assert run.recorded == good, run.out + run.err
+    named = run.lines_naming(big.name)
+    assert len(named) == 1 and reason in named[0].lower(), run.out + run.err
+    assert run.code == 1
+    assert snapshot(folder) == before
+
+
 @needs_ffmpeg
 def test_a_full_disk_while_compressing_names_the_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_disk: Path
@@ -470,15 +493,7 @@ def test_a_full_disk_while_compressing_names_the_file(
     good = good_files(folder)
     filler = tiny_disk / "filler"
     filler.write_bytes(b"\0" * (200 * 1024))  # leaves about 56 KiB
-    big = make_video(folder / "big.mp4", 3, 320, 240, video_kbps=3000)
-    before = snapshot(folder)
-    run = send(folder, capsys, "--limit-mb", "0.25", "--workdir", str(tiny_disk / "work"))
-    run.assert_clean()
-    assert run.recorded == good, run.out + run.err
-    named = run.lines_naming(big.name)
-    assert len(named) == 1 and "no space left on device" in named[0].lower(), run.out + run.err
-    assert run.code == 1
-    assert snapshot(folder) == before
+    too_big_to_send(big_video(folder), good, capsys, tiny_disk / "work", "no space left on device")
 
 
 @needs_ffmpeg
@@ -487,20 +502,13 @@ def test_without_ffmpeg_the_video_to_compress_is_named_and_the_rest_arrives(
 ) -> None:
     folder = tmp_path / "media"
     good = good_files(folder)
-    big = make_video(folder / "big.mp4", 3, 320, 240, video_kbps=3000)
+    big = big_video(folder)
     small = make_video(folder / "small.mp4", 1, 160, 120, video_kbps=100)
     good[hashlib.sha256(small.read_bytes()).hexdigest()] += 1
     empty = tmp_path / "bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    before = snapshot(folder)
-    run = send(folder, capsys, "--limit-mb", "0.25", "--workdir", str(tmp_path / "work"))
-    run.assert_clean()
-    assert run.recorded == good, run.out + run.err
-    named = run.lines_naming(big.name)
-    assert len(named) == 1 and "is not installed" in named[0], run.out + run.err
-    assert run.code == 1
-    assert snapshot(folder) == before
+    too_big_to_send(big, good, capsys, tmp_path / "work", "is not installed")
 
 
 # --- a journal from another folder ------------------------------------------------------------
@@ -555,17 +563,17 @@ def test_a_workdir_that_cannot_be_written_names_the_file(
     """ENOSPC from the workspace's own writes (not ffmpeg's), as any disk may give."""
     folder = tmp_path / "media"
     good = good_files(folder)
-    big = make_video(folder / "big.mp4", 3, 320, 240, video_kbps=3000)
 
     def full(*args: object, **kwargs: object) -> list[Path]:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(Workspace, "reserve", full)
-    before = snapshot(folder)
-    run = send(folder, capsys, "--limit-mb", "0.25", "--workdir", str(tmp_path / "work"))
-    run.assert_clean()
-    assert run.recorded == good, run.out + run.err
-    named = run.lines_naming(big.name)
-    assert len(named) == 1 and "no space left on device" in named[0].lower(), run.out + run.err
-    assert run.code == 1
-    assert snapshot(folder) == before
+    too_big_to_send(big_video(folder), good, capsys, tmp_path / "work", "no space left on device")
+
+
+@given(st.text())
+def test_printable_leaves_no_control_character_and_keeps_the_rest(text: str) -> None:
+    shown = printable(text)
+    assert not any(unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in shown)
+    if text.isprintable():
+        assert shown == text
