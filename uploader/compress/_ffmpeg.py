@@ -139,6 +139,10 @@ async def run_tool(
                     check=False,
                     deliver_cancel=_kill_now,
                     preexec_fn=_in_child,
+                    # Its own session: a Ctrl-C typed at the terminal reaches us, not ffmpeg,
+                    # so a bot given time to finish is not left with a killed encode ("ffmpeg
+                    # failed"); our cancellation still kills it at once.
+                    start_new_session=True,
                 )
             )
             assert process.stdout is not None and process.stderr is not None
