@@ -6,6 +6,7 @@ The collector is one consumer of the pipeline's event stream (the reporters are 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -206,8 +207,11 @@ GROUPED = 3
 
 def shown_path(path: Path, root: Path | None) -> str:
     """``path`` as the summary names it: relative to the folder sent (no local folders)."""
-    if root is not None and path.is_relative_to(root) and path != root:
-        return printable(path.relative_to(root))
+    if root is not None:
+        # one spelling for both (the folder may be given relative, files found absolute)
+        path, root = Path(os.path.abspath(path)), Path(os.path.abspath(root))
+        if path.is_relative_to(root) and path != root:
+            return printable(path.relative_to(root))
     return printable(path.name)
 
 
