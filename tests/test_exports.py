@@ -12,6 +12,7 @@ EXPECTED = {
     "CompressionProgress",
     "CompressionStarted",
     "DetectionDone",
+    "DiscordUnavailable",
     "Destination",
     "FileCompressed",
     "FileDelivered",

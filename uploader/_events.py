@@ -105,6 +105,19 @@ class FileFailed:
 
 
 @attrs.frozen
+class DiscordUnavailable:
+    """A request failed for a reason that may pass (a 5xx, a lost connection): retrying soon.
+
+    Attributes:
+        retry_in: seconds until the next attempt.
+        reason: what failed (e.g. ``"HTTP 503"``), without secrets.
+    """
+
+    retry_in: float
+    reason: str
+
+
+@attrs.frozen
 class UploadDone:
     """The run is over."""
 
@@ -121,6 +134,7 @@ ProgressEvent = (
     | BatchSent
     | FileDelivered
     | FileFailed
+    | DiscordUnavailable
     | UploadDone
 )
 """Every event of a run, in the order actors may send them (`UploadDone` always last)."""

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import attrs
 
 from ._errors import SettingsError
-from ._limits import MAX_ATTACHMENTS, MIB
+from ._limits import DEFAULT_RETRY_DEADLINE_SECONDS, MAX_ATTACHMENTS, MIB
 
 T = TypeVar("T")
 
@@ -80,6 +80,12 @@ class Settings:
         upload_request_limit_mb: UPLOAD_REQUEST_LIMIT_MB, Discord's per-request cap (25 MiB).
         upload_linger_seconds: UPLOAD_LINGER_SECONDS, how long the streaming batcher may wait for
             more files before it sends a partly filled message.
+        upload_retry_deadline_seconds: UPLOAD_RETRY_DEADLINE_SECONDS, how long one request keeps
+            retrying through 5xx answers and connection failures before the run stops (a bot
+            post never longer than its nonce window, `NONCE_WINDOW_SECONDS`).
+        upload_resend_uncertain: UPLOAD_RESEND_UNCERTAIN, post a webhook batch once more when
+            its answer was lost (a possible duplicate rather than a possible gap; webhooks have
+            no nonce). Bot posts never need it: their nonce settles it.
         compression_max_concurrent: COMPRESSION_MAX_CONCURRENT, parallel ffmpeg encodes.
         compression_ffmpeg_preset: COMPRESSION_FFMPEG_PRESET, the x264 preset.
         compression_max_upload_size_mb: COMPRESSION_MAX_UPLOAD_SIZE_MB, the target size of a
@@ -98,6 +104,8 @@ class Settings:
     upload_file_limit_mb: float = DEFAULT_FILE_LIMIT_MB
     upload_request_limit_mb: float = DEFAULT_REQUEST_LIMIT_MB
     upload_linger_seconds: float = 0.5
+    upload_retry_deadline_seconds: float = DEFAULT_RETRY_DEADLINE_SECONDS
+    upload_resend_uncertain: bool = False
     compression_max_concurrent: int = attrs.field(factory=lambda: os.cpu_count() or 1)
     compression_ffmpeg_preset: str = "medium"
     compression_max_upload_size_mb: float | None = None
@@ -239,6 +247,13 @@ _ENV_PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
         "UPLOAD_LINGER_SECONDS",
         lambda raw: _parse_number("UPLOAD_LINGER_SECONDS", raw, minimum=0, maximum=60),
     ),
+    "upload_retry_deadline_seconds": (
+        "UPLOAD_RETRY_DEADLINE_SECONDS",
+        lambda raw: _parse_number(
+            "UPLOAD_RETRY_DEADLINE_SECONDS", raw, minimum=1, maximum=24 * 3600
+        ),
+    ),
+    "upload_resend_uncertain": ("UPLOAD_RESEND_UNCERTAIN", _bool("UPLOAD_RESEND_UNCERTAIN")),
     "compression_max_concurrent": (
         "COMPRESSION_MAX_CONCURRENT",
         lambda raw: int(

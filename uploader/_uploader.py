@@ -19,11 +19,12 @@ import attrs
 import trio
 
 from ._batching import plan_batches
-from ._destination import Destination
+from ._destination import Destination, dedupes
 from ._errors import UploaderError
 from ._events import (
     BatchSent,
     CompressionStarted,
+    DiscordUnavailable,
     FileCompressed,
     FileDelivered,
     ProgressEvent,
@@ -48,10 +49,12 @@ from .discord import (
     RateLimitBanError,
     RateLimitWaitTooLongError,
     SentMessage,
+    retry_waits_to,
 )
+from .discord._client import new_nonce
 
 FATAL_ERRORS = (
-    DiscordUnavailableError,  # after bounded retries: Discord is down or unreachable
+    DiscordUnavailableError,  # past the retry deadline: Discord is down or unreachable
     DestinationNotFoundError,
     MissingPermissionsError,
     RateLimitBanError,
@@ -61,6 +64,11 @@ FATAL_ERRORS = (
 """Errors after which no further message can succeed: the run stops sending."""
 
 UNCONFIRMED = "Discord's answer did not confirm this attachment"
+MAYBE_POSTED = " (an answer was lost: the message may have been posted)"
+MAYBE_POSTED_BOT = (
+    " (an answer was lost: the message may have been posted; sending again within"
+    " 4 minutes settles it without a duplicate)"
+)
 
 
 @attrs.define
@@ -91,9 +99,11 @@ class Uploader:
                 await self._deliver(batch, depth=0)
                 self.run.upload_seconds += trio.current_time() - started
 
-    async def _fail(self, files: tuple[MediaFile, ...], reason: str) -> None:
+    async def _fail(
+        self, files: tuple[MediaFile, ...], reason: str, *, uncertain: bool = False
+    ) -> None:
         for f in files:
-            await self.events.send(failure(user_path(f), reason))
+            await self.events.send(failure(user_path(f), reason, uncertain=uncertain))
 
     async def _deliver(self, batch: UploadBatch, *, depth: int) -> None:
         if self.run.stopped is not None:
@@ -107,22 +117,38 @@ class Uploader:
             batch = UploadBatch(tuple(f for f in batch.files if f.size_bytes <= limit))
             if not batch.files:
                 return
+        await self._send(batch, depth=depth, resend=self.run.settings.upload_resend_uncertain)
+
+    async def _send(self, batch: UploadBatch, *, depth: int, resend: bool) -> None:
+        """One message, with one nonce for every attempt (bot path), and its true outcome."""
+        nonce = new_nonce() if dedupes(self.destination) else None
+        extra = {"nonce": nonce} if nonce is not None else {}
         try:
-            message = await self.destination.send_files(
-                batch.files, content=batch_content(batch, self.platform)
-            )
+            with retry_waits_to(self._waiting):
+                message = await self.destination.send_files(
+                    batch.files, content=batch_content(batch, self.platform), **extra
+                )
         except FileTooLargeError as exc:
             await self._too_large(batch, exc, depth=depth)
         except DeliveryUncertainError as exc:
-            for f in batch.files:
-                await self.events.send(failure(user_path(f), reason_of(exc), uncertain=True))
+            if resend:  # the user prefers a possible duplicate to a possible gap
+                await self._send(batch, depth=depth, resend=False)
+                return
+            await self._fail(batch.files, reason_of(exc), uncertain=True)
         except FATAL_ERRORS as exc:
             self.run.stop(f"upload stopped: {reason_of(exc)}")
-            await self._fail(batch.files, self.run.stopped or "")
+            uncertain = isinstance(exc, DiscordUnavailableError) and exc.uncertain
+            reason = self.run.stopped or ""
+            if uncertain:
+                reason += MAYBE_POSTED_BOT if nonce is not None else MAYBE_POSTED
+            await self._fail(batch.files, reason, uncertain=uncertain)
         except UploaderError as exc:
             await self._fail(batch.files, reason_of(exc))
         else:
             await self._confirm(batch, message)
+
+    async def _waiting(self, seconds: float, reason: str) -> None:
+        await self.events.send(DiscordUnavailable(seconds, reason))
 
     async def _confirm(self, batch: UploadBatch, message: SentMessage) -> None:
         """Announce the message, and each file Discord's answer shows at its size."""

@@ -18,6 +18,7 @@ from pathlib import Path
 import attrs
 import trio
 
+from .._limits import NONCE_WINDOW_SECONDS
 from .._models import MediaFile, MediaType
 from .._version import __version__
 from ..discord._errors import redact
@@ -47,7 +48,6 @@ from ._records import (
     encode,
 )
 from ._resume import (
-    NONCE_WINDOW_SECONDS,
     FileDecision,
     NeedsHash,
     Resend,

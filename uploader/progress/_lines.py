@@ -10,6 +10,7 @@ from .._events import (
     BatchSent,
     CompressionStarted,
     DetectionDone,
+    DiscordUnavailable,
     FileCompressed,
     FileFailed,
     FileFound,
@@ -43,6 +44,8 @@ def describe(event: object) -> str | None:
         return f"failed {event.path.name}: {event.reason}"
     if isinstance(event, FileSkipped) and event.failed:
         return f"failed {event.issue.path.name}: {event.issue.reason}"
+    if isinstance(event, DiscordUnavailable):
+        return f"Discord unavailable, retrying in {event.retry_in:.0f} s ({event.reason})"
     if isinstance(event, UploadDone):
         return event.result.message
     return None

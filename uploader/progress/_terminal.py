@@ -18,6 +18,7 @@ from .._events import (
     BatchSent,
     CompressionStarted,
     DetectionDone,
+    DiscordUnavailable,
     FileCompressed,
     FileFailed,
     FileFound,
@@ -99,6 +100,9 @@ class TerminalReporter:
             p.console.print(f"[red]{describe(event)}[/red]", markup=True, highlight=False)
         elif isinstance(event, FileSkipped) and event.failed:
             p.console.print(f"[red]{describe(event)}[/red]", markup=True, highlight=False)
+        elif isinstance(event, DiscordUnavailable):  # until the next message goes out
+            wait = f"Discord unavailable, retrying in {event.retry_in:.0f} s"
+            p.update(self._upload, detail=wait)
         elif isinstance(event, UploadDone):
             done = int(p.tasks[self._upload].completed)
             p.update(self._upload, total=done or 1, detail=format_size(done))

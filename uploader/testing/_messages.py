@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from .._limits import MAX_ATTACHMENTS, MAX_MESSAGE_CHARS
+from .._limits import MAX_ATTACHMENTS, MAX_MESSAGE_CHARS, NONCE_WINDOW_SECONDS
 from ._admission import Admission
 from ._forms import TOO_MANY_ATTACHMENTS, Form, Problem, UploadedFile, invalid_form
 from ._limits import to_ns
@@ -28,8 +28,6 @@ from ._schemas import (
 from ._shapes import message_json
 from ._world import World
 
-NONCE_WINDOW_SECONDS = 300.0
-"""How long ``enforce_nonce`` remembers a nonce (Discord says "a few minutes")."""
 _EXTRAS = ("embeds", "sticker_ids", "components", "poll")
 EMPTY_MESSAGE = Problem(400, 50006, "Cannot send an empty message")
 UNKNOWN_MESSAGE = Problem(404, 10008, "Unknown Message")
