@@ -239,6 +239,23 @@ def test_exit_1_when_a_webhook_answer_is_lost_and_nothing_is_posted_twice(
     assert url.rsplit("/", 1)[1] not in out
 
 
+def test_resend_uncertain_reposts_a_lost_webhook_batch_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hashes = make_files(tmp_path, 6)
+    monkeypatch.setenv("UPLOAD_MAX_FILES_PER_BATCH", "2")
+    with fake_discord() as served:
+        url = served.call(served.fake.create_webhook)
+        served.call(served.fake.inject, Fault("drop_after_body", route="execute_webhook"))
+        argv = [str(tmp_path), "--webhook", url, "--json", "--resend-uncertain"]
+        code, out, _ = send(argv, capsys)
+        recorded = served.recorded()
+    assert code == 0
+    assert json.loads(out)["delivered"] == 6
+    assert set(recorded) == set(hashes)
+    assert sum(recorded.values()) in (7, 8)  # the lost batch's files twice: the trade asked for
+
+
 def test_json_gives_every_files_outcome_and_no_secret(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

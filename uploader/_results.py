@@ -90,7 +90,12 @@ class Collector:
         elif isinstance(event, FileCompressed):
             self.compression_attempts += 1
             self.compression_successes += 1
-            self.stand_ins[event.file.path] = event.outputs
+            user = user_path(event.file)
+            if event.file.original_path is not None:  # one refused part, compressed on its own
+                kept = [o for o in self.stand_ins.get(user, ()) if o.path != event.file.path]
+                self.stand_ins[user] = (*kept, *event.outputs)
+            else:
+                self.stand_ins[user] = event.outputs
         elif isinstance(event, FileFailed):
             self.compression_attempts += event.compression
             if event.uncertain:

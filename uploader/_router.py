@@ -24,17 +24,24 @@ from ._models import (
     DetectorEvent,
     MediaFile,
 )
-from ._results import failure, reason_of
+from ._results import failure, reason_of, user_path
 from ._run import Run
 from .compress import Compressed, CompressionFailed, CompressionJob
 
 
 def compression_event(result: Compressed | CompressionFailed) -> FileCompressed | FileFailed:
-    """The event a finished compression deserves (the pool's and a recompression's alike)."""
+    """The event a finished compression deserves (the pool's and a recompression's alike).
+
+    A refused part compressed on its own keeps naming the user's file as its outputs' original.
+    """
     original = result.job.file
+    user = user_path(original)
     if isinstance(result, Compressed):
-        return FileCompressed(original, result.outputs)
-    return failure(original.path, reason_of(result.error), compression=True)
+        outputs = result.outputs
+        if original.original_path is not None:
+            outputs = tuple(attrs.evolve(o, original_path=user) for o in outputs)
+        return FileCompressed(original, outputs)
+    return failure(user, reason_of(result.error), compression=True)
 
 
 @attrs.define
@@ -103,4 +110,5 @@ class Router:
                 event = compression_event(result)
                 await events.send(event)
                 outputs = event.outputs if isinstance(event, FileCompressed) else ()
+                self.run.note_compressed(result.job.file.path, outputs)
                 await batcher.send(Resolved(result.job.file.path, outputs))

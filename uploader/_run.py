@@ -8,6 +8,8 @@ nothing can be delivered calls `Run.stop`, which also cancels compression.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 import trio
 
@@ -26,6 +28,8 @@ class Run:
         stopped: why sending stopped, once it has (then every later file fails with it).
         messages_sent: messages with attachments Discord created.
         upload_seconds: time the uploader spent delivering batches.
+        split: user's files whose compression made several parts: a refused part is
+            compressed on its own, so a part already delivered is never sent again.
     """
 
     settings: Settings
@@ -34,6 +38,7 @@ class Run:
     stopped: str | None = None
     messages_sent: int = 0
     upload_seconds: float = 0.0
+    split: set[Path] = attrs.Factory(set)
 
     @property
     def file_limit_bytes(self) -> int:
@@ -57,6 +62,11 @@ class Run:
         if self.stopped is None:
             self.stopped = reason
         self.compression.cancel()
+
+    def note_compressed(self, original: Path, outputs: tuple[object, ...]) -> None:
+        """Remember a user's file that was split into several parts."""
+        if len(outputs) > 1:
+            self.split.add(original)
 
     def count_message(self) -> int:
         """Count one created message; returns its number (1 for the first)."""

@@ -180,18 +180,25 @@ class Uploader:
             await self._deliver(part, depth=depth + 1)
 
     async def _recompress(self, file: MediaFile, *, depth: int) -> None:
-        """Compress the user's file (not the refused stand-in) for the run's limit, then send."""
+        """Compress the user's file again for the run's limit, then send the result.
+
+        A part of a split video is compressed on its own instead (its siblings may be
+        delivered already, and the user's file would give a new set of parts to send again).
+        """
         path = user_path(file)
         if depth >= MAX_SPLITS:
             await self._fail((file,), f"still over Discord's limit after {depth} tries")
             return
+        one_part = file.original_path is not None and path in self.run.split
+        source = file.path if one_part else path
         try:
-            size = (await trio.Path(path).stat()).st_size
+            size = (await trio.Path(source).stat()).st_size
         except OSError as exc:
             await self._fail((file,), reason_of(exc))
             return
         job = CompressionJob(
-            MediaFile(path, size, file.media_type), self.run.compression_target_bytes
+            MediaFile(source, size, file.media_type, original_path=path if one_part else None),
+            self.run.compression_target_bytes,
         )
         await self.events.send(CompressionStarted(job.file, job.target_bytes))
         result = await run_job(
@@ -204,6 +211,8 @@ class Uploader:
         event = compression_event(result)
         await self.events.send(event)
         if isinstance(event, FileCompressed):
+            if not one_part:
+                self.run.note_compressed(path, event.outputs)
             settings = self.run.settings
             for part in plan_batches(
                 event.outputs,

@@ -68,7 +68,22 @@ def register(subcommands: Subcommands) -> None:
     )
     send.add_argument("--platform", default="", help='label messages "🎯 <platform> media files"')
     send.add_argument("--json", action="store_true", help="print one JSON document")
+    _add_delivery_options(send)
     send.set_defaults(func=run_send)
+
+
+def _add_delivery_options(send: argparse.ArgumentParser) -> None:
+    delivery = send.add_argument_group("delivery")
+    delivery.add_argument(
+        "--resend-uncertain",
+        action="store_true",
+        help=(
+            "webhooks only: post a batch once more when Discord's answer was lost, trading a "
+            "possible duplicate for a possible gap (UPLOAD_RESEND_UNCERTAIN; the default keeps "
+            "such files 'uncertain' for you to check). Bot posts never need it: their nonce "
+            "makes a repeat harmless"
+        ),
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -77,6 +92,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["upload_file_limit_mb"] = args.limit_mb
     if args.split:
         overrides["compression_split_long"] = True
+    if args.resend_uncertain:
+        overrides["upload_resend_uncertain"] = True
     return Settings.from_env(**overrides)
 
 

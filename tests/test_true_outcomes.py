@@ -1,0 +1,148 @@
+"""Outcomes that are true: a delivered part never sent twice, uncertain webhook batches resent
+only when asked, and the bot path's nonce settling what a lost answer left open."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import pytest
+import trio
+
+from tests._memory import MemoryDestination, small_settings
+from tests.test_pipeline_discord import folder, received, settings
+from uploader import (
+    Channel,
+    FileCompressed,
+    FileStatus,
+    MediaFile,
+    Settings,
+    Webhook,
+    upload_directory,
+)
+from uploader.compress import CompressOutcome
+from uploader.testing import Fault, open_fake_discord
+
+KIB = 1024
+
+
+@attrs.define
+class SplitEncoder:
+    """Splits a user's video into two parts (60 KiB and 150 KiB); a part becomes one 60 KiB file."""
+
+    sources: list[Path] = attrs.Factory(list)
+
+    async def __call__(
+        self,
+        file: MediaFile,
+        target: int,
+        *,
+        settings: Settings,
+        workdir: Path,
+        on_progress: Callable[[float], None],
+    ) -> CompressOutcome:
+        await trio.sleep(1)
+        self.sources.append(file.path)
+        if file.original_path is None:
+            sizes = {"part1of2": 60 * KIB, "part2of2": 150 * KIB}
+        else:
+            sizes = {"compressed": min(target, 60 * KIB)}
+        outputs = []
+        for tag, size in sizes.items():
+            out = workdir / f"{file.path.stem}.{tag}.mp4"
+            out.write_bytes(tag.encode() * (size // len(tag)))
+            outputs.append(
+                MediaFile(out, out.stat().st_size, file.media_type, original_path=file.path)
+            )
+        return CompressOutcome(outputs=tuple(outputs), attempts=1, plan=None)  # type: ignore[arg-type]
+
+
+async def test_a_refused_part_is_compressed_alone_and_a_delivered_part_never_resent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autojump_clock: object
+) -> None:
+    encoder = SplitEncoder()
+    monkeypatch.setattr("uploader.compress._pool.compress_with_details", encoder)
+    (tmp_path / "in").mkdir()
+    video = tmp_path / "in" / "clip.mp4"
+    video.write_bytes(b"x" * 400 * KIB)
+    dest = MemoryDestination(limit=100 * KIB)  # part 1 passes, part 2 is refused (413)
+    events: list[object] = []
+    result = await upload_directory(
+        tmp_path / "in",
+        dest,
+        settings=small_settings(tmp_path, upload_max_files_per_batch=1),
+        workdir=tmp_path / "work",
+        progress=events.append,
+    )
+    assert result.success, result.message
+    names = [name for name, _, _ in dest.received]
+    assert names == ["clip.part1of2.mp4", "clip.part2of2.compressed.mp4"]  # part 1 once
+    assert encoder.sources == [video, tmp_path / "work" / "clip.part2of2.mp4"]
+    [outcome] = result.outcomes
+    assert outcome.sent_as == ("clip.part1of2.mp4", "clip.part2of2.compressed.mp4")
+    compressed = [e for e in events if isinstance(e, FileCompressed)]
+    assert [e.outputs[0].original_path for e in compressed] == [video, video]
+
+
+async def test_an_uncertain_webhook_batch_stays_uncertain_by_default(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    folder(tmp_path / "in", 3)
+    async with open_fake_discord() as fake:
+        url = fake.create_webhook()
+        fake.inject(Fault("drop_after_body", route="execute_webhook"))
+        result = await upload_directory(tmp_path / "in", Webhook(url), settings=settings())
+    assert len(fake.messages) == 1  # posted, answer lost, not posted again
+    assert {o.status for o in result.outcomes} == {FileStatus.UNCERTAIN}
+
+
+async def test_resend_uncertain_posts_an_uncertain_webhook_batch_once_more(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    hashes = folder(tmp_path / "in", 3)
+    async with open_fake_discord() as fake:
+        url = fake.create_webhook()
+        fake.inject(Fault("drop_after_body", route="execute_webhook", times=2))
+        result = await upload_directory(
+            tmp_path / "in", Webhook(url), settings=settings(upload_resend_uncertain=True)
+        )
+    # posted, lost; posted again (once), lost again: two copies, still uncertain, no third
+    assert len(fake.messages) == 2
+    assert sorted(received(fake)) == sorted(list(hashes.items()) * 2)
+    assert {o.status for o in result.outcomes} == {FileStatus.UNCERTAIN}
+
+
+async def test_resend_uncertain_delivers_when_the_second_answer_arrives(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    folder(tmp_path / "in", 3)
+    async with open_fake_discord() as fake:
+        url = fake.create_webhook()
+        fake.inject(Fault("drop_after_body", route="execute_webhook"))
+        result = await upload_directory(
+            tmp_path / "in", Webhook(url), settings=settings(upload_resend_uncertain=True)
+        )
+    assert len(fake.messages) == 2
+    assert result.success
+
+
+async def test_the_bot_path_repeats_its_nonce_so_lost_answers_never_duplicate(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    hashes = folder(tmp_path / "in", 6)
+    async with open_fake_discord() as fake:
+        channel = fake.create_channel()
+        fake.inject(
+            Fault("drop_after_body", route="create_message", times=3),
+            Fault("status", route="create_message", status=500, times=3),
+        )
+        result = await upload_directory(
+            tmp_path / "in",
+            Channel(channel, fake.bot_token),
+            settings=settings(upload_max_files_per_batch=3),
+            api_base=fake.api_base,
+        )
+    assert result.success, result.message
+    assert sorted(received(fake)) == sorted(hashes.items())
+    assert len({m.nonce for m in fake.messages}) == len(fake.messages) == 2
