@@ -12,11 +12,13 @@ from pathlib import Path
 import attrs
 
 from ._events import (
+    FileAlreadyDelivered,
     FileCompressed,
     FileDelivered,
     FileFailed,
     FileFound,
     FileSkipped,
+    StandInsReused,
 )
 from ._limits import MAX_MESSAGE_CHARS
 from ._models import (
@@ -76,6 +78,7 @@ class Collector:
     uncertain: set[Path] = attrs.Factory(set)
     stand_ins: dict[Path, tuple[MediaFile, ...]] = attrs.Factory(dict)
     delivered: dict[Path, list[FileDelivered]] = attrs.Factory(dict)
+    earlier: dict[Path, FileAlreadyDelivered] = attrs.Factory(dict)
     compression_attempts: int = 0
     compression_successes: int = 0
 
@@ -103,6 +106,10 @@ class Collector:
             self.failed.setdefault(event.path, event.reason)
         elif isinstance(event, FileDelivered):
             self.delivered.setdefault(user_path(event.file), []).append(event)
+        elif isinstance(event, FileAlreadyDelivered):
+            self.earlier[event.file.path] = event
+        elif isinstance(event, StandInsReused):
+            self.stand_ins[event.file.path] = event.outputs
 
     def outcomes(self, stopped: str | None) -> tuple[FileOutcome, ...]:
         """One outcome per reported path, in the detector's order.
@@ -118,6 +125,10 @@ class Collector:
                 result.append(FileOutcome(path, status, issue.reason))
                 continue
             original = self.originals[path]
+            earlier = self.earlier.get(path)
+            if earlier is not None:
+                result.append(_delivered_before(earlier))
+                continue
             sent = self.delivered.get(path, [])
             expected = self.stand_ins.get(path, (original,))
             if path in self.failed or len(sent) < len(expected):
@@ -160,6 +171,7 @@ class Collector:
             "platform": platform,
             "total_files": len(media),
             "successful_uploads": sum(o.status is FileStatus.DELIVERED for o in media),
+            "already_delivered": sum(o.reason == ALREADY_DELIVERED for o in media),
             "failed_uploads": sum(o.status is not FileStatus.DELIVERED for o in media),
             "skipped_files": len(outcomes) - len(media),
             "compression_attempts": self.compression_attempts,
@@ -179,6 +191,23 @@ class Collector:
         )
 
 
+ALREADY_DELIVERED = "already delivered"
+"""The reason a delivered outcome carries when an earlier run delivered the file."""
+
+
+def _delivered_before(event: FileAlreadyDelivered) -> FileOutcome:
+    return FileOutcome(
+        event.file.path,
+        FileStatus.DELIVERED,
+        ALREADY_DELIVERED,
+        message_id=event.message_ids[0],
+        attachments=event.attachment_ids,
+        sent_as=event.sent_as,
+        size_bytes=event.file.size_bytes,
+        sent_bytes=event.sent_bytes,
+    )
+
+
 def _deliberate(issue: DetectorIssue) -> bool:
     """Skipped on purpose (not media, empty, partial, refused link), not a failure."""
     return isinstance(issue, SkippedFile | RefusedPath)
@@ -188,13 +217,18 @@ def summarize(outcomes: Sequence[FileOutcome]) -> str:
     """The closing summary, as the original showed it (at most one Discord message long)."""
     media = [o for o in outcomes if o.status is not FileStatus.SKIPPED]
     delivered = [o for o in media if o.status is FileStatus.DELIVERED]
-    if media and len(delivered) == len(media):
+    earlier = sum(o.reason == ALREADY_DELIVERED for o in delivered)
+    if media and earlier == len(media):
+        lines = [f"✅ Nothing to send: {earlier} files already delivered"]
+    elif media and len(delivered) == len(media):
         lines = [f"🎉 Upload complete: {len(delivered)}/{len(media)} files uploaded"]
     elif not media:
         lines = ["🤷 No media files to upload"]
     else:
         lines = [f"⚠️ Partial upload: {len(delivered)}/{len(media)} files uploaded"]
-    compressed = [o for o in delivered if o.compressed]
+    if earlier and earlier < len(media):
+        lines.append(f"↩️ {earlier} of them already delivered by an earlier run")
+    compressed = [o for o in delivered if o.compressed and o.reason != ALREADY_DELIVERED]
     if compressed:
         lines.append("ℹ️ Compression info:")
         lines.extend(

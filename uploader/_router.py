@@ -20,6 +20,7 @@ from ._events import (
     FileSkipped,
     ProgressEvent,
 )
+from ._ledger import Ledger
 from ._models import (
     DetectorEvent,
     MediaFile,
@@ -50,9 +51,12 @@ class Router:
 
     Attributes:
         run: the run's state (its current limit, whether it stopped).
+        ledger: the run's journal: what was delivered before is not sent again, and every
+            compression is recorded before its stand-ins go on.
     """
 
     run: Run
+    ledger: Ledger = attrs.Factory(Ledger)
 
     async def route(
         self,
@@ -71,7 +75,17 @@ class Router:
                 found += 1
                 total += event.size_bytes
                 await events.send(FileFound(event))
-                await self._place(event, batcher, jobs, events)
+                try:
+                    placement = await self.ledger.place(event, self.run.file_limit_bytes)
+                except OSError as exc:
+                    await events.send(failure(event.path, reason_of(exc)))
+                    continue
+                for announced in placement.events:
+                    await events.send(announced)
+                if placement.send is None:
+                    await self._place(event, batcher, jobs, events)
+                for ready in placement.send or ():
+                    await batcher.send(Ready(ready))
             await batcher.send(AllFound())
             await events.send(DetectionDone(found, total))
 
@@ -108,7 +122,11 @@ class Router:
         async with results, batcher, events:
             async for result in results:
                 event = compression_event(result)
-                await events.send(event)
                 outputs = event.outputs if isinstance(event, FileCompressed) else ()
+                try:
+                    await self.ledger.compressed(result.job.file, outputs)  # before they go on
+                except OSError as exc:  # the user's file vanished meanwhile
+                    event, outputs = failure(result.job.file.path, reason_of(exc)), ()
                 self.run.note_compressed(result.job.file.path, outputs)
+                await events.send(event)
                 await batcher.send(Resolved(result.job.file.path, outputs))

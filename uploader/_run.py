@@ -13,6 +13,7 @@ from pathlib import Path
 import attrs
 import trio
 
+from ._models import MediaFile
 from ._settings import Settings
 
 
@@ -28,8 +29,8 @@ class Run:
         stopped: why sending stopped, once it has (then every later file fails with it).
         messages_sent: messages with attachments Discord created.
         upload_seconds: time the uploader spent delivering batches.
-        split: user's files whose compression made several parts: a refused part is
-            compressed on its own, so a part already delivered is never sent again.
+        parts: user's files whose compression made several parts, and those parts: a refused
+            part is compressed on its own, so a part already delivered is never sent again.
     """
 
     settings: Settings
@@ -38,7 +39,7 @@ class Run:
     stopped: str | None = None
     messages_sent: int = 0
     upload_seconds: float = 0.0
-    split: set[Path] = attrs.Factory(set)
+    parts: dict[Path, tuple[MediaFile, ...]] = attrs.Factory(dict)
 
     @property
     def file_limit_bytes(self) -> int:
@@ -63,10 +64,10 @@ class Run:
             self.stopped = reason
         self.compression.cancel()
 
-    def note_compressed(self, original: Path, outputs: tuple[object, ...]) -> None:
-        """Remember a user's file that was split into several parts."""
-        if len(outputs) > 1:
-            self.split.add(original)
+    def note_compressed(self, original: Path, outputs: tuple[MediaFile, ...]) -> None:
+        """Remember the parts of a user's file that was split (or a part compressed again)."""
+        if len(outputs) > 1 or original in self.parts:
+            self.parts[original] = outputs
 
     def count_message(self) -> int:
         """Count one created message; returns its number (1 for the first)."""

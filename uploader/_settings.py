@@ -86,6 +86,10 @@ class Settings:
         upload_resend_uncertain: UPLOAD_RESEND_UNCERTAIN, post a webhook batch once more when
             its answer was lost (a possible duplicate rather than a possible gap; webhooks have
             no nonce). Bot posts never need it: their nonce settles it.
+        upload_resume: UPLOAD_RESUME, keep a delivery journal per folder and destination and
+            send only what it does not show delivered.
+        upload_journal_dir: UPLOAD_JOURNAL_DIR, where journals live (None:
+            ``$XDG_STATE_HOME/uploader/journals``).
         compression_max_concurrent: COMPRESSION_MAX_CONCURRENT, parallel ffmpeg encodes.
         compression_ffmpeg_preset: COMPRESSION_FFMPEG_PRESET, the x264 preset.
         compression_max_upload_size_mb: COMPRESSION_MAX_UPLOAD_SIZE_MB, the target size of a
@@ -106,6 +110,8 @@ class Settings:
     upload_linger_seconds: float = 0.5
     upload_retry_deadline_seconds: float = DEFAULT_RETRY_DEADLINE_SECONDS
     upload_resend_uncertain: bool = False
+    upload_resume: bool = True
+    upload_journal_dir: str | None = None
     compression_max_concurrent: int = attrs.field(factory=lambda: os.cpu_count() or 1)
     compression_ffmpeg_preset: str = "medium"
     compression_max_upload_size_mb: float | None = None
@@ -254,6 +260,8 @@ _ENV_PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
         ),
     ),
     "upload_resend_uncertain": ("UPLOAD_RESEND_UNCERTAIN", _bool("UPLOAD_RESEND_UNCERTAIN")),
+    "upload_resume": ("UPLOAD_RESUME", _bool("UPLOAD_RESUME")),
+    "upload_journal_dir": ("UPLOAD_JOURNAL_DIR", _text),
     "compression_max_concurrent": (
         "COMPRESSION_MAX_CONCURRENT",
         lambda raw: int(

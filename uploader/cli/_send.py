@@ -84,6 +84,22 @@ def _add_delivery_options(send: argparse.ArgumentParser) -> None:
             "makes a repeat harmless"
         ),
     )
+    delivery.add_argument(
+        "--fresh",
+        action="store_true",
+        help=(
+            "ignore this folder's delivery journal and send everything again (by default a "
+            "second send of the same folder to the same place sends only what is not yet "
+            "delivered; UPLOAD_RESUME=false turns journaling off)"
+        ),
+    )
+    delivery.add_argument(
+        "--journal-dir",
+        type=Path,
+        metavar="DIR",
+        help="where delivery journals live (UPLOAD_JOURNAL_DIR; default "
+        "$XDG_STATE_HOME/uploader/journals); they hold no token and no webhook URL",
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -94,6 +110,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["compression_split_long"] = True
     if args.resend_uncertain:
         overrides["upload_resend_uncertain"] = True
+    if args.journal_dir is not None:
+        overrides["upload_journal_dir"] = str(args.journal_dir)
     return Settings.from_env(**overrides)
 
 
@@ -144,14 +162,29 @@ def run_send(args: argparse.Namespace) -> int:
             workdir=args.workdir,
             platform=args.platform,
             api_base=api_base,
+            fresh=args.fresh,
         )
     )
+    nothing = nothing_to_send(result)
     if args.json:
         json.dump(result_to_json(result, describe(destination)), sys.stdout, indent=2)
         sys.stdout.write("\n")
+    elif nothing is not None:
+        print(nothing)
     elif not sys.stderr.isatty():
         print_result(result, sys.stdout)
     return EXIT_OK if result.success else EXIT_FAILED
+
+
+def nothing_to_send(result: UploadResult) -> str | None:
+    """The one line for a run whose every file an earlier run delivered, else None."""
+    earlier = result.metadata.get("already_delivered", 0)
+    if not result.success or not earlier or earlier != result.metadata.get("total_files"):
+        return None
+    return (
+        f"nothing to send: {earlier} files already delivered "
+        f"(journal {result.metadata.get('journal')}; --fresh sends them again)"
+    )
 
 
 def print_result(result: UploadResult, out: TextIO) -> None:

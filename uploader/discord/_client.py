@@ -154,6 +154,10 @@ class DiscordClient:
 
     # -- public operations -------------------------------------------------------------------
 
+    def base_url(self, destination: Target) -> str:
+        """The base URL requests to ``destination`` go to (a webhook's own, or the API base)."""
+        return self._url(destination, "")
+
     async def send_files(
         self,
         destination: Target,

@@ -191,7 +191,7 @@ class Journal:
         self, *, resend_uncertain: bool = False, limit_bytes: int | None = None
     ) -> ResumePolicy:
         """The resume policy for now."""
-        return ResumePolicy(self._clock(), NONCE_WINDOW_SECONDS, resend_uncertain, limit_bytes)
+        return ResumePolicy(self._clock(), self._nonce_window, resend_uncertain, limit_bytes)
 
     async def _seen(self, path: Path, *, hashed: bool = False) -> Seen | None:
         stat = await trio.to_thread.run_sync(stat_of, path)

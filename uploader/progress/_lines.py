@@ -15,6 +15,7 @@ from .._events import (
     FileFailed,
     FileFound,
     FileSkipped,
+    JournalNotice,
     UploadDone,
 )
 from .._models import format_size
@@ -44,6 +45,8 @@ def describe(event: object) -> str | None:
         return f"failed {event.path.name}: {event.reason}"
     if isinstance(event, FileSkipped) and event.failed:
         return f"failed {event.issue.path.name}: {event.issue.reason}"
+    if isinstance(event, JournalNotice):
+        return event.text
     if isinstance(event, DiscordUnavailable):
         return f"Discord unavailable, retrying in {event.retry_in:.0f} s ({event.reason})"
     if isinstance(event, UploadDone):

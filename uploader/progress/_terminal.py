@@ -23,6 +23,7 @@ from .._events import (
     FileFailed,
     FileFound,
     FileSkipped,
+    JournalNotice,
     UploadDone,
 )
 from .._models import format_size
@@ -100,6 +101,8 @@ class TerminalReporter:
             p.console.print(f"[red]{describe(event)}[/red]", markup=True, highlight=False)
         elif isinstance(event, FileSkipped) and event.failed:
             p.console.print(f"[red]{describe(event)}[/red]", markup=True, highlight=False)
+        elif isinstance(event, JournalNotice):
+            p.console.print(event.text, markup=False, highlight=False)
         elif isinstance(event, DiscordUnavailable):  # until the next message goes out
             wait = f"Discord unavailable, retrying in {event.retry_in:.0f} s"
             p.update(self._upload, detail=wait)
