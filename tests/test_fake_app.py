@@ -86,3 +86,45 @@ def test_every_429_is_counted_once_by_its_cause(plan: list[Any]) -> None:
     assert stats.injected_429s == injected
     assert stats.client_caused_429s == max(0, len(plan) - injected - 3)
     assert stats.injected_429s + stats.client_caused_429s == stats.responses_by_status.get(429, 0)
+
+
+def answer(app: DiscordApp, method: str, target: str, body: bytes = b"") -> Response:
+    headers = {"authorization": f"Bot {app.world.bot_token}", "content-type": "application/json"}
+    step = app.receive(RequestHead(method, target, headers), now=1.0)
+    if isinstance(step, Exchange):
+        if step.sink is not None:
+            step.sink(body)
+        step = app.respond(step, now=1.0)
+    assert isinstance(step, Response)
+    return step
+
+
+@settings(max_examples=40, deadline=None)
+@given(count=st.integers(0, 30), limit=st.integers(1, 100), deleted=st.sets(st.integers(0, 29)))
+def test_paging_a_channel_either_way_lists_each_live_message_once(
+    count: int, limit: int, deleted: set[int]
+) -> None:
+    app, channel = make_app(channel_limit=None)
+    url = f"/api/v10/channels/{channel}/messages"
+    ids = [
+        json.loads(answer(app, "POST", url, b'{"content": "m"}').body)["id"] for _ in range(count)
+    ]
+    for i in deleted & set(range(count)):
+        assert answer(app, "DELETE", f"{url}/{ids[i]}").status == 204
+    live = [m for i, m in enumerate(ids) if i not in deleted]
+
+    def page(query: str) -> list[str]:
+        response = answer(app, "GET", f"{url}?limit={limit}{query}")
+        assert response.status == 200
+        found = [m["id"] for m in json.loads(response.body)]
+        assert len(found) <= limit and found == sorted(found, key=int, reverse=True)
+        return found
+
+    backwards: list[str] = []
+    while chunk := page(f"&before={backwards[-1]}" if backwards else ""):
+        backwards += chunk
+    forwards: list[str] = []
+    while chunk := page(f"&after={forwards[-1] if forwards else 0}"):
+        forwards += chunk[::-1]
+    assert backwards == live[::-1]
+    assert forwards == live

@@ -10,9 +10,9 @@ from typing import Any
 
 import h11
 import httpx
-import jsonschema
 import pytest
 import trio
+from _fake_http import assert_matches_schema, bot
 
 from uploader import MIB
 from uploader._limits import NONCE_WINDOW_SECONDS
@@ -24,7 +24,6 @@ from uploader.testing import (
     run_fake_discord,
 )
 from uploader.testing._limits import to_ns
-from uploader.testing._schemas import schema_document
 
 BUCKET_HEADERS = (
     "x-ratelimit-limit",
@@ -47,10 +46,6 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def bot(fake: FakeDiscord) -> dict[str, str]:
-    return {"Authorization": f"Bot {fake.bot_token}"}
-
-
 def multipart(payload: dict[str, Any], files: dict[int, bytes] | None = None) -> dict[str, Any]:
     """httpx keyword arguments of a Discord upload: payload_json and files[n] parts."""
     parts = [
@@ -67,11 +62,6 @@ def upload(content: str, files: dict[int, bytes]) -> dict[str, Any]:
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def assert_matches_schema(name: str, instance: object) -> None:
-    root = {"$ref": f"#/components/schemas/{name}", "components": schema_document()["components"]}
-    jsonschema.Draft202012Validator(root).validate(instance)
 
 
 async def post_message(
@@ -197,14 +187,28 @@ async def test_webhook_without_wait_answers_204_and_records(
 async def test_webhook_with_wait_and_thread_id_answers_the_message(
     fake: FakeDiscord, client: httpx.AsyncClient
 ) -> None:
-    url = fake.create_webhook()
-    response = await client.post(f"{url}?wait=true&thread_id=123", json={"content": "in thread"})
+    channel = fake.create_channel()
+    thread = fake.create_thread(channel)
+    url = fake.create_webhook(channel_id=channel)
+    response = await client.post(f"{url}?wait=true&thread_id={thread}", json={"content": "in"})
     assert response.status_code == 200
     body = response.json()
     assert_matches_schema("MessageResponse", body)
     assert body["webhook_id"] == url.split("/")[-2]
-    assert body["channel_id"] == "123"
-    assert fake.messages[0].thread_id == 123
+    assert body["channel_id"] == str(thread)
+    assert fake.messages[0].thread_id == thread
+    assert fake.messages[0].channel_id == channel
+
+
+async def test_webhook_thread_id_must_be_a_thread_of_its_channel(
+    fake: FakeDiscord, client: httpx.AsyncClient
+) -> None:
+    url = fake.create_webhook()
+    elsewhere = fake.create_thread(fake.create_channel())
+    for thread in (123, elsewhere):
+        response = await client.post(f"{url}?wait=true&thread_id={thread}", json={"content": "x"})
+        assert (response.status_code, response.json()["code"]) == (404, 10003)
+    assert fake.messages == []
 
 
 async def test_webhook_ignores_nonce_and_a_bad_thread_id_is_50035(
@@ -308,7 +312,7 @@ async def test_unknown_channel_guild_and_route(
     assert (missing.status_code, missing.json()["code"]) == (404, 10003)
     guild = await client.get(f"{fake.api_base}/guilds/42", headers=bot(fake))
     assert (guild.status_code, guild.json()["code"]) == (404, 10004)
-    route = await client.get(f"{fake.api_base}/users/@me", headers=bot(fake))
+    route = await client.get(f"{fake.api_base}/users/@me/guilds", headers=bot(fake))
     assert route.status_code == 404
     method = await client.delete(f"{fake.api_base}/channels/42", headers=bot(fake))
     assert method.status_code == 405
@@ -885,12 +889,15 @@ def test_the_public_names_of_uploader_testing_are_pinned() -> None:
 
     assert sorted(uploader.testing.__all__) == [
         "FakeDiscord",
+        "FakeDiscordThread",
         "FakeStats",
         "Fault",
         "FaultKind",
         "RecordedAttachment",
         "RecordedMessage",
         "RouteName",
+        "discord_com_url",
+        "fake_discord_in_thread",
         "open_fake_discord",
         "run_fake_discord",
     ]

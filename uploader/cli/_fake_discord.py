@@ -99,6 +99,8 @@ async def _serve(args: argparse.Namespace) -> None:
             _print(f"  channel id:  {channel}")
             _print(f"  webhook URL: {webhook}")
             _print(f"  file limit:  {format_size(file_limit)} per attachment")
+            _print(f"  inspect:     {fake.inspect_url}/messages  (and /stats; read-only JSON)")
+            _print(f"  discord.js:  api option {fake.base_url}/api")
             _print("try:")
             _print(
                 f"  DISCORD_TOKEN={fake.bot_token} uploader send DIR --channel {channel} "

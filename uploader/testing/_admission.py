@@ -22,12 +22,11 @@ from ._responses import (
     rate_limited,
     server_error,
 )
-from ._routes import Route, bucket_of
+from ._routes import FAMILIES, WEBHOOK_FAMILY, Route, bucket_of, family_of
 from ._world import Channel, Webhook, World
 
 READ_LIMIT = (50, 1.0)
 """The bucket of the GET routes (only when ``channel_limit`` is set)."""
-_BOT_ROUTES = frozenset({"create_message", "get_channel", "get_guild", "get_gateway_bot"})
 
 
 @attrs.frozen
@@ -46,12 +45,13 @@ class Admission:
 
 
 class RateLimits:
-    """The fake's buckets: per webhook, per channel (create and edit apart), reads, global.
+    """The fake's buckets: per webhook, per channel and route family, reads, global.
 
     Args:
-        webhook_limit: (requests, seconds) per webhook, shared by execute and edit; None: off.
-        channel_limit: (requests, seconds) per channel for create, and apart for edit; None
-            turns these and the reads' limit off.
+        webhook_limit: (requests, seconds) per webhook, shared by execute, edit and delete
+            through its token; None: off.
+        channel_limit: (requests, seconds) per channel for each family of `FAMILIES` (create,
+            edit, delete, reactions, typing) apart; None turns these and the reads' limit off.
         global_limit: requests per second per bot token; None: off.
     """
 
@@ -63,8 +63,8 @@ class RateLimits:
         global_limit: int | None,
     ) -> None:
         self.global_ = FixedWindows(global_limit, 1.0) if global_limit is not None else None
-        self._channel = FixedWindows(*channel_limit) if channel_limit is not None else None
-        self._edit = FixedWindows(*channel_limit) if channel_limit is not None else None
+        self._channel_limit = channel_limit
+        self._families: dict[str, FixedWindows] = {}
         self._webhook = FixedWindows(*webhook_limit) if webhook_limit is not None else None
         self._read = FixedWindows(*READ_LIMIT) if channel_limit is not None else None
 
@@ -72,13 +72,16 @@ class RateLimits:
         self, route: Route, webhook: Webhook | None
     ) -> tuple[FixedWindows | None, object]:
         """The windows a request counts against, and its key (the major parameter)."""
-        if webhook is not None:
+        family = family_of(route)
+        if webhook is not None and family == WEBHOOK_FAMILY:
             return self._webhook, (webhook.id, webhook.token)
-        if route.name == "create_message":
-            return self._channel, route.channel_id
-        if route.name == "edit_message":
-            return self._edit, route.channel_id
-        return self._read, (route.name, route.channel_id or route.guild_id)
+        major = route.channel_id or route.guild_id or route.webhook_id
+        if route.name not in FAMILIES or self._channel_limit is None:
+            return self._read, (family, major)
+        windows = self._families.get(family)
+        if windows is None:
+            windows = self._families[family] = FixedWindows(*self._channel_limit)
+        return windows, major
 
 
 def admit(
@@ -122,20 +125,21 @@ def _authenticate(
     world: World, limits: RateLimits, route: Route, headers: dict[str, str], now_ns: int
 ) -> tuple[Channel | None, Webhook | None] | Response:
     """Check the bot token (and the global limit) or the webhook; look up what the path names."""
-    webhook: Webhook | None = None
     channel: Channel | None = None
-    if route.name in _BOT_ROUTES or route.webhook_id is None:
+    if route.webhook_token is None:
         if headers.get("authorization") != f"Bot {world.bot_token}":
             return error(401, 0, "401: Unauthorized")
         if limits.global_ is not None:
             state = limits.global_.take(world.bot_token, now_ns)
             if not state.allowed:
                 return rate_limited("global", state.reset_after_ns)
-    else:
-        webhook = world.webhooks.get(route.webhook_id)
+    webhook = world.webhooks.get(route.webhook_id) if route.webhook_id is not None else None
+    if route.webhook_id is not None:
         if webhook is None:
             return error(404, 10015, "Unknown Webhook")
-        if not secrets.compare_digest(webhook.token, route.webhook_token or ""):
+        if route.webhook_token is not None and not secrets.compare_digest(
+            webhook.token.encode(), route.webhook_token.encode()
+        ):
             return error(401, 50027, "Invalid Webhook Token")
         channel = world.channels[webhook.channel_id]
     if route.channel_id is not None:

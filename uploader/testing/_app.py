@@ -18,13 +18,14 @@ import attrs
 from ._admission import Admission, RateLimits, admit
 from ._faults import FaultSchedule
 from ._forms import TOO_LARGE, FormReader, Problem
+from ._inspection import inspect, is_inspection
 from ._ledger import Ledger
 from ._limits import to_ns
 from ._messages import answer_message
 from ._records import Fault
-from ._responses import BANNED, Response, http_error, json_response, problem_response
+from ._resources import answer_resource
+from ._responses import BANNED, Response, http_error, problem_response
 from ._routes import Route, match_route, redact
-from ._shapes import channel_json, gateway_bot_json, guild_json
 from ._world import World
 
 log = logging.getLogger("uploader.testing")
@@ -113,7 +114,12 @@ class DiscordApp:
         self._check_schema = check_schema
 
     def receive(self, head: RequestHead, now: float) -> Drop | Response | Exchange:
-        """Decide what to do with a request whose head has arrived."""
+        """Decide what to do with a request whose head has arrived.
+
+        The inspection routes (``/_fake/...``) answer at once and are left out of the stats.
+        """
+        if is_inspection(head.target):
+            return inspect(self.world, self.ledger.snapshot(), head.method, head.target)
         self.ledger.count_request()
         target = urlsplit(head.target)
         log.debug("%s %s", head.method, redact(target.path))
@@ -122,6 +128,7 @@ class DiscordApp:
         route = match_route(head.method, target.path)
         if isinstance(route, int):
             return http_error(route)
+        self.ledger.count_route(route.name)
         fault = self.faults.take(route.name)
         if fault is not None and fault.kind == "drop_before_body":
             return Drop()
@@ -150,16 +157,8 @@ class DiscordApp:
         """The answer to an admitted request whose body has been read."""
         route, admission, world = exchange.route, exchange.admission, self.world
         shown = admission.bucket_headers
-        if route.name == "get_channel":
-            assert admission.channel is not None
-            return json_response(200, channel_json(admission.channel), shown)
-        if route.name == "get_guild":
-            assert route.guild_id is not None
-            guild = world.guilds[route.guild_id]
-            return json_response(200, guild_json(guild, world.bot_user_id), shown)
-        if route.name == "get_gateway_bot":
-            return json_response(200, gateway_bot_json(world.port), shown)
-        assert exchange.reader is not None
+        if exchange.reader is None:
+            return answer_resource(world, route, admission, exchange.query)
         form = exchange.reader.finish()
         if isinstance(form, Problem):
             if form is TOO_LARGE:

@@ -47,6 +47,7 @@ class _Connection:
         self.app = app
         self.pacer = pacer
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
+        self.head_only = False  # the request being answered is a HEAD: headers, no body
 
     async def serve(self) -> None:
         conn = self.conn
@@ -64,8 +65,8 @@ class _Connection:
             if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                 with trio.move_on_after(1):
                     await self._send(http_error(exc.error_status_hint))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.LocalProtocolError):
+            pass  # the client went away, or this connection cannot go on: close it, serve others
         finally:
             await self.stream.aclose()
 
@@ -76,6 +77,7 @@ class _Connection:
             target=request.target.decode("ascii", "replace"),
             headers={k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers},
         )
+        self.head_only = head.method == "HEAD"
         step = self.app.receive(head, trio.current_time())
         if isinstance(step, Drop):
             return False
@@ -130,7 +132,7 @@ class _Connection:
             status_code=response.status, headers=headers, reason=response.reason.encode()
         )
         out = conn.send(head) or b""
-        if response.body:
+        if response.body and not self.head_only:
             out += conn.send(h11.Data(data=response.body)) or b""
         out += conn.send(h11.EndOfMessage()) or b""
         await self.stream.send_all(out)

@@ -6,6 +6,7 @@ ledger, and serves connections with the h11 loop over the `DiscordApp`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import trio
@@ -14,6 +15,7 @@ from ._admission import RateLimits
 from ._app import DiscordApp
 from ._connection import Pacer, serve_connection
 from ._faults import FaultSchedule
+from ._inspection import PREFIX
 from ._ledger import Ledger
 from ._records import FakeStats, Fault, RecordedMessage
 from ._world import World
@@ -80,6 +82,11 @@ class FakeDiscord:
         return self._world.bot_token
 
     @property
+    def bot_user_id(self) -> int:
+        """The bot's user id (``GET /users/@me``), the author of its messages."""
+        return self._world.bot_user_id
+
+    @property
     def port(self) -> int:
         """The TCP port it listens on."""
         return self._world.port
@@ -107,6 +114,14 @@ class FakeDiscord:
         """
         return self._world.create_channel(premium_tier, trio.current_time())
 
+    def create_thread(self, channel_id: int) -> int:
+        """Create a thread in a text channel and return its id (a webhook's ``thread_id``).
+
+        Raises:
+            KeyError: ``channel_id`` is not a text channel of this fake.
+        """
+        return self._world.create_thread(channel_id, trio.current_time())
+
     def create_webhook(self, *, channel_id: int | None = None) -> str:
         """Create a webhook and return its full URL (a secret, for a real Discord).
 
@@ -114,12 +129,17 @@ class FakeDiscord:
             channel_id: the channel it posts into; None creates a new channel.
 
         Raises:
-            KeyError: ``channel_id`` is not a channel of this fake.
+            KeyError: ``channel_id`` is not a text channel of this fake.
         """
         if channel_id is None:
             channel_id = self.create_channel()
         webhook = self._world.create_webhook(channel_id, trio.current_time())
         return f"{self.base_url}/api/webhooks/{webhook.id}/{webhook.token}"
+
+    @property
+    def inspect_url(self) -> str:
+        """``http://127.0.0.1:PORT/_fake``: the read-only ``/messages`` and ``/stats`` routes."""
+        return f"{self.base_url}{PREFIX}"
 
     def guild_id_of(self, channel_id: int) -> int:
         """The guild a channel belongs to."""
@@ -180,3 +200,19 @@ class FakeDiscord:
     async def serve_connection(self, stream: trio.SocketStream) -> None:
         """Serve one TCP connection until it closes (keep-alive across requests)."""
         await serve_connection(stream, self._app, self._pacer)
+
+
+def discord_com_url(webhook_url: str) -> str:
+    """The discord.com form of a fake's webhook URL, for clients that accept no other.
+
+    discord.py's ``Webhook.from_url`` takes only ``https://discord.com/api/webhooks/ID/TOKEN``;
+    give it this, and point the library at the fake with
+    ``discord.http.Route.BASE = fake.api_base``.
+
+    Raises:
+        ValueError: not a webhook URL.
+    """
+    found = re.search(r"/api(?:/v\d+)?/webhooks/(\d+)/([^/?#]+)", webhook_url)
+    if found is None:
+        raise ValueError("not a webhook URL")
+    return f"https://discord.com/api/webhooks/{found[1]}/{found[2]}"

@@ -22,13 +22,20 @@ class Ledger:
         self._invalid = 0
         self._injected_429s = 0
         self._client_caused_429s = 0
+        self._by_route: dict[str, int] = {}
 
     def count_request(self) -> None:
         """Count a request whose head arrived."""
         self.requests += 1
 
+    def count_route(self, route: str) -> None:
+        """Count a request that matched a route."""
+        self._by_route[route] = self._by_route.get(route, 0) + 1
+
     def count(self, response: Response) -> None:
         """Count an answer being sent (a dropped connection's lost answer is not counted)."""
+        if not response.counted:
+            return
         status = response.status
         self._by_status[status] = self._by_status.get(status, 0) + 1
         if response.scope is not None:
@@ -55,4 +62,5 @@ class Ledger:
             invalid_requests=self._invalid,
             injected_429s=self._injected_429s,
             client_caused_429s=self._client_caused_429s,
+            requests_by_route=dict(self._by_route),
         )

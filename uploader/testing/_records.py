@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -23,11 +23,26 @@ RouteName = Literal[
     "create_message",
     "execute_webhook",
     "edit_message",
+    "get_message",
+    "delete_message",
+    "list_messages",
+    "add_reaction",
+    "remove_reaction",
+    "list_reactions",
+    "clear_reactions",
+    "trigger_typing",
     "get_channel",
     "get_guild",
+    "get_webhook",
+    "get_current_user",
+    "get_application",
     "get_gateway_bot",
 ]
-"""The fake's routes, as fault filters name them (``edit_message`` covers both edit routes)."""
+"""The fake's routes, as fault filters name them.
+
+``edit_message``, ``get_message`` and ``delete_message`` cover the bot's and the webhook's
+route alike; ``get_webhook`` covers the lookup with and without the token.
+"""
 
 _FAULT_KINDS = frozenset(FaultKind.__args__)  # type: ignore[attr-defined]
 _ROUTES = frozenset(RouteName.__args__)  # type: ignore[attr-defined]
@@ -115,6 +130,12 @@ class RecordedMessage:
         thread_id: the ``thread_id`` a webhook posted into, or None.
         edits: how many times the message was edited.
         created_at: ``trio.current_time()`` when it was recorded.
+        embeds: the embeds, as the latest create or edit sent them (nulls dropped).
+        reply_to: the id of the message it replies to, or None.
+        reactions: the emoji the bot reacted with, in order.
+        deleted: whether it was deleted (it stays in the record).
+        flags: the message flags the create kept (suppress embeds or notifications...).
+        tts: whether it was sent as text-to-speech.
     """
 
     id: str
@@ -126,6 +147,12 @@ class RecordedMessage:
     thread_id: int | None = None
     edits: int = 0
     created_at: float = 0.0
+    embeds: tuple[dict[str, Any], ...] = ()
+    reply_to: str | None = None
+    reactions: tuple[str, ...] = ()
+    deleted: bool = False
+    flags: int = 0
+    tts: bool = False
 
 
 @attrs.frozen
@@ -141,6 +168,7 @@ class FakeStats:
         injected_429s: 429s that injected faults asked for, of any scope.
         client_caused_429s: 429s the client earned by exceeding a bucket or the global limit
             (a well-behaved client causes none). Ban answers count as neither.
+        requests_by_route: requests that matched a route, by `RouteName`.
     """
 
     requests: int
@@ -149,3 +177,4 @@ class FakeStats:
     invalid_requests: int
     injected_429s: int = 0
     client_caused_429s: int = 0
+    requests_by_route: dict[str, int] = attrs.field(factory=dict)

@@ -39,6 +39,7 @@ class Response:
         scope: a 429's scope (``user``, ``global``, ``shared`` or ``ban``), for the stats.
         injected: whether an injected fault asked for this 429 (rather than the client
             exceeding a limit).
+        counted: whether the stats count it (the inspection routes' answers are not).
     """
 
     status: int
@@ -46,6 +47,7 @@ class Response:
     headers: tuple[Header, ...] = ()
     scope: str | None = None
     injected: bool = False
+    counted: bool = True
 
     @property
     def reason(self) -> str:

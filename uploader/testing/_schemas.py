@@ -6,7 +6,6 @@ OpenAPI description (MIT licence inside the file).
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 from importlib import resources
@@ -20,6 +19,7 @@ MESSAGE_EDIT = "MessageEditRequestPartial"
 WEBHOOK_MESSAGE_EDIT = "IncomingWebhookUpdateRequestPartial"
 MESSAGE_RESPONSE = "MessageResponse"
 
+_INTEGER_SNOWFLAKE = {"type": "integer", "minimum": 0, "maximum": 2**64 - 1}
 _CODE_BY_KEYWORD = {
     "maxLength": "BASE_TYPE_MAX_LENGTH",
     "minLength": "BASE_TYPE_MIN_LENGTH",
@@ -48,17 +48,20 @@ def _validator(schema_name: str) -> Any:
             "the fake Discord validates payloads with jsonschema: pip install 'uploader[testing]'"
             " (or pass validate=False)"
         ) from exc
-    doc = schema_document()
+    schemas = dict(schema_document()["components"]["schemas"])
+    # The spec types snowflakes as strings; Discord takes JSON integers wherever it takes one.
+    schemas["SnowflakeType"] = {"anyOf": [schemas["SnowflakeType"], _INTEGER_SNOWFLAKE]}
     # OpenAPI 3.1 schemas are JSON Schema 2020-12; "$ref" beside "components" resolves locally.
-    root = {"$ref": f"#/components/schemas/{schema_name}", "components": doc["components"]}
+    root = {"$ref": f"#/components/schemas/{schema_name}", "components": {"schemas": schemas}}
     return jsonschema.Draft202012Validator(root)
 
 
 def validate(schema_name: str, payload: Any) -> dict[str, Any] | None:
     """Check a request's JSON against one of the shipped schemas.
 
-    Integer attachment placeholder ids are accepted (the spec types them as snowflake strings,
-    but Discord and its libraries send integers).
+    Integers are accepted wherever the spec wants a snowflake string (attachment placeholder
+    ids, ``message_reference.message_id``, ``sticker_ids``, ``allowed_mentions.users``...), as
+    Discord accepts them and its libraries send them.
 
     Args:
         schema_name: e.g. ``MessageCreateRequest``.
@@ -68,7 +71,7 @@ def validate(schema_name: str, payload: Any) -> dict[str, Any] | None:
         None when valid; else a Discord ``errors`` object, e.g.
         ``{"content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "..."}]}}``.
     """
-    errors = list(_validator(schema_name).iter_errors(_normalise_ids(payload)))
+    errors = list(_validator(schema_name).iter_errors(payload))
     if not errors:
         return None
     tree: dict[str, Any] = {}
@@ -84,21 +87,6 @@ def validate(schema_name: str, payload: Any) -> dict[str, Any] | None:
         # Discord's inner error codes are strings, though the spec's Error schema says integer.
         node.setdefault("_errors", []).append({"code": code, "message": error.message[:200]})
     return tree
-
-
-def _normalise_ids(payload: Any) -> Any:
-    if not isinstance(payload, dict) or not isinstance(payload.get("attachments"), list):
-        return payload
-    payload = copy.copy(payload)
-    payload["attachments"] = [
-        {**item, "id": str(item["id"])}
-        if isinstance(item, dict)
-        and isinstance(item.get("id"), int)
-        and not isinstance(item["id"], bool)
-        else item
-        for item in payload["attachments"]
-    ]
-    return payload
 
 
 def field_error(field: str, code: str, message: str) -> dict[str, Any]:

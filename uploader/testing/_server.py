@@ -36,7 +36,8 @@ async def run_fake_discord(
     Args:
         file_limit_bytes: the per-attachment limit of tier 0 and 1 guilds.
         request_limit_bytes: the per-request body limit.
-        webhook_limit: (requests, seconds) per webhook, shared by execute and edit; None: off.
+        webhook_limit: (requests, seconds) per webhook, shared by execute, edit and delete;
+            None: off.
         channel_limit: (requests, seconds) of create-message per channel (and, separately, of
             edit-message per channel); None turns these and the GET routes' limit off.
         global_limit: requests per second per bot token; None: off.

@@ -1,4 +1,4 @@
-"""The JSON shapes of Discord's objects as the fake returns them: message, channel, guild.
+"""The JSON shapes of Discord's objects as the fake returns them: message, channel, guild, user.
 
 Each matches Discord's OpenAPI response schema (the tests check them against it).
 """
@@ -10,7 +10,7 @@ from typing import Any
 
 from ._limits import to_ns
 from ._records import RecordedAttachment, RecordedMessage
-from ._world import Channel, Guild, World
+from ._world import Channel, Guild, Webhook, World
 
 
 def _user(user_id: str, username: str) -> dict[str, Any]:
@@ -27,16 +27,24 @@ def _user(user_id: str, username: str) -> dict[str, Any]:
     }
 
 
-def message_json(world: World, message: RecordedMessage) -> dict[str, Any]:
-    """A message object (a webhook's message is authored by the webhook)."""
+BOT_NAME = "fake-bot"
+WEBHOOK_NAME = "Fake Webhook"
+
+
+def message_json(world: World, message: RecordedMessage, *, nested: bool = False) -> dict[str, Any]:
+    """A message object (a webhook's message is authored by the webhook).
+
+    A reply is type 19 with its ``message_reference`` and, unless ``nested``, the
+    ``referenced_message``.
+    """
     edited = world.log.edited_ns.get(message.id)
     channel_id = message.thread_id if message.thread_id is not None else message.channel_id
     if message.webhook_id is None:
-        author = _user(str(world.bot_user_id), "fake-bot")
+        author = _user(str(world.bot_user_id), BOT_NAME)
     else:
-        author = _user(message.webhook_id, "Fake Webhook")
+        author = _user(message.webhook_id, WEBHOOK_NAME)
     body: dict[str, Any] = {
-        "type": 0,
+        "type": 19 if message.reply_to is not None else 0,
         "content": message.content,
         "mentions": [],
         "mention_roles": [],
@@ -44,22 +52,114 @@ def message_json(world: World, message: RecordedMessage) -> dict[str, Any]:
             attachment_json(world.base_url, channel_id, attachment)
             for attachment in message.attachments
         ],
-        "embeds": [],
+        "embeds": [dict(embed) for embed in message.embeds],
         "timestamp": world.clock.iso(to_ns(message.created_at)),
         "edited_timestamp": world.clock.iso(edited) if edited is not None else None,
-        "flags": 0,
+        "flags": message.flags,
         "components": [],
         "id": message.id,
         "channel_id": str(channel_id),
         "author": author,
         "pinned": False,
         "mention_everyone": False,
-        "tts": False,
+        "tts": message.tts,
     }
     if message.webhook_id is not None:
         body["webhook_id"] = message.webhook_id
     if message.id in world.log.raw_nonces:
         body["nonce"] = world.log.raw_nonces[message.id]
+    if message.reactions:
+        body["reactions"] = [_reaction_json(emoji) for emoji in message.reactions]
+    if message.reply_to is not None:
+        body["message_reference"] = {
+            "type": 0,
+            "channel_id": str(channel_id),
+            "message_id": message.reply_to,
+            "guild_id": str(world.channels[message.channel_id].guild_id),
+        }
+        if not nested:
+            target = world.log.live(message.reply_to)
+            body["referenced_message"] = (
+                message_json(world, target, nested=True) if target is not None else None
+            )
+    return body
+
+
+def _reaction_json(emoji: str) -> dict[str, Any]:
+    """A reaction of the bot alone, with a unicode emoji (or ``name:id`` of a custom one)."""
+    name, _, emoji_id = emoji.partition(":")
+    return {
+        "emoji": {"id": emoji_id or None, "name": name},
+        "count": 1,
+        "count_details": {"burst": 0, "normal": 1},
+        "burst_colors": [],
+        "me_burst": False,
+        "me": True,
+    }
+
+
+def user_json(world: World) -> dict[str, Any]:
+    """The bot's user, as ``GET /users/@me`` answers it."""
+    return {
+        **_user(str(world.bot_user_id), BOT_NAME),
+        "mfa_enabled": False,
+        "locale": "en-US",
+        "verified": True,
+        "email": None,
+        "banner": None,
+        "accent_color": None,
+    }
+
+
+def reaction_user_json(world: World) -> dict[str, Any]:
+    """The bot's user, as a reaction's list of users shows it."""
+    return _user(str(world.bot_user_id), BOT_NAME)
+
+
+def application_json(world: World) -> dict[str, Any]:
+    """The bot's application, as ``GET /oauth2/applications/@me`` answers it."""
+    bot = _user(str(world.bot_user_id), BOT_NAME)
+    return {
+        "id": str(world.bot_user_id),
+        "name": BOT_NAME,
+        "icon": None,
+        "description": "",
+        "type": None,
+        "bot": bot,
+        "bot_public": False,
+        "bot_require_code_grant": False,
+        "verify_key": "0" * 64,
+        "flags": 0,
+        "flags_new": "0",
+        "redirect_uris": [],
+        "interactions_endpoint_url": None,
+        "role_connections_verification_url": None,
+        "owner": {**bot, "bot": False},
+        "approximate_guild_count": len(world.guilds),
+        "approximate_user_install_count": 0,
+        "approximate_user_authorization_count": 0,
+        "explicit_content_filter": 0,
+        "team": None,
+        "eligible_oauth2_scopes": [],
+    }
+
+
+def webhook_json(world: World, webhook: Webhook, *, with_token: bool) -> dict[str, Any]:
+    """An incoming webhook; its ``token`` (a secret) only when asked with it or as its owner."""
+    channel = world.channels[webhook.channel_id]
+    body: dict[str, Any] = {
+        "application_id": None,
+        "avatar": None,
+        "channel_id": str(channel.id),
+        "guild_id": str(channel.guild_id),
+        "id": str(webhook.id),
+        "name": WEBHOOK_NAME,
+        "type": 1,
+        "user": _user(str(world.bot_user_id), BOT_NAME),
+    }
+    if with_token:
+        body["token"] = webhook.token
+        body["url"] = f"{world.base_url}/api/webhooks/{webhook.id}/{webhook.token}"
     return body
 
 
@@ -86,8 +186,10 @@ def attachment_json(
     return body
 
 
-def channel_json(channel: Channel) -> dict[str, Any]:
-    """A guild text channel object."""
+def channel_json(world: World, channel: Channel) -> dict[str, Any]:
+    """A guild text channel object, or a public thread's."""
+    if channel.parent_id is not None:
+        return _thread_json(world, channel)
     return {
         "id": str(channel.id),
         "type": 0,
@@ -101,6 +203,29 @@ def channel_json(channel: Channel) -> dict[str, Any]:
         "last_message_id": None,
         "rate_limit_per_user": 0,
         "parent_id": None,
+    }
+
+
+def _thread_json(world: World, thread: Channel) -> dict[str, Any]:
+    return {
+        "id": str(thread.id),
+        "type": 11,
+        "flags": 0,
+        "guild_id": str(thread.guild_id),
+        "parent_id": str(thread.parent_id),
+        "name": f"fake-thread-{thread.id}",
+        "owner_id": str(world.bot_user_id),
+        "last_message_id": None,
+        "rate_limit_per_user": 0,
+        "thread_metadata": {
+            "archived": False,
+            "archive_timestamp": world.clock.iso_of(thread.id),
+            "auto_archive_duration": 1440,
+            "locked": False,
+        },
+        "message_count": 0,
+        "member_count": 1,
+        "total_message_sent": 0,
     }
 
 

@@ -31,10 +31,11 @@ class Guild:
 
 @attrs.frozen
 class Channel:
-    """A text channel of a guild."""
+    """A text channel of a guild, or a thread in one (``parent_id`` is then its channel)."""
 
     id: int
     guild_id: int
+    parent_id: int | None = None
 
 
 @attrs.frozen
@@ -65,6 +66,12 @@ class Clock:
     def iso(self, ns: int) -> str:
         """ISO 8601 timestamp of a trio time in nanoseconds."""
         return datetime.datetime.fromtimestamp(self.epoch(ns), tz=datetime.UTC).isoformat()
+
+    @staticmethod
+    def iso_of(snowflake: int) -> str:
+        """ISO 8601 timestamp of the time in a snowflake."""
+        ms = (snowflake >> 22) + DISCORD_EPOCH_MS
+        return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC).isoformat()
 
     def snowflake(self, now_ns: int) -> int:
         """A new id, increasing, with ``now`` in its timestamp bits."""
@@ -114,10 +121,25 @@ class MessageLog:
             return None
         return self.messages[self._index[found[0]]], found[1]
 
-    def replace(self, message: RecordedMessage, now_ns: int) -> None:
-        """Store an edited message in place of its earlier state."""
+    def replace(self, message: RecordedMessage, edited_ns: int | None = None) -> None:
+        """Store a message's new state in place of its earlier one (an edit gives its time)."""
         self.messages[self._index[message.id]] = message
-        self.edited_ns[message.id] = now_ns
+        if edited_ns is not None:
+            self.edited_ns[message.id] = edited_ns
+
+    def live(self, message_id: str) -> RecordedMessage | None:
+        """The message with this id unless it was deleted."""
+        message = self.get(message_id)
+        return message if message is not None and not message.deleted else None
+
+    def in_channel(self, channel_id: int) -> list[RecordedMessage]:
+        """The live messages shown in a channel or thread, newest first."""
+        return [
+            m
+            for m in reversed(self.messages)
+            if not m.deleted
+            and (m.thread_id if m.thread_id is not None else m.channel_id) == channel_id
+        ]
 
 
 class World:
@@ -166,10 +188,20 @@ class World:
         self.channels[channel.id] = channel
         return channel.id
 
+    def create_thread(self, channel_id: int, now: float) -> int:
+        """Create a thread in an existing text channel; return its id."""
+        parent = self.channels.get(channel_id)
+        if parent is None or parent.parent_id is not None:
+            raise KeyError(f"no text channel {channel_id} in this fake Discord")
+        thread = Channel(self.clock.snowflake(to_ns(now)), parent.guild_id, parent.id)
+        self.channels[thread.id] = thread
+        return thread.id
+
     def create_webhook(self, channel_id: int, now: float) -> Webhook:
         """Create a webhook posting into an existing channel."""
-        if channel_id not in self.channels:
-            raise KeyError(f"no channel {channel_id} in this fake Discord")
+        channel = self.channels.get(channel_id)
+        if channel is None or channel.parent_id is not None:
+            raise KeyError(f"no text channel {channel_id} in this fake Discord")
         webhook = Webhook(self.clock.snowflake(to_ns(now)), secrets.token_urlsafe(48), channel_id)
         self.webhooks[webhook.id] = webhook
         return webhook

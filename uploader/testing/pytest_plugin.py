@@ -4,9 +4,10 @@ Enable it in your root ``conftest.py`` (or with ``-p uploader.testing.pytest_plu
 
     pytest_plugins = ["uploader.testing.pytest_plugin"]
 
-The fixture is async and needs pytest-trio (``trio_mode = true``, or mark tests
-``@pytest.mark.trio``). Each test gets a fresh `FakeDiscord`; pass `open_fake_discord` options
-with a marker::
+``fake_discord`` is async and needs pytest-trio (``trio_mode = true``, or mark tests
+``@pytest.mark.trio``). ``fake_discord_thread`` serves from a thread of its own, for plain
+tests that drive an asyncio bot (``asyncio.run(...)``). Each test gets a fresh fake; pass
+`open_fake_discord` options with a marker::
 
     @pytest.mark.fake_discord(file_limit_bytes=8 * 1024 * 1024, global_limit=None)
     async def test_my_bot(fake_discord):
@@ -16,12 +17,14 @@ with a marker::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
 from ._fake import FakeDiscord
 from ._server import open_fake_discord
+from ._threaded import FakeDiscordThread, fake_discord_in_thread
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -35,7 +38,17 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 async def fake_discord(request: pytest.FixtureRequest) -> AsyncIterator[FakeDiscord]:
     """A fresh loopback Discord for one test (options from ``@pytest.mark.fake_discord``)."""
-    marker = request.node.get_closest_marker("fake_discord")
-    options = dict(marker.kwargs) if marker is not None else {}
-    async with open_fake_discord(**options) as fake:
+    async with open_fake_discord(**_options(request)) as fake:
         yield fake
+
+
+@pytest.fixture
+def fake_discord_thread(request: pytest.FixtureRequest) -> Iterator[FakeDiscordThread]:
+    """A fresh loopback Discord on a thread of its own, for asyncio bots and plain tests."""
+    with fake_discord_in_thread(**_options(request)) as fake:
+        yield fake
+
+
+def _options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    marker = request.node.get_closest_marker("fake_discord")
+    return dict(marker.kwargs) if marker is not None else {}

@@ -1,0 +1,84 @@
+"""Admission of requests: a per-user limit, then one global queue in arrival order.
+
+A user over ``max_requests_per_user`` is refused at once (`BusyError`, so the reply can say
+so); an admitted request waits its turn for one of ``max_concurrent_requests`` slots, first come
+first served (``trio.CapacityLimiter`` is fair).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+import trio
+
+from ._errors import BusyError
+
+
+@attrs.frozen
+class GateStatus:
+    """A snapshot for the ``status`` command.
+
+    Attributes:
+        running: requests holding a slot.
+        waiting: requests queued for one.
+        yours: requests of the asking user (running or waiting).
+    """
+
+    running: int
+    waiting: int
+    yours: int
+
+    def describe(self) -> str:
+        """The status reply."""
+        if not self.running and not self.waiting:
+            return "Idle: no requests running."
+        return (
+            f"{self.running} request(s) running, {self.waiting} waiting; "
+            f"{self.yours} of them yours."
+        )
+
+
+class RequestGate:
+    """Who may start a request, and when.
+
+    Args:
+        per_user: requests one user may have admitted at once.
+        concurrent: requests running at once; the rest wait in order.
+    """
+
+    def __init__(self, per_user: int, concurrent: int) -> None:
+        self.per_user = per_user
+        self._slots = trio.CapacityLimiter(concurrent)
+        self._admitted: Counter[str] = Counter()
+
+    def status(self, user_id: str) -> GateStatus:
+        """What runs and waits now, and how much of it is ``user_id``'s."""
+        return GateStatus(
+            running=self._slots.borrowed_tokens,
+            waiting=self._slots.statistics().tasks_waiting,
+            yours=self._admitted[user_id],
+        )
+
+    @asynccontextmanager
+    async def admit(self, user_id: str) -> AsyncIterator[None]:
+        """Hold a slot for the block; waits in the queue for it.
+
+        Raises:
+            BusyError: the user already has ``per_user`` requests admitted.
+        """
+        if self._admitted[user_id] >= self.per_user:
+            raise BusyError(
+                f"You already have {self._admitted[user_id]} request(s) running; "
+                "wait for one to finish."
+            )
+        self._admitted[user_id] += 1
+        try:
+            async with self._slots:
+                yield
+        finally:
+            self._admitted[user_id] -= 1
+            if not self._admitted[user_id]:
+                del self._admitted[user_id]
