@@ -13,9 +13,10 @@ from uploader.progress import LineReporter
 from uploader.testing import FakeDiscord, Fault, open_fake_discord
 
 OUTAGE_SECONDS = 20.0
-FAILED_ATTEMPTS = 14
-"""Requests an outage fails: with full-jitter backoff they span 20 s but for ~1 in 10^5 draws;
-the test measures the span on the fake's side, so it cannot pass on a short outage."""
+FAILED_ATTEMPTS = 24
+"""Requests an outage fails: with full-jitter backoff (capped at 10 s) they span 20 s but for
+~1 in 10^11 draws, and stay inside the 180 s deadline but for ~1 in 10^9; the test measures
+the span on the fake's side, so it cannot pass on a short outage."""
 
 
 async def outage(fake: FakeDiscord, route: str, *, after_messages: int, requests: int) -> None:
@@ -73,7 +74,7 @@ async def test_a_20_second_outage_costs_only_time_on_the_webhook_path(
 
         async def refuse() -> None:  # a webhook outage that provably posts nothing: 503s
             await fake.wait_for_messages(1)
-            fake.inject(Fault("status", route="execute_webhook", status=503, times=12))
+            fake.inject(Fault("status", route="execute_webhook", status=503, times=FAILED_ATTEMPTS))
 
         nursery.start_soon(refuse)
         result = await upload_directory(

@@ -29,7 +29,6 @@ from ._detect import check_directory, run_detector
 from ._errors import UploaderError, single_error
 from ._events import JournalNotice, ProgressEvent, UploadDone
 from ._ledger import Ledger, open_ledger
-from ._limits import DEFAULT_FILE_LIMIT
 from ._models import (
     DetectorEvent,
     FileOutcome,
@@ -143,15 +142,12 @@ class UploadPipeline:
             workdir = workdir or stable
             assert workdir is not None
             await trio.Path(workdir).mkdir(mode=0o700, parents=True, exist_ok=True)
-        learnt = await self._upload_limit(destination, target)
-        if learnt is not None and learnt > max(settings.file_limit_bytes, DEFAULT_FILE_LIMIT):
-            # A boosted server allows more than the default: no need to compress for less.
-            # (A lower limit the user chose on purpose is kept.)
-            settings = settings.with_file_limit_bytes(learnt)
         reporters = as_reporters(progress)
         if settings.upload_enable_progress_updates:
             reporters.append(DiscordStatusReporter(target))
-        run = Run(settings)
+        # The limit is asked for when the first file needs routing: a run that finds every
+        # file delivered already sends no request at all.
+        run = Run(settings, limit_source=lambda: self._upload_limit(destination, target))
         try:
             return await self._upload(
                 directory, target, run, workdir, own_workdir, reporters, platform, ledger

@@ -83,6 +83,7 @@ class Router:
                 for announced in placement.events:
                     await events.send(announced)
                 if placement.send is None:
+                    await self.run.settle_limit()
                     await self._place(event, batcher, jobs, events)
                 for ready in placement.send or ():
                     await batcher.send(Ready(ready))

@@ -138,9 +138,16 @@ class RetryPolicy:
     webhook_retry_statuses: frozenset[int] = WEBHOOK_RETRY_STATUSES
 
     @classmethod
-    def timed(cls, deadline: float = DEFAULT_RETRY_DEADLINE_SECONDS) -> RetryPolicy:
-        """Retry 5xx answers and connection failures until ``deadline`` seconds have passed."""
-        return cls(max_attempts=None, deadline=deadline)
+    def timed(
+        cls, deadline: float = DEFAULT_RETRY_DEADLINE_SECONDS, *, backoff_cap: float = 10.0
+    ) -> RetryPolicy:
+        """Retry 5xx answers and connection failures until ``deadline`` seconds have passed.
+
+        The backoff is capped lower (10 s) than a counted policy's: with the deadline as the
+        bound, a short cap notices the end of an outage sooner at the cost of a few more
+        requests (5xx answers do not count against Discord's invalid-request limit).
+        """
+        return cls(max_attempts=None, deadline=deadline, backoff_cap=backoff_cap)
 
 
 class Stage(enum.Enum):
