@@ -9,6 +9,8 @@ from pathlib import Path
 import attrs
 import pytest
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests._memory import MemoryDestination, small_settings
 from tests.test_pipeline_discord import folder, received, settings
@@ -17,10 +19,12 @@ from uploader import (
     FileCompressed,
     FileStatus,
     MediaFile,
+    MediaType,
     Settings,
     Webhook,
     upload_directory,
 )
+from uploader._uploader import _replace
 from uploader.compress import CompressOutcome
 from uploader.testing import Fault, open_fake_discord
 
@@ -155,3 +159,29 @@ async def test_the_bot_path_repeats_its_nonce_so_lost_answers_never_duplicate(
     assert result.success, result.message
     assert sorted(received(fake)) == sorted(hashes.items())
     assert len({m.nonce for m in fake.messages}) == len(fake.messages) == 2
+
+
+@given(
+    sizes=st.lists(st.integers(1, 10**6), min_size=2, max_size=8),
+    refused=st.integers(0, 7),
+    new=st.lists(st.integers(1, 10**6), min_size=1, max_size=4),
+)
+def test_a_part_compressed_again_replaces_only_itself_in_order(
+    sizes: list[int], refused: int, new: list[int]
+) -> None:
+    user = Path("/in/clip.mp4")
+    parts = tuple(
+        MediaFile(Path(f"/w/clip.part{i}.mp4"), s, MediaType.VIDEO, original_path=user)
+        for i, s in enumerate(sizes)
+    )
+    victim = parts[refused % len(parts)]
+    outputs = tuple(
+        MediaFile(Path(f"/w/{victim.path.stem}.{j}.mp4"), s, MediaType.VIDEO, original_path=user)
+        for j, s in enumerate(new)
+    )
+    merged = _replace(parts, victim, outputs)
+    i = parts.index(victim)
+    assert merged == (*parts[:i], *outputs, *parts[i + 1 :])
+    assert victim not in merged  # the refused part is never sent again
+    assert set(parts) - {victim} <= set(merged)  # nor is any sibling dropped (or doubled)
+    assert len(merged) == len(parts) - 1 + len(outputs)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from ._client import DiscordClient as DiscordClient
 from ._client import open_discord_client as open_discord_client
-from ._client import retry_waits_to as retry_waits_to
 from ._destinations import Channel as Channel
 from ._destinations import Target as Target
 from ._destinations import Webhook as Webhook
@@ -43,3 +42,4 @@ from ._errors import WebhookUrlError as WebhookUrlError
 from ._messages import SentAttachment as SentAttachment
 from ._messages import SentMessage as SentMessage
 from ._retry import RetryPolicy as RetryPolicy
+from ._waits import retry_waits_to as retry_waits_to

@@ -14,12 +14,11 @@ posting a second; webhook posts have none, so they are repeated only when provab
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import random
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -61,33 +60,12 @@ from ._retry import (
     Uncertain,
     next_step,
 )
+from ._waits import tell_retry_wait
 
 logger = logging.getLogger("uploader.discord")
 
 DEFAULT_RETRY = RetryPolicy.timed()
 """Retries bounded by time (`DEFAULT_RETRY_DEADLINE_SECONDS`), not by a count."""
-
-RetryListener = Callable[[float, str], Awaitable[None]]
-"""Told ``(seconds, reason)`` before the client waits to retry a 5xx or a lost connection."""
-
-_retry_listener: contextvars.ContextVar[RetryListener | None] = contextvars.ContextVar(
-    "uploader_retry_listener", default=None
-)
-
-
-@contextmanager
-def retry_waits_to(listener: RetryListener) -> Iterator[None]:
-    """Within this block (and tasks started in it), tell ``listener`` of every retry wait.
-
-    So a run can say "Discord unavailable, retrying in 12 s" without the `Destination`
-    protocol carrying a callback.
-    """
-    token = _retry_listener.set(listener)
-    try:
-        yield
-    finally:
-        _retry_listener.reset(token)
-
 
 PROJECT_URL = "https://github.com/uploader-project/uploader"
 """The URL Discord's required ``User-Agent: DiscordBot (<url>, <version>)`` names."""
@@ -350,9 +328,7 @@ class DiscordClient:
                 raise step.error
             if not (isinstance(outcome, Answer) and outcome.status == 429):
                 logger.info("%s: %s (attempt %d)", endpoint.what, _told(outcome), tries.failures)
-                listener = _retry_listener.get()
-                if listener is not None:
-                    await listener(step.seconds, _told(outcome))
+                await tell_retry_wait(step.seconds, _told(outcome))
             await trio.sleep(step.seconds)
 
     async def _attempt(
@@ -488,4 +464,4 @@ def _told(outcome: Outcome) -> str:
     return f"HTTP {outcome.status}" if isinstance(outcome, Answer) else outcome.reason
 
 
-__all__ = ["DiscordClient", "open_discord_client", "retry_waits_to"]
+__all__ = ["DiscordClient", "open_discord_client"]
