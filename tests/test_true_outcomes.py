@@ -89,54 +89,36 @@ async def test_a_refused_part_is_compressed_alone_and_a_delivered_part_never_res
     assert [e.outputs[0].original_path for e in compressed] == [video, video]
 
 
-async def test_an_uncertain_webhook_batch_stays_uncertain_by_default(
-    tmp_path: Path, autojump_clock: object
-) -> None:
-    folder(tmp_path / "in", 3)
-    async with open_fake_discord() as fake:
-        url = fake.create_webhook()
-        fake.inject(Fault("drop_after_body", route="execute_webhook"))
-        result = await upload_directory(
-            tmp_path / "in", Webhook(url), settings=settings(), resume=False
-        )
-    assert len(fake.messages) == 1  # posted, answer lost, not posted again
-    assert {o.status for o in result.outcomes} == {FileStatus.UNCERTAIN}
-
-
-async def test_resend_uncertain_posts_an_uncertain_webhook_batch_once_more(
-    tmp_path: Path, autojump_clock: object
+@pytest.mark.parametrize(
+    ("lost_answers", "resend", "posts", "status"),
+    [
+        (1, False, 1, FileStatus.UNCERTAIN),  # posted, answer lost: never posted again
+        (1, True, 2, FileStatus.DELIVERED),  # asked: posted once more, and answered
+        (2, True, 2, FileStatus.UNCERTAIN),  # the second answer lost too: no third post
+    ],
+    ids=["kept-uncertain", "resent-once", "never-a-third"],
+)
+async def test_an_uncertain_webhook_batch_is_posted_again_once_and_only_when_asked(
+    tmp_path: Path,
+    lost_answers: int,
+    resend: bool,
+    posts: int,
+    status: FileStatus,
+    autojump_clock: object,
 ) -> None:
     hashes = folder(tmp_path / "in", 3)
     async with open_fake_discord() as fake:
         url = fake.create_webhook()
-        fake.inject(Fault("drop_after_body", route="execute_webhook", times=2))
+        fake.inject(Fault("drop_after_body", route="execute_webhook", times=lost_answers))
         result = await upload_directory(
             tmp_path / "in",
             Webhook(url),
-            settings=settings(upload_resend_uncertain=True),
+            settings=settings(upload_resend_uncertain=resend),
             resume=False,  # one message of 3 files: no journal threads for autojump to linger on
         )
-    # posted, lost; posted again (once), lost again: two copies, still uncertain, no third
-    assert len(fake.messages) == 2
-    assert sorted(received(fake)) == sorted(list(hashes.items()) * 2)
-    assert {o.status for o in result.outcomes} == {FileStatus.UNCERTAIN}
-
-
-async def test_resend_uncertain_delivers_when_the_second_answer_arrives(
-    tmp_path: Path, autojump_clock: object
-) -> None:
-    folder(tmp_path / "in", 3)
-    async with open_fake_discord() as fake:
-        url = fake.create_webhook()
-        fake.inject(Fault("drop_after_body", route="execute_webhook"))
-        result = await upload_directory(
-            tmp_path / "in",
-            Webhook(url),
-            settings=settings(upload_resend_uncertain=True),
-            resume=False,  # one message of 3 files: no journal threads for autojump to linger on
-        )
-    assert len(fake.messages) == 2
-    assert result.success
+    assert len(fake.messages) == posts
+    assert sorted(received(fake)) == sorted(list(hashes.items()) * posts)
+    assert {o.status for o in result.outcomes} == {status}
 
 
 async def test_the_bot_path_repeats_its_nonce_so_lost_answers_never_duplicate(
