@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,12 +9,9 @@ import attrs
 import trio
 import trio.lowlevel
 
+from tests._files import sha256_file
 from uploader import MediaFile, Settings
 from uploader.discord import FileTooLargeError, SentAttachment, SentMessage
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @attrs.define
@@ -38,7 +34,7 @@ class MemoryDestination:
             raise self.fatal
         if self.limit is not None and any(f.size_bytes > self.limit for f in files):
             raise FileTooLargeError(files, limit_bytes=self.limit)
-        record = [(f.filename, f.path.stat().st_size, sha(f.path)) for f in files]
+        record = [(f.filename, f.path.stat().st_size, sha256_file(f.path)) for f in files]
         self.messages.append((content, record))
         mid = str(len(self.messages))
         attachments = tuple(

@@ -1,10 +1,24 @@
-"""Shared test set-up: hypothesis's profile (no per-example deadline: CI and these machines are
-shared, and a slow example is not a failing one; the properties still bound their own sizes)."""
+"""What every test shares: the shipped ``fake_discord`` fixture, the helper modules, and
+hypothesis's profile.
+
+The fixture is enabled the way `uploader.testing` tells its users to, so our suite runs it as
+they do. Shared helpers are plain modules (pytest advises against importing conftest itself):
+
+- `tests._files`: write sized or random files, sha256 of bytes and files;
+- `tests._media`: real videos, audio and images made with ffmpeg;
+- `tests._memory`: an in-memory Destination and the small settings pipeline tests run with;
+- `tests._encoder`: a quick, counted stand-in for the real encoder.
+
+Hypothesis runs without a per-example deadline: CI and these machines are shared, and a slow
+example is not a failing one (the properties bound their own sizes).
+"""
 
 from __future__ import annotations
 
 import pytest
 from hypothesis import settings
+
+pytest_plugins = ["uploader.testing.pytest_plugin"]
 
 settings.register_profile("uploader", deadline=None)
 settings.load_profile("uploader")

@@ -9,28 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from tests._files import write_sized
 from uploader import MIB
 from uploader.cli import main
 
 
-def write(path: Path, size: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as f:
-        f.truncate(size)  # sparse: sizes are what matter to the plan
-    if size:
-        with path.open("r+b") as f:
-            f.write(b"x")
-
-
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    write(tmp_path / "big.mp4", 30 * MIB)
-    write(tmp_path / "clip.webm", 6 * MIB)
+    write_sized(tmp_path / "big.mp4", 30 * MIB)
+    write_sized(tmp_path / "clip.webm", 6 * MIB)
     for i in range(12):
-        write(tmp_path / "photos" / f"p{i}.jpg", 1 * MIB)
-    write(tmp_path / "song.mp3", 4 * MIB)
-    write(tmp_path / "notes.txt", 10)
-    write(tmp_path / "half.mp4.part", 10)
+        write_sized(tmp_path / "photos" / f"p{i}.jpg", 1 * MIB)
+    write_sized(tmp_path / "song.mp3", 4 * MIB)
+    write_sized(tmp_path / "notes.txt", 10)
+    write_sized(tmp_path / "half.mp4.part", 10)
     return tmp_path
 
 

@@ -563,33 +563,3 @@ async def test_a_429_is_retried_when_the_real_limiter_says_so(
     assert len(stamps) == 2
     assert stamps[1] - start >= 2.5
     assert server.posted == 1
-
-
-def test_the_public_names_of_uploader_discord_are_pinned() -> None:
-    import uploader.discord
-
-    public = {name for name in dir(uploader.discord) if not name.startswith("_")}
-    assert public - {"annotations"} == {
-        "Channel",
-        "DeliveryUncertainError",
-        "DestinationNotFoundError",
-        "DiscordClient",
-        "DiscordError",
-        "DiscordUnavailableError",
-        "FileChangedError",
-        "FileTooLargeError",
-        "InvalidRequestBudgetError",
-        "InvalidRequestError",
-        "MissingPermissionsError",
-        "RateLimitBanError",
-        "RateLimitWaitTooLongError",
-        "RetryPolicy",
-        "SentAttachment",
-        "SentMessage",
-        "Target",
-        "UploadFileError",
-        "Webhook",
-        "WebhookUrlError",
-        "open_discord_client",
-        "retry_waits_to",
-    }

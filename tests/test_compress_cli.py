@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import signal
@@ -15,6 +14,7 @@ import pytest
 import trio
 
 from tests import _media
+from tests._files import sha256_file
 from uploader._models import MIB
 from uploader.cli import main
 from uploader.cli._compress import _named_for
@@ -39,10 +39,6 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def limit_mb(path: Path, share: float) -> str:
     return f"{path.stat().st_size * share / MIB:.4f}"
 
@@ -50,11 +46,11 @@ def limit_mb(path: Path, share: float) -> str:
 @pytest.mark.ffmpeg
 @needs_ffmpeg
 def test_compress_writes_the_result_to_out_and_leaves_the_original(clip, tmp_path, scratch, capsys):
-    before = sha256(clip)
+    before = sha256_file(clip)
     out = tmp_path / "small.mp4"
     assert main(["compress", str(clip), "--limit-mb", "0.15", "-o", str(out)]) == 0
     assert 0 < out.stat().st_size <= int(0.15 * 1024 * 1024)
-    assert sha256(clip) == before
+    assert sha256_file(clip) == before
     captured = capsys.readouterr()
     assert "small.mp4" in captured.out and "MiB" in captured.out
     assert "100%" in captured.err
@@ -123,7 +119,7 @@ def no_ffmpeg(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_file_within_the_limit_is_copied_to_out_unchanged(clip, tmp_path, no_ffmpeg, capsys):
     out = tmp_path / "copy.mp4"
     assert main(["compress", str(clip), "--limit-mb", "50", "-o", str(out)]) == 0
-    assert sha256(out) == sha256(clip)
+    assert sha256_file(out) == sha256_file(clip)
     captured = capsys.readouterr()
     assert captured.out == (
         f"{clip}: {clip.stat().st_size / MIB:.2f} MiB already fits the 50.00 MiB limit; "
@@ -139,7 +135,7 @@ def test_a_file_within_the_limit_goes_to_the_current_directory_by_default(
 ):
     monkeypatch.chdir(tmp_path)
     assert main(["compress", str(clip), "--limit-mb", "50"]) == 0
-    assert sha256(tmp_path / "clip.compressed.mp4") == sha256(clip)
+    assert sha256_file(tmp_path / "clip.compressed.mp4") == sha256_file(clip)
     assert main(["compress", str(clip), "--limit-mb", "50"]) == 2  # never replaced unasked
 
 
@@ -207,7 +203,7 @@ def test_the_renamed_out_never_replaces_a_file_and_is_refused_before_encoding(
 def test_a_file_within_the_limit_keeps_its_format_and_says_so(clip, tmp_path, no_ffmpeg, capsys):
     out = tmp_path / "copy.gif"
     assert main(["compress", str(clip), "--limit-mb", "50", "-o", str(out)]) == 0
-    assert sha256(tmp_path / "copy.mp4") == sha256(clip) and not out.exists()
+    assert sha256_file(tmp_path / "copy.mp4") == sha256_file(clip) and not out.exists()
     assert "(named .mp4, not .gif: the result is MP4)" in capsys.readouterr().out
 
 

@@ -21,6 +21,8 @@ def test_the_demo_delivers_every_file_once_intact(
 ) -> None:
     for name in ENV_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    # The status message is not under test here; on, its throttled last edit costs ~2 s.
+    monkeypatch.setenv("UPLOAD_ENABLE_PROGRESS_UPDATES", "false")
     folder = tmp_path / "download"
     code = main(["demo", "--limit-mb", "0.5", "--keep", str(folder)])
     out, err = capsys.readouterr()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests._files import write_sized
 from uploader import (
     MediaFile,
     MediaType,
@@ -21,19 +22,13 @@ from uploader import (
 from uploader._detect import classify, natural_key
 
 
-def write(path: Path, size: int = 10) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"x" * size)
-    return path
-
-
 def rel(root: Path, paths: object) -> list[str]:
     return [str(p.path.relative_to(root)) for p in paths]  # type: ignore[attr-defined]
 
 
 async def test_finds_media_recursively_in_natural_order(tmp_path: Path) -> None:
     for name in ["b/img10.jpg", "b/img2.jpg", "a.mp4", "b/img1.PNG", "c d/ü ñ 音.MP3", "z.flac"]:
-        write(tmp_path / name)
+        write_sized(tmp_path / name)
     files = await find_media_files(tmp_path)
     assert rel(tmp_path, files) == [
         "a.mp4",
@@ -56,20 +51,20 @@ async def test_finds_media_recursively_in_natural_order(tmp_path: Path) -> None:
 
 async def test_two_walks_give_the_same_order(tmp_path: Path) -> None:
     for i in range(30):
-        write(tmp_path / f"d{i % 4}" / f"clip{i}.webm")
+        write_sized(tmp_path / f"d{i % 4}" / f"clip{i}.webm")
     assert await find_media_files(tmp_path) == await find_media_files(tmp_path)
 
 
 async def test_skips_partial_hidden_empty_and_non_media_with_reasons(tmp_path: Path) -> None:
-    write(tmp_path / "ok.mp4")
-    write(tmp_path / "clip.mp4.part")
-    write(tmp_path / "clip.mp4.ytdl")
-    write(tmp_path / "x.tmp")
-    write(tmp_path / "v.f137.mp4.part-Frag12")
-    write(tmp_path / ".hidden.mp4")
-    write(tmp_path / ".cache" / "inside.mp4")
-    write(tmp_path / "empty.png", 0)
-    write(tmp_path / "info.json")
+    write_sized(tmp_path / "ok.mp4")
+    write_sized(tmp_path / "clip.mp4.part")
+    write_sized(tmp_path / "clip.mp4.ytdl")
+    write_sized(tmp_path / "x.tmp")
+    write_sized(tmp_path / "v.f137.mp4.part-Frag12")
+    write_sized(tmp_path / ".hidden.mp4")
+    write_sized(tmp_path / ".cache" / "inside.mp4")
+    write_sized(tmp_path / "empty.png", 0)
+    write_sized(tmp_path / "info.json")
     scan = await scan_media(tmp_path)
     assert rel(tmp_path, scan.files) == ["ok.mp4"]
     reasons = {str(i.path.relative_to(tmp_path)): i.reason for i in scan.issues}
@@ -86,8 +81,8 @@ async def test_skips_partial_hidden_empty_and_non_media_with_reasons(tmp_path: P
 
 async def test_symlinks_inside_are_followed_once_outside_refused(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    outside = write(tmp_path / "secret.jpg")
-    write(root / "real" / "a.jpg")
+    outside = write_sized(tmp_path / "secret.jpg")
+    write_sized(root / "real" / "a.jpg")
     (root / "link_to_file.jpg").symlink_to(root / "real" / "a.jpg")
     (root / "link_out.jpg").symlink_to(outside)
     (root / "dir_out").symlink_to(tmp_path)
@@ -105,7 +100,7 @@ async def test_symlinks_inside_are_followed_once_outside_refused(tmp_path: Path)
 
 
 async def test_symlink_loops_are_cut(tmp_path: Path) -> None:
-    write(tmp_path / "a" / "clip.mp4")
+    write_sized(tmp_path / "a" / "clip.mp4")
     (tmp_path / "a" / "up").symlink_to(tmp_path)
     (tmp_path / "self.mp4").symlink_to(tmp_path / "self.mp4")
     scan = await scan_media(tmp_path)
@@ -117,9 +112,9 @@ async def test_symlink_loops_are_cut(tmp_path: Path) -> None:
 async def test_an_unreadable_directory_is_reported_and_the_walk_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write(tmp_path / "a" / "one.jpg")
-    write(tmp_path / "locked" / "two.jpg")
-    write(tmp_path / "z" / "three.jpg")
+    write_sized(tmp_path / "a" / "one.jpg")
+    write_sized(tmp_path / "locked" / "two.jpg")
+    write_sized(tmp_path / "z" / "three.jpg")
     real_scandir = os.scandir
 
     def scandir(path: object) -> object:
@@ -136,7 +131,7 @@ async def test_an_unreadable_directory_is_reported_and_the_walk_goes_on(
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything")
 async def test_a_chmod_000_directory_is_reported(tmp_path: Path) -> None:
-    write(tmp_path / "locked" / "two.jpg")
+    write_sized(tmp_path / "locked" / "two.jpg")
     (tmp_path / "locked").chmod(0)
     try:
         scan = await scan_media(tmp_path)
@@ -149,8 +144,8 @@ async def test_a_chmod_000_directory_is_reported(tmp_path: Path) -> None:
 async def test_an_unreadable_file_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write(tmp_path / "a.jpg")
-    write(tmp_path / "b.jpg")
+    write_sized(tmp_path / "a.jpg")
+    write_sized(tmp_path / "b.jpg")
     monkeypatch.setattr("uploader._detect.os.access", lambda path, mode: Path(path).name != "a.jpg")
     scan = await scan_media(tmp_path)
     assert rel(tmp_path, scan.files) == ["b.jpg"]
@@ -167,14 +162,14 @@ async def test_a_fifo_is_never_opened(tmp_path: Path) -> None:
 async def test_a_missing_directory_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         await scan_media(tmp_path / "nope")
-    write(tmp_path / "file.jpg")
+    write_sized(tmp_path / "file.jpg")
     with pytest.raises(NotADirectoryError):
         await scan_media(tmp_path / "file.jpg")
 
 
 async def test_the_actor_streams_with_backpressure(tmp_path: Path) -> None:
     for i in range(50):
-        write(tmp_path / f"{i}.jpg")
+        write_sized(tmp_path / f"{i}.jpg")
     send, receive = trio.open_memory_channel[object](0)
     got: list[object] = []
     async with trio.open_nursery() as nursery:

@@ -882,24 +882,3 @@ async def test_the_webhook_token_never_reaches_the_logs(
     assert caplog.records
     assert token not in caplog.text
     assert math.isfinite(fake.messages[0].created_at)
-
-
-def test_the_public_names_of_uploader_testing_are_pinned() -> None:
-    import uploader.testing
-
-    assert sorted(uploader.testing.__all__) == [
-        "FakeDiscord",
-        "FakeDiscordThread",
-        "FakeStats",
-        "Fault",
-        "FaultKind",
-        "RecordedAttachment",
-        "RecordedMessage",
-        "RouteName",
-        "discord_com_url",
-        "fake_discord_in_thread",
-        "open_fake_discord",
-        "run_fake_discord",
-    ]
-    for name in ("FakeDiscord", "Fault", "RecordedMessage", "open_fake_discord"):
-        assert getattr(uploader.testing, name).__module__.startswith("uploader.testing.")

@@ -17,8 +17,9 @@ import trio.lowlevel
 import trio.testing
 
 from tests._encoder import FakeEncoder
+from tests._files import sha256_file, write_random
 from tests._media import make_video
-from tests._memory import MemoryDestination, sha, small_settings
+from tests._memory import MemoryDestination, small_settings
 from uploader import (
     CompressionProgress,
     CompressionStarted,
@@ -40,13 +41,9 @@ from uploader.discord import (
 
 
 def make_folder(root: Path, images: int = 12) -> dict[str, str]:
-    root.mkdir(parents=True, exist_ok=True)
-    hashes = {}
-    for i in range(images):
-        p = root / "photos" / f"p{i}.jpg"
-        p.parent.mkdir(exist_ok=True)
-        p.write_bytes(os.urandom(20_000 + i))
-        hashes[f"p{i}.jpg"] = sha(p)
+    hashes = {
+        f"p{i}.jpg": write_random(root / "photos" / f"p{i}.jpg", 20_000 + i) for i in range(images)
+    }
     (root / "notes.txt").write_text("not media")
     return hashes
 
@@ -75,7 +72,7 @@ async def test_small_files_arrive_exactly_once_in_few_messages(tmp_path: Path) -
 async def test_an_oversized_video_is_compressed_and_sent_with_the_rest(tmp_path: Path) -> None:
     make_folder(tmp_path / "in", images=3)
     video = make_video(tmp_path / "in" / "clip.mp4", 4, 320, 240, video_kbps=2000)
-    before = sha(video)
+    before = sha256_file(video)
     dest = MemoryDestination(limit=256 * 1024)
     result = await upload_directory(tmp_path / "in", dest, settings=small_settings(tmp_path))
     assert result.success, result.message
@@ -83,7 +80,7 @@ async def test_an_oversized_video_is_compressed_and_sent_with_the_rest(tmp_path:
     assert sorted(names) == sorted(["clip.compressed.mp4", "p0.jpg", "p1.jpg", "p2.jpg"])
     size = next(size for name, size, _ in dest.received if name == "clip.compressed.mp4")
     assert size <= 256 * 1024
-    assert sha(video) == before  # the user's file is untouched
+    assert sha256_file(video) == before  # the user's file is untouched
     [outcome] = [o for o in result.outcomes if o.path == video]
     assert outcome.compressed and outcome.sent_as == ("clip.compressed.mp4",)
     assert result.metadata["successful_compressions"] == 1
@@ -111,6 +108,7 @@ async def test_a_fatal_error_stops_the_run_and_names_every_file(tmp_path: Path) 
     failed = result.failed
     assert len(failed) == 15
     assert all("unknown channel" in o.reason for o in failed)
+    assert dest.messages == []  # and nothing claimed failed had arrived
     assert result.workdir is None  # nothing was compressed: no empty folder left behind
 
 
@@ -145,13 +143,15 @@ async def test_a_stalled_uploader_stops_the_detector(tmp_path: Path) -> None:
 
 
 async def test_cleanup_removes_only_after_everything_was_delivered(tmp_path: Path) -> None:
-    make_folder(tmp_path / "ok", images=3)
+    hashes = make_folder(tmp_path / "ok", images=3)
+    dest = MemoryDestination()
     result = await upload_directory(
         tmp_path / "ok",
-        MemoryDestination(),
+        dest,
         settings=small_settings(tmp_path, upload_cleanup_after_success=True),
     )
     assert result.success
+    assert {name: digest for name, _, digest in dest.received} == hashes  # delivered, then removed
     assert not (tmp_path / "ok" / "photos").exists()
     assert (tmp_path / "ok" / "notes.txt").exists()  # not delivered, so not ours to delete
 

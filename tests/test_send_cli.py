@@ -8,9 +8,7 @@ thread. Nothing here waits on a rate limit or a backoff, so the real clock costs
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import queue
 import shutil
 import threading
@@ -24,6 +22,7 @@ import pytest
 import trio
 import trio.lowlevel
 
+from tests._files import write_random
 from tests._media import make_video
 from uploader import MIB
 from uploader._settings import ENV_VARIABLES
@@ -142,10 +141,8 @@ def make_files(directory: Path, count: int) -> dict[str, str]:
     directory.mkdir(parents=True, exist_ok=True)
     hashes = {}
     for i in range(count):
-        data = os.urandom(2000 + i)
-        path = directory / f"{i:02}.{('jpg', 'png', 'mp3')[i % 3]}"
-        path.write_bytes(data)
-        hashes[hashlib.sha256(data).hexdigest()] = path.name
+        name = f"{i:02}.{('jpg', 'png', 'mp3')[i % 3]}"
+        hashes[write_random(directory / name, 2000 + i)] = name
     return hashes
 
 

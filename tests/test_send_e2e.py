@@ -2,12 +2,12 @@
 
 ``uploader send`` runs `upload_directory` (its command line is tested in test_send_cli.py); here
 it runs in the test's event loop under trio's MockClock, so injected 429s, backoffs and the
-batcher's linger cost no wall-clock time, over real loopback sockets.
+batcher's linger cost no wall-clock time, over real loopback sockets. Each test gets its fake
+from the ``fake_discord`` fixture `uploader.testing` ships (enabled in conftest.py), as users do.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections import Counter
 from pathlib import Path
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import trio.testing
 
+from tests._files import sha256_bytes, write_data
 from uploader import (
     MIB,
     Channel,
@@ -27,7 +28,7 @@ from uploader import (
     upload_directory,
 )
 from uploader.discord import DestinationNotFoundError, FileTooLargeError, open_discord_client
-from uploader.testing import FakeDiscord, Fault, FaultKind, open_fake_discord
+from uploader.testing import FakeDiscord, Fault, FaultKind
 
 Clock = trio.testing.MockClock
 
@@ -42,8 +43,7 @@ def make_media(directory: Path, count: int, seed: int = 7) -> dict[str, str]:
     for i in range(count):
         data = rng.randbytes(rng.randint(1, 150_000))
         path = directory / f"{i:03}.{rng.choice(['jpg', 'png', 'mp4', 'mp3'])}"
-        path.write_bytes(data)
-        hashes[hashlib.sha256(data).hexdigest()] = path.name
+        hashes[write_data(path, data)] = path.name
     return hashes
 
 
@@ -65,19 +65,18 @@ async def send(directory: Path, destination: Channel | Webhook, fake: FakeDiscor
 
 @pytest.mark.parametrize("kind", ["channel", "webhook"])
 async def test_every_file_arrives_exactly_once_with_its_bytes(
-    tmp_path: Path, kind: str, autojump_clock: Clock
+    fake_discord: FakeDiscord, tmp_path: Path, kind: str, autojump_clock: Clock
 ) -> None:
     hashes = make_media(tmp_path, 11)
-    async with open_fake_discord() as fake:
-        result = await send(tmp_path, destination_for(fake, kind), fake)
-        assert recorded_hashes(fake) == Counter(hashes.keys())
-        assert result.success, result.message
-        assert {o.message_id for o in result.outcomes} == {m.id for m in fake.messages}
-        assert all(len(m.attachments) <= 4 for m in fake.messages)
-        if kind == "channel":
-            assert all(m.nonce for m in fake.messages)
-        else:
-            assert all(m.webhook_id for m in fake.messages)
+    result = await send(tmp_path, destination_for(fake_discord, kind), fake_discord)
+    assert recorded_hashes(fake_discord) == Counter(hashes.keys())
+    assert result.success, result.message
+    assert {o.message_id for o in result.outcomes} == {m.id for m in fake_discord.messages}
+    assert all(len(m.attachments) <= 4 for m in fake_discord.messages)
+    if kind == "channel":
+        assert all(m.nonce for m in fake_discord.messages)
+    else:
+        assert all(m.webhook_id for m in fake_discord.messages)
 
 
 BOT_FAULTS = [
@@ -93,15 +92,14 @@ BOT_FAULTS = [
 
 @pytest.mark.parametrize("fault", BOT_FAULTS, ids=lambda f: f"{f.kind}-{f.status}")
 async def test_the_bot_path_delivers_exactly_once_through_faults(
-    tmp_path: Path, fault: Fault, autojump_clock: Clock
+    fake_discord: FakeDiscord, tmp_path: Path, fault: Fault, autojump_clock: Clock
 ) -> None:
     hashes = make_media(tmp_path, 9)
-    async with open_fake_discord() as fake:
-        fake.inject(fault)
-        result = await send(tmp_path, destination_for(fake, "channel"), fake)
-        assert recorded_hashes(fake) == Counter(hashes.keys())
-        assert result.success, result.message
-        assert fake.pending_faults == ()
+    fake_discord.inject(fault)
+    result = await send(tmp_path, destination_for(fake_discord, "channel"), fake_discord)
+    assert recorded_hashes(fake_discord) == Counter(hashes.keys())
+    assert result.success, result.message
+    assert fake_discord.pending_faults == ()
 
 
 SAFE_WEBHOOK_FAULTS = [
@@ -116,25 +114,23 @@ UNSAFE_WEBHOOK_FAULTS = [
 
 @pytest.mark.parametrize("fault", SAFE_WEBHOOK_FAULTS, ids=lambda f: f"{f.kind}-{f.status}")
 async def test_a_webhook_retries_what_provably_did_not_post(
-    tmp_path: Path, fault: Fault, autojump_clock: Clock
+    fake_discord: FakeDiscord, tmp_path: Path, fault: Fault, autojump_clock: Clock
 ) -> None:
     hashes = make_media(tmp_path, 9)
-    async with open_fake_discord() as fake:
-        fake.inject(fault)
-        result = await send(tmp_path, destination_for(fake, "webhook"), fake)
-        assert recorded_hashes(fake) == Counter(hashes.keys())
-        assert result.success, result.message
+    fake_discord.inject(fault)
+    result = await send(tmp_path, destination_for(fake_discord, "webhook"), fake_discord)
+    assert recorded_hashes(fake_discord) == Counter(hashes.keys())
+    assert result.success, result.message
 
 
 @pytest.mark.parametrize("fault", UNSAFE_WEBHOOK_FAULTS, ids=lambda f: f"{f.kind}-{f.status}")
 async def test_a_webhook_never_posts_twice_and_reports_what_is_uncertain(
-    tmp_path: Path, fault: Fault, autojump_clock: Clock
+    fake_discord: FakeDiscord, tmp_path: Path, fault: Fault, autojump_clock: Clock
 ) -> None:
     hashes = make_media(tmp_path, 9)
-    async with open_fake_discord() as fake:
-        fake.inject(fault)
-        result = await send(tmp_path, destination_for(fake, "webhook"), fake)
-        recorded = recorded_hashes(fake)
+    fake_discord.inject(fault)
+    result = await send(tmp_path, destination_for(fake_discord, "webhook"), fake_discord)
+    recorded = recorded_hashes(fake_discord)
     assert set(recorded.values()) <= {1}
     assert set(recorded) <= set(hashes)
     by_name = {o.path.name: o for o in result.outcomes}
@@ -150,15 +146,14 @@ async def test_a_webhook_never_posts_twice_and_reports_what_is_uncertain(
 
 
 async def test_a_webhook_dropped_before_its_body_is_retried_or_reported_never_doubled(
-    tmp_path: Path, autojump_clock: Clock
+    fake_discord: FakeDiscord, tmp_path: Path, autojump_clock: Clock
 ) -> None:
     # Whether the client can prove the body did not go out depends on the socket buffers:
     # a write error mid-body proves it (retry); a body that fit in the buffers does not.
     hashes = make_media(tmp_path, 9)
-    async with open_fake_discord() as fake:
-        fake.inject(Fault(kind="drop_before_body", route="execute_webhook", times=2))
-        result = await send(tmp_path, destination_for(fake, "webhook"), fake)
-        recorded = recorded_hashes(fake)
+    fake_discord.inject(Fault(kind="drop_before_body", route="execute_webhook", times=2))
+    result = await send(tmp_path, destination_for(fake_discord, "webhook"), fake_discord)
+    recorded = recorded_hashes(fake_discord)
     assert set(recorded.values()) <= {1}
     by_name = {o.path.name: o for o in result.outcomes}
     for digest, name in hashes.items():
@@ -171,31 +166,29 @@ async def test_a_webhook_dropped_before_its_body_is_retried_or_reported_never_do
 
 
 async def test_a_large_webhook_post_dropped_before_its_body_is_provably_unsent_and_retried(
-    tmp_path: Path, autojump_clock: Clock
+    fake_discord: FakeDiscord, tmp_path: Path, autojump_clock: Clock
 ) -> None:
     # 9 MiB cannot fit in loopback socket buffers: the write fails mid-body, which proves the
     # server never held a complete request.
     data = random.Random(3).randbytes(9 * MIB)
     (tmp_path / "clip.mp4").write_bytes(data)
-    async with open_fake_discord() as fake:
-        fake.inject(Fault(kind="drop_before_body", route="execute_webhook"))
-        result = await send(tmp_path, destination_for(fake, "webhook"), fake)
-        assert result.success, result.message
-        assert [m.id for m in fake.messages] == [result.outcomes[0].message_id]
-        assert fake.stats.requests == 2  # dropped once, then sent again
-        assert recorded_hashes(fake) == Counter([hashlib.sha256(data).hexdigest()])
+    fake_discord.inject(Fault(kind="drop_before_body", route="execute_webhook"))
+    result = await send(tmp_path, destination_for(fake_discord, "webhook"), fake_discord)
+    assert result.success, result.message
+    assert [m.id for m in fake_discord.messages] == [result.outcomes[0].message_id]
+    assert fake_discord.stats.requests == 2  # dropped once, then sent again
+    assert recorded_hashes(fake_discord) == Counter([sha256_bytes(data)])
 
 
 async def test_an_unknown_webhook_stops_the_send_after_one_request(
-    tmp_path: Path, autojump_clock: Clock
+    fake_discord: FakeDiscord, tmp_path: Path, autojump_clock: Clock
 ) -> None:
     hashes = make_media(tmp_path, 9)
-    async with open_fake_discord() as fake:
-        url = fake.create_webhook()
-        bogus = Webhook(url.rsplit("/", 2)[0] + "/1234/not-a-token")
-        result = await send(tmp_path, bogus, fake)
-        assert fake.stats.requests == 1  # never used again once Discord said it is gone
-        assert fake.messages == []
+    url = fake_discord.create_webhook()
+    bogus = Webhook(url.rsplit("/", 2)[0] + "/1234/not-a-token")
+    result = await send(tmp_path, bogus, fake_discord)
+    assert fake_discord.stats.requests == 1  # never used again once Discord said it is gone
+    assert fake_discord.messages == []
     assert [o.status for o in result.outcomes] == [FileStatus.FAILED] * len(hashes)
     assert all("upload stopped" in o.reason for o in result.outcomes[4:])
     assert "not-a-token" not in result.message
@@ -205,61 +198,54 @@ async def test_an_unknown_webhook_stops_the_send_after_one_request(
 
 
 async def test_the_fakes_printed_webhook_url_works_as_is_with_a_thread(
-    tmp_path: Path, autojump_clock: Clock
+    fake_discord: FakeDiscord, tmp_path: Path, autojump_clock: Clock
 ) -> None:
     (tmp_path / "a.png").write_bytes(b"png")
     media = [MediaFile(tmp_path / "a.png", 3, MediaType.IMAGE)]
-    async with open_fake_discord() as fake:
-        channel = fake.create_channel()
-        url = fake.create_webhook(channel_id=channel)
-        async with open_discord_client(SETTINGS) as client:
-            sent = await client.send_files(Webhook(url), media, content="hello")
-            await client.edit_message(Webhook(url), sent.id, "edited")
-        (message,) = fake.messages
-        assert (message.content, message.edits, message.channel_id) == ("edited", 1, channel)
-        assert sent.attachments[0].filename == "a.png"
+    channel = fake_discord.create_channel()
+    url = fake_discord.create_webhook(channel_id=channel)
+    async with open_discord_client(SETTINGS) as client:
+        sent = await client.send_files(Webhook(url), media, content="hello")
+        await client.edit_message(Webhook(url), sent.id, "edited")
+    (message,) = fake_discord.messages
+    assert (message.content, message.edits, message.channel_id) == ("edited", 1, channel)
+    assert sent.attachments[0].filename == "a.png"
 
 
+@pytest.mark.fake_discord(file_limit_bytes=2048)
 async def test_a_file_over_discords_limit_is_a_typed_error_naming_it(
-    tmp_path: Path, autojump_clock: Clock
+    fake_discord: FakeDiscord, tmp_path: Path, autojump_clock: Clock
 ) -> None:
     path = tmp_path / "big.mp4"
     path.write_bytes(b"\0" * 3000)
-    async with (
-        open_fake_discord(file_limit_bytes=2048) as fake,
-        open_discord_client(SETTINGS, api_base=fake.api_base) as client,
-    ):
+    async with open_discord_client(SETTINGS, api_base=fake_discord.api_base) as client:
         with pytest.raises(FileTooLargeError) as info:
             await client.send_files(
-                destination_for(fake, "channel"), [MediaFile(path, 3000, MediaType.VIDEO)]
+                destination_for(fake_discord, "channel"), [MediaFile(path, 3000, MediaType.VIDEO)]
             )
-        assert info.value.filenames == ("big.mp4",)
-        assert fake.messages == []
+    assert info.value.filenames == ("big.mp4",)
+    assert fake_discord.messages == []
 
 
-async def test_an_unknown_webhook_is_not_found_and_not_used_again(autojump_clock: Clock) -> None:
-    async with (
-        open_fake_discord() as fake,
-        open_discord_client(SETTINGS, api_base=fake.api_base) as client,
-    ):
-        url = fake.create_webhook()
+async def test_an_unknown_webhook_is_not_found_and_not_used_again(
+    fake_discord: FakeDiscord, autojump_clock: Clock
+) -> None:
+    async with open_discord_client(SETTINGS, api_base=fake_discord.api_base) as client:
+        url = fake_discord.create_webhook()
         bogus = Webhook(url.rsplit("/", 2)[0] + "/1234/not-a-token")
         with pytest.raises(DestinationNotFoundError):
             await client.send_message(bogus, "hi")
-        requests = fake.stats.requests
+        requests = fake_discord.stats.requests
         with pytest.raises(DestinationNotFoundError):
             await client.send_message(bogus, "again")
-        assert fake.stats.requests == requests
+        assert fake_discord.stats.requests == requests
 
 
 @pytest.mark.parametrize(("tier", "at_least"), [(0, 10 * MIB), (2, 50 * MIB), (3, 100 * MIB)])
 async def test_the_upload_limit_is_read_from_the_guilds_boost_tier(
-    tier: int, at_least: int, autojump_clock: Clock
+    fake_discord: FakeDiscord, tier: int, at_least: int, autojump_clock: Clock
 ) -> None:
-    async with (
-        open_fake_discord() as fake,
-        open_discord_client(SETTINGS, api_base=fake.api_base) as client,
-    ):
-        channel = Channel(fake.create_channel(premium_tier=tier), fake.bot_token)
+    channel = Channel(fake_discord.create_channel(premium_tier=tier), fake_discord.bot_token)
+    async with open_discord_client(SETTINGS, api_base=fake_discord.api_base) as client:
         assert await client.fetch_upload_limit(channel) == at_least
-        assert await client.fetch_upload_limit(Webhook(fake.create_webhook())) is None
+        assert await client.fetch_upload_limit(Webhook(fake_discord.create_webhook())) is None
