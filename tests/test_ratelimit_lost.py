@@ -57,7 +57,7 @@ def schedules(draw: st.DrawFn) -> Schedule:
     )
 
 
-def run(schedule: Schedule) -> FakeBucketServer:
+def run(schedule: Schedule, *, primed: bool = True) -> FakeBucketServer:
     server = FakeBucketServer(schedule.limit, schedule.period)
 
     async def one(i: int, limiter: RateLimiter) -> None:
@@ -76,8 +76,9 @@ def run(schedule: Schedule) -> FakeBucketServer:
         with trio.fail_after(10_000):
             config = RateLimitConfig(global_rate=None)
             async with open_rate_limiter(config) as limiter:
-                async with limiter.permit(MESSAGES) as permit:
-                    permit.record(*server.answer())  # the bucket is known from here on
+                if primed:
+                    async with limiter.permit(MESSAGES) as permit:
+                        permit.record(*server.answer())  # the bucket is known from here on
                 async with trio.open_nursery() as nursery:
                     for i in range(len(schedule.starts)):
                         nursery.start_soon(one, i, limiter)
@@ -127,3 +128,15 @@ def test_a_lost_answer_holds_the_bucket_for_a_whole_window() -> None:
     server = run(_ALONE_IN_ITS_WINDOW)
     # The priming request at 0, the lost one at 2.5, the next one when its window ends: 5.0.
     assert [t / 1e9 for t in server.accepted] == [0.0, 2.5, 5.0]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schedule=schedules().filter(lambda s: s.limit >= s.period))
+@example(
+    schedule=Schedule(5, 5.0, [0.0] * 8, [0.0] * 8, [0.0] * 8, ["lost"] * 6 + ["answered"] * 2)
+)
+def test_lost_answers_on_a_bucket_never_answered_yet_lead_to_no_429(schedule: Schedule) -> None:
+    """No answer has taught the bucket and answers are lost: the limiter cannot know the
+    limit, so it sends no more than one request a second until an answer comes. That keeps
+    within any limit of at least one a second (Discord's tightest known: 5 per 5 s)."""
+    assert run(schedule, primed=False).rejected == 0
