@@ -1,24 +1,35 @@
-"""Benchmark: uploader.compress against the original system's one-pass method, same clips.
+"""Benchmark: uploader.compress against plain two-pass and the original one-pass method.
 
-Generates a clip set (calm and noisy, with and without audio, 360p-1080p, 10 s-10 min) whose
-sources are larger than the limits, compresses each at 10 MiB and 25 MiB with both methods,
-and prints: share of outputs within the limit, share fitting on the first encode, mean
-size/limit, mean SSIM (ffmpeg's ssim filter; VMAF when ffmpeg has libvmaf) and encode time.
+Every clip is generated (lavfi), compressed to its limit by three methods on the system ffmpeg,
+and scored with VMAF by the ffmpeg inside the ``imageio-ffmpeg`` wheel (which has libvmaf;
+scoring only): every 5th frame, each output scaled back to the source's size and frame rate.
 
-The original method: target = 0.95 x limit, total kb/s = (target - 2 MB) x 8000 / duration,
-90/10 video/audio split, one-pass ABR libx264 + AAC at the source resolution, never re-checked.
+- ours: ``compress_with_details`` (sampling, re-encodes, ...), at ``--preset``.
+- 2pass: plain two-pass x264 at the source's size, bitrate for 97% of the limit (AAC 128k),
+  what public "8 MB" compressors do. The baseline: ratios are against it, measured in this run.
+- original: the seed project's method: target 0.95 x limit, total kb/s = (target - 2 MB) x
+  8000 / duration, 90/10 video/audio split, one-pass ABR at the source's size, never checked
+  (only where the limit leaves it a positive bitrate).
 
-Sets: the default (about 8 minutes on two cores) spans 10 s to 10 min and includes the 10-minute
-360p calm clip at 25 MiB that once lost a resolution rung; ``--quick`` (about 2 minutes) three
-short clips; ``--full`` (about 20 minutes) heavier clips, every one at both limits.
+Printed per clip: size/limit, VMAF mean and 5th percentile, encode wall and CPU time, and
+ours minus 2pass; then the hard subset (clips where 2pass scores under 90 VMAF), and an image
+table: ours against one direct encode at the quality ours ended with (CPU time ratio, budget
+use, SSIM). CPU seconds (of the encoders, from rusage) are the time to compare on a shared
+machine: wall times there follow the other load.
 
-Usage: python benchmarks/compression.py [--quick | --full] [--preset veryfast] [--keep DIR]
+Sets: the default (about 12 minutes on two busy cores) three 480p-720p clips and three images;
+``--full`` the issue's clips at 10 and 25 MiB (about an hour).
+
+Usage: python benchmarks/compression.py [--full] [--preset medium] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -28,46 +39,78 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import imageio_ffmpeg
 import trio
 
+import uploader.compress._encode_image as encode_image
 from uploader import MIB, MediaFile, MediaType, Settings
 from uploader.compress import CompressionError, compress_with_details, probe_media
+from uploader.compress._commands import image_command
 
 
 @dataclass(frozen=True)
 class Clip:
     name: str
+    source: str  # lavfi graph
     seconds: int
+    width: int
     height: int
-    noisy: bool
-    audio: bool
-    limits_mib: tuple[int, ...] = (10, 25)
-
-    @property
-    def width(self) -> int:
-        return round(self.height * 16 / 9 / 2) * 2
+    limits_mib: tuple[float, ...]
+    fps: int = 30
+    audio: bool = True
 
 
+def _zoom(w: int, h: int, s: int) -> str:
+    return f"mandelbrot=s={w}x{h}:r=30,trim=duration={s}"
+
+
+def _noise(w: int, h: int, s: int) -> str:
+    return f"testsrc2=s={w}x{h}:r=30:d={s},noise=alls=40:allf=t+u"
+
+
+def _calm(w: int, h: int, s: int) -> str:
+    return f"testsrc2=s={w}x{h}:r=30:d={s}"
+
+
+def _swing(w: int, h: int, s: int) -> str:
+    return f"testsrc2=s={w}x{h}:r=30:d={s},rotate=0.4*sin(2*PI*t/3):c=black,noise=alls=8:allf=t"
+
+
+DEFAULT = [
+    Clip("zoom-480p-40s", _zoom(854, 480, 40), 40, 854, 480, (2,)),
+    Clip("noise-480p-40s", _noise(854, 480, 40), 40, 854, 480, (3,)),
+    Clip("calm-720p-40s", _calm(1280, 720, 40), 40, 1280, 720, (8,)),
+]
 FULL = [
-    Clip("10s-1080p-calm-audio", 10, 1080, False, True),
-    Clip("20s-1080p-noisy-audio", 20, 1080, True, True),
-    Clip("60s-720p-noisy-silent", 60, 720, True, False),
-    Clip("180s-480p-calm-audio", 180, 480, False, True),
-    Clip("600s-360p-calm-audio", 600, 360, False, True),
+    Clip("noise-720p-60s", _noise(1280, 720, 60), 60, 1280, 720, (10, 25)),
+    Clip("zoom-720p-60s", _zoom(1280, 720, 60), 60, 1280, 720, (10, 25)),
+    Clip("swing-1080p-30s", _swing(1920, 1080, 30), 30, 1920, 1080, (10, 25)),
+    Clip("calm-360p-120s", _calm(640, 360, 120), 120, 640, 360, (10,)),
+    Clip("vertical-720x1280-20s", _swing(720, 1280, 20), 20, 720, 1280, (10,)),
 ]
-DEFAULT = [  # the same span on lighter frames; the 10-minute clip only where it is at stake
-    Clip("10s-1080p-calm-audio", 10, 1080, False, True),
-    Clip("20s-720p-noisy-audio", 20, 720, True, True),
-    Clip("60s-480p-noisy-silent", 60, 480, True, False),
-    Clip("180s-360p-calm-audio", 180, 360, False, True),
-    Clip("600s-360p-calm-audio", 600, 360, False, True, limits_mib=(25,)),
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str
+    source: str
+    pix_fmt: str
+    limit_kib: int
+
+
+IMAGES = [
+    Image(
+        "alpha-1600x1200.png",
+        "testsrc2=s=1600x1200:d=1,noise=alls=30:allf=u,format=rgba,"
+        "geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='255*X/W'",
+        "rgba",
+        1024,
+    ),
+    Image(
+        "photo444-2400x1600.jpg", "testsrc2=s=2400x1600:d=1,noise=alls=20:allf=u", "yuvj444p", 1536
+    ),
+    Image("photo420-2000x1500.jpg", "mandelbrot=s=2000x1500,noise=alls=12:allf=u", "yuvj420p", 600),
 ]
-QUICK = [
-    Clip("10s-720p-calm-audio", 10, 720, False, True),
-    Clip("30s-480p-noisy-audio", 30, 480, True, True),
-    Clip("60s-360p-calm-silent", 60, 360, False, False),
-]
-LIMITS_MIB = (10, 25)
 
 
 @dataclass
@@ -76,9 +119,10 @@ class Row:
     clip: str
     limit: int
     size: int | None
-    first_try: bool
     seconds: float
-    ssim: float | None
+    cpu: float = 0.0
+    vmaf: float | None = None
+    p5: float | None = None
     note: str = ""
 
     @property
@@ -87,168 +131,301 @@ class Row:
 
 
 @dataclass
-class Summary:
+class Results:
     rows: list[Row] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+
+
+SCORER = imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of every finished child process (the encoders), user and system."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return subprocess.run(["nice", "-n", "15", *cmd], check=True, capture_output=True, text=True)
 
 
-def make_source(clip: Clip, directory: Path) -> Path:
-    """A source bigger than the largest limit: CBR at 1.6 x 25 MiB over the clip (≥ 2 Mb/s)."""
+def make_clip(clip: Clip, directory: Path) -> Path:
+    """A near-lossless source (x264 CRF 12, AAC 192k tone)."""
     path = directory / f"{clip.name}.mp4"
     if path.exists():
         return path
-    kbps = max(2000, int(1.6 * max(LIMITS_MIB) * MIB * 8 / clip.seconds / 1000))  # 25 MiB
-    src = f"testsrc2=s={clip.width}x{clip.height}:r=30:d={clip.seconds}"
-    if clip.noisy:
-        src += ",noise=alls=40:allf=t+u"
-    cmd = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i", src]
+    cmd = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i", clip.source]
     if clip.audio:
         cmd += ["-f", "lavfi", "-i", f"sine=f=440:d={clip.seconds}:sample_rate=48000"]
-    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-b:v", f"{kbps}k", "-minrate",
-            f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{kbps}k", "-x264-params",
-            "nal-hrd=cbr:force-cfr=1", "-pix_fmt", "yuv420p"]  # fmt: skip
+    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-pix_fmt", "yuv420p"]
     if clip.audio:
-        cmd += ["-c:a", "aac", "-b:a", "192k", "-ac", "2", "-shortest"]
+        cmd += ["-c:a", "aac", "-b:a", "192k", "-shortest"]
     run([*cmd, str(path)])
     return path
 
 
-def have_libvmaf() -> bool:
-    filters = run(["ffmpeg", "-hide_banner", "-filters"]).stdout
-    return " libvmaf " in filters
+def score_command(distorted: Path, reference: Path, graph: str) -> list[str]:
+    """The scoring ffmpeg (imageio-ffmpeg's) running ``graph`` on the two inputs, to null."""
+    inputs = ["-i", str(distorted), "-i", str(reference)]
+    return [SCORER, "-nostdin", "-hide_banner", *inputs, "-lavfi", graph, "-f", "null", "-"]
 
 
-def quality(distorted: Path, reference: Path, clip: Clip, vmaf: bool) -> float | None:
-    """Mean SSIM (or VMAF) of ``distorted`` against ``reference`` at the reference's size/fps."""
-    metric = "libvmaf" if vmaf else "ssim"
+def vmaf(distorted: Path, clip: Clip, source: Path, log: Path) -> tuple[float, float] | None:
+    """(mean, 5th percentile) VMAF of every 5th frame, at the source's size and fps."""
+    f = clip.fps
     graph = (
-        f"[0:v]fps=30,scale={clip.width}:{clip.height}:flags=bicubic,setsar=1[d];"
-        f"[1:v]setsar=1[r];[d][r]{metric}"
+        f"[0:v]scale={clip.width}:{clip.height}:flags=bicubic,fps={f},setpts=N/({f}*TB),"
+        f"format=yuv420p[d];[1:v]fps={f},setpts=N/({f}*TB),format=yuv420p[r];"
+        f"[d][r]libvmaf=n_subsample=5:n_threads=2:log_fmt=json:log_path={log}"
     )
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-i", str(distorted), "-i", str(reference),
-           "-lavfi", graph, "-f", "null", "-"]  # fmt: skip
-    err = subprocess.run(cmd, capture_output=True, text=True).stderr
-    pattern = r"VMAF score: ([\d.]+)" if vmaf else r"All:([\d.]+)"
-    match = re.search(pattern, err)
+    try:
+        run(score_command(distorted, source, graph))
+    except subprocess.CalledProcessError:
+        return None
+    frames = [f["metrics"]["vmaf"] for f in json.loads(log.read_text())["frames"]]
+    frames.sort()
+    return statistics.mean(frames), frames[max(0, math.ceil(0.05 * len(frames)) - 1)]
+
+
+def x264(source: Path, preset: str, kbps: int) -> list[str]:
+    """An ffmpeg command's start: the source into libx264 at ``kbps``."""
+    quiet = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error"]
+    return [*quiet, "-i", str(source), "-c:v", "libx264", "-preset", preset, "-b:v", f"{kbps}k"]
+
+
+def two_pass(source: Path, clip: Clip, limit: int, out: Path, preset: str) -> Row:
+    audio_kbps = 128 if clip.audio else 0
+    kbps = int(0.97 * limit * 8 / clip.seconds / 1000) - audio_kbps
+    base = [*x264(source, preset, kbps), "-pix_fmt", "yuv420p", "-passlogfile", str(out)]
+    audio = ["-c:a", "aac", "-b:a", f"{audio_kbps}k"] if clip.audio else ["-an"]
+    started, cpu0 = time.monotonic(), cpu_seconds()
+    run([*base, "-pass", "1", "-an", "-f", "null", "-"])
+    run([*base, "-pass", "2", *audio, str(out)])
+    wall, cpu = time.monotonic() - started, cpu_seconds() - cpu0
+    return Row("2pass", clip.name, limit, out.stat().st_size, wall, cpu)
+
+
+def original(source: Path, clip: Clip, limit: int, out: Path, preset: str) -> Row | None:
+    target_mb = 0.95 * limit / MIB  # the original did not tell MB from MiB
+    total_kbps = (target_mb - 2) * 8000 / clip.seconds
+    if total_kbps <= 100:
+        return None  # its 2 MB buffer leaves nothing at this limit
+    video, audio = int(total_kbps * 0.9), int(total_kbps * 0.1)
+    cmd = x264(source, preset, video)
+    cmd += ["-c:a", "aac", "-b:a", f"{audio}k"] if clip.audio else ["-an"]
+    started, cpu0 = time.monotonic(), cpu_seconds()
+    run([*cmd, str(out)])
+    wall, cpu = time.monotonic() - started, cpu_seconds() - cpu0
+    return Row("original", clip.name, limit, out.stat().st_size, wall, cpu)
+
+
+async def ours(source: Path, clip: Clip, limit: int, work: Path, preset: str | None) -> Row:
+    settings = Settings(compression_ffmpeg_preset=preset, compression_max_concurrent=1)
+    file = MediaFile(source, source.stat().st_size, MediaType.VIDEO)
+    started, cpu0 = time.monotonic(), cpu_seconds()
+    try:
+        outcome = await compress_with_details(file, limit, settings=settings, workdir=work)
+    except CompressionError as exc:
+        return Row(
+            "ours", clip.name, limit, None, time.monotonic() - started, note=type(exc).__name__
+        )
+    seconds, cpu = time.monotonic() - started, cpu_seconds() - cpu0
+    plan = outcome.plan
+    note = f"{plan.scale[0]}x{plan.scale[1]}@{plan.fps:g}" if plan.scale else ""
+    note += f" {outcome.preset}" if preset is None else ""
+    if outcome.sampling is not None:
+        scores = " ".join(f"{s[0][1]}p:{v:.3f}" for s, v in outcome.sampling.scores.items())
+        note += f" sampled[{scores}]"
+    note += f" {outcome.attempts} enc" if outcome.attempts > 1 else ""
+    return Row("ours", clip.name, limit, outcome.outputs[0].size_bytes, seconds, cpu, note=note)
+
+
+async def bench_clip(clip: Clip, base: Path, preset: str, results: Results) -> None:
+    source = make_clip(clip, base)
+    for limit_mib in clip.limits_mib:
+        limit = int(limit_mib * MIB)
+        work = base / f"work-{clip.name}-{limit_mib}"
+        work.mkdir(exist_ok=True)
+        rows = [
+            (await ours(source, clip, limit, work, preset), work / f"{clip.name}.compressed.mp4"),
+            (two_pass(source, clip, limit, work / "2pass.mp4", preset), work / "2pass.mp4"),
+        ]
+        theirs = original(source, clip, limit, work / "original.mp4", preset)
+        if theirs is not None:
+            rows.append((theirs, work / "original.mp4"))
+        for row, out in rows:
+            if row.size is not None and out.exists():
+                scored = vmaf(out, clip, source, work / f"{row.method}.json")
+                row.vmaf, row.p5 = scored if scored else (None, None)
+            results.rows.append(row)
+            print(
+                f"  {clip.name} {limit_mib} MiB {row.method:8} {(row.size or 0) / limit:.1%} "
+                f"VMAF {row.vmaf or 0:.2f} in {row.seconds:.0f} s {row.note}",
+                file=sys.stderr,
+                flush=True,
+            )
+        shutil.rmtree(work)
+
+
+def ssim(out: Path, source: Path, size: tuple[int, int]) -> float | None:
+    graph = (
+        f"[0:v]scale={size[0]}:{size[1]}:flags=bicubic,format=yuv444p[d];"
+        f"[1:v]format=yuv444p[r];[d][r]ssim"
+    )
+    err = subprocess.run(score_command(out, source, graph), capture_output=True, text=True)
+    match = re.search(r"All:([\d.]+)", err.stderr)
     return float(match.group(1)) if match else None
 
 
-def original_method(source: Path, clip: Clip, limit: int, out: Path, preset: str) -> Row:
-    limit_mb = limit / MIB  # the original worked in "MB" and did not tell MB from MiB
-    target_mb = 0.95 * limit_mb
-    total_kbps = (target_mb - 2) * 8000 / clip.seconds
-    video_kbps = max(1, int(total_kbps * 0.9))
-    audio_kbps = max(1, int(total_kbps * 0.1))
-    cmd = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(source), "-c:v",
-           "libx264", "-preset", preset, "-b:v", f"{video_kbps}k"]  # fmt: skip
-    cmd += ["-c:a", "aac", "-b:a", f"{audio_kbps}k"] if clip.audio else ["-an"]
-    started = time.monotonic()
+async def bench_image(image: Image, base: Path) -> str:
+    source = base / image.name
+    if not source.exists():
+        run(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-y",
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                image.source,
+                "-frames:v",
+                "1",
+                "-pix_fmt",
+                image.pix_fmt,
+                "-q:v",
+                "2",
+                str(source),
+            ]
+        )
+    probe = await probe_media(source, Settings())
+    assert probe.video is not None and probe.video.display_size is not None
+    seen = []
+    real = encode_image.image_command
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(args[2])
+        return real(*args, **kwargs)
+
+    encode_image.image_command = recording  # type: ignore[assignment]
+    work = base / f"work-{image.name}"
+    work.mkdir(exist_ok=True)
+    limit = image.limit_kib * 1024
+    cpu0 = cpu_seconds()
     try:
-        run([*cmd, str(out)])
-    except subprocess.CalledProcessError as exc:
-        return Row("original", clip.name, limit, None, False, time.monotonic() - started, None,
-                   exc.stderr.strip().splitlines()[-1][:60])  # fmt: skip
-    seconds = time.monotonic() - started
-    size = out.stat().st_size
-    return Row("original", clip.name, limit, size, size <= limit, seconds, None)
+        outcome = await compress_with_details(
+            MediaFile(source, source.stat().st_size, MediaType.IMAGE),
+            limit,
+            settings=Settings(compression_max_concurrent=1),
+            workdir=work,
+        )
+    finally:
+        encode_image.image_command = real  # type: ignore[assignment]
+    ours_s = cpu_seconds() - cpu0
+    out = outcome.outputs[0]
+    direct = work / f"direct{out.path.suffix}"
+    cmd = image_command(probe, direct, seen[-1], settings=Settings())
+    cpu0 = cpu_seconds()
+    run(cmd)
+    direct_s = cpu_seconds() - cpu0
+    last = seen[-1]
+    info = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=width,height,pix_fmt",
+            "-of",
+            "csv=p=0",
+            str(out.path),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    score = ssim(out.path, source, probe.video.display_size)
+    alpha = b"ALPH" in out.path.read_bytes() if out.path.suffix == ".webp" else None
+    shutil.rmtree(work)
+    return (
+        f"{image.name:24} {source.stat().st_size / 1024:>8.0f} {image.limit_kib:>6} "
+        f"{out.size_bytes / limit:>7.1%} {outcome.attempts:>4} {ours_s:>6.2f} {direct_s:>6.2f} "
+        f"{ours_s / direct_s:>5.2f}x {score or 0:>7.4f}  {out.path.suffix[1:]} "
+        f"{info.stdout.strip()} q={last.quality} {'alpha' if alpha else ''}"
+    )
 
 
-async def our_method(source: Path, clip: Clip, limit: int, workdir: Path, preset: str) -> Row:
-    settings = Settings(compression_ffmpeg_preset=preset, compression_max_concurrent=1)
-    file = MediaFile(source, source.stat().st_size, MediaType.VIDEO)
-    started = time.monotonic()
-    try:
-        outcome = await compress_with_details(file, limit, settings=settings, workdir=workdir)
-    except CompressionError as exc:
-        return Row("uploader", clip.name, limit, None, False, time.monotonic() - started, None,
-                   type(exc).__name__)  # fmt: skip
-    seconds = time.monotonic() - started
-    (out,) = outcome.outputs
-    plan = outcome.plan
-    note = f"{plan.scale[0]}x{plan.scale[1]}@{plan.fps:g} v{plan.video_kbps}" if plan.scale else ""
-    note += f", {outcome.attempts} encodes" if outcome.attempts > 1 else ""
-    return Row("uploader", clip.name, limit, out.size_bytes, outcome.first_fit, seconds, None,
-               note)  # fmt: skip
-
-
-def table(rows: list[Row], vmaf: bool) -> str:
-    metric = "VMAF" if vmaf else "SSIM"
-    lines = [f"{'method':9} {'clip':24} {'limit':>6} {'size/limit':>10} {'fits':>5} "
-             f"{'1st':>4} {metric:>6} {'time s':>7}  note"]  # fmt: skip
+def table(results: Results) -> str:
+    rows = results.rows
+    lines = [
+        f"{'clip':22} {'limit':>6} {'method':8} {'size/lim':>8} {'VMAF':>6} {'p5':>6} "
+        f"{'wall s':>7} {'cpu s':>7} {'dVMAF':>6} {'cpu/2p':>7}  note"
+    ]
+    base = {(r.clip, r.limit): r for r in rows if r.method == "2pass"}
     for r in rows:
-        ratio = f"{r.size / r.limit:.1%}" if r.size is not None else "-"
-        score = f"{r.ssim:.4f}" if r.ssim is not None else "-"
+        b = base.get((r.clip, r.limit))
+        delta = f"{r.vmaf - b.vmaf:+.2f}" if b and r.vmaf is not None and b.vmaf else "-"
+        ratio = f"{r.cpu / b.cpu:.2f}x" if b and b.cpu else "-"
         lines.append(
-            f"{r.method:9} {r.clip:24} {r.limit // MIB:>4}Mi {ratio:>10} "
-            f"{'yes' if r.within else 'NO':>5} {'yes' if r.first_try else 'no':>4} {score:>6} "
-            f"{r.seconds:>7.1f}  {r.note}"
+            f"{r.clip:22} {r.limit / MIB:>4.1f}Mi {r.method:8} "
+            f"{(r.size or 0) / r.limit:>8.1%} {r.vmaf or 0:>6.2f} {r.p5 or 0:>6.2f} "
+            f"{r.seconds:>7.1f} {r.cpu:>7.1f} {delta:>6} {ratio:>7}  {r.note}"
         )
     lines.append("")
-    lines.append(f"{'method':9} {'limit':>6} {'within':>7} {'1st try':>8} {'mean size/limit':>16} "
-                 f"{'mean ' + metric:>10} {'mean time s':>12}")  # fmt: skip
-    for method in ("original", "uploader"):
-        for limit in sorted({r.limit for r in rows}):
-            group = [r for r in rows if r.method == method and r.limit == limit]
-            if not group:
-                continue
-            sized = [r.size / r.limit for r in group if r.size is not None]
-            scores = [r.ssim for r in group if r.ssim is not None and r.within]
-            lines.append(
-                f"{method:9} {limit // MIB:>4}Mi {sum(r.within for r in group) / len(group):>7.0%} "
-                f"{sum(r.first_try for r in group) / len(group):>8.0%} "
-                f"{statistics.mean(sized) if sized else 0:>16.1%} "
-                f"{statistics.mean(scores) if scores else 0:>10.4f} "
-                f"{statistics.mean(r.seconds for r in group):>12.1f}"
-            )
+    for title, keep in (("all clips", lambda b: True), ("hard (2pass < 90)", lambda b: b < 90)):
+        pairs = [
+            (r, base[(r.clip, r.limit)])
+            for r in rows
+            if r.method == "ours"
+            and (r.clip, r.limit) in base
+            and r.vmaf is not None
+            and base[(r.clip, r.limit)].vmaf is not None
+            and keep(base[(r.clip, r.limit)].vmaf)
+        ]
+        if not pairs:
+            lines.append(f"{title}: no clips")
+            continue
+        deltas = [r.vmaf - b.vmaf for r, b in pairs]  # type: ignore[operator]
+        times = [r.cpu / b.cpu for r, b in pairs if b.cpu]
+        within = sum(r.within for r, _ in pairs) / len(pairs)
+        lines.append(
+            f"{title}: ours - 2pass VMAF median {statistics.median(deltas):+.2f} "
+            f"(min {min(deltas):+.2f}, max {max(deltas):+.2f}); CPU time median "
+            f"{statistics.median(times):.2f}x (max {max(times):.2f}x); within limit {within:.0%}"
+        )
+    if results.images:
+        lines += [
+            "",
+            f"{'image':24} {'src KiB':>8} {'limKiB':>6} {'used':>7} {'enc':>4} "
+            f"{'ours c':>6} {'1 enc':>6} {'ratio':>6} {'SSIM':>7}  output",
+        ]
+        lines += results.images
     return "\n".join(lines)
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    clips = QUICK if args.quick else FULL if args.full else DEFAULT
-    vmaf = have_libvmaf()
-    if not vmaf:
-        print("ffmpeg has no libvmaf: quality is SSIM (1.0 = identical)", file=sys.stderr)
+    clips = FULL if args.full else DEFAULT
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="uploader-bench-"))
     base.mkdir(parents=True, exist_ok=True)
-    rows: list[Row] = []
+    results = Results()
     try:
+        for image in IMAGES:
+            results.images.append(await bench_image(image, base))
+            print(results.images[-1], file=sys.stderr, flush=True)
         for clip in clips:
-            t0 = time.monotonic()
-            source = make_source(clip, base)
-            probe = await probe_media(source, Settings())
-            print(f"{clip.name}: source {probe.size_bytes / MIB:.1f} MiB "
-                  f"(made in {time.monotonic() - t0:.0f} s)", file=sys.stderr)  # fmt: skip
-            for limit_mib in clip.limits_mib:
-                limit = limit_mib * MIB
-                workdir = base / f"work-{clip.name}-{limit_mib}"
-                workdir.mkdir(exist_ok=True)
-                theirs = original_method(source, clip, limit, workdir / "original.mp4", args.preset)
-                ours = await our_method(source, clip, limit, workdir, args.preset)
-                for row, out in ((theirs, workdir / "original.mp4"),
-                                 (ours, workdir / f"{clip.name}.compressed.mp4")):  # fmt: skip
-                    if row.size is not None and out.exists():
-                        row.ssim = quality(out, source, clip, vmaf)
-                    rows.append(row)
-                    print(f"  {row.method:9} {limit_mib} MiB: "
-                          f"{(row.size or 0) / limit:.1%} in {row.seconds:.0f} s {row.note}",
-                          file=sys.stderr)  # fmt: skip
-                shutil.rmtree(workdir)
+            await bench_clip(clip, base, args.preset, results)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
-    print(table(rows, vmaf))
+    print(table(results))
     return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="three short clips (~2 min)")
-    size.add_argument("--full", action="store_true", help="heavier clips, all limits (~20 min)")
-    parser.add_argument("--preset", default="veryfast", help="x264 preset for both methods")
+    parser.add_argument("--full", action="store_true", help="the issue's clips (about an hour)")
+    parser.add_argument("--preset", default="medium", help="x264 preset for every method")
     parser.add_argument("--keep", metavar="DIR", help="keep sources in DIR (reused next run)")
     return trio.run(main_async, parser.parse_args())
 

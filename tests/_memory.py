@@ -66,6 +66,7 @@ def small_settings(tmp_path: Path, **kw: object) -> Settings:
         "compression_ffmpeg_preset": "ultrafast",
         "upload_linger_seconds": 0.05,
         "upload_enable_progress_updates": False,  # tests of the status message turn it on
+        "upload_check_media": False,  # random bytes stand in for media here (no ffprobe)
     }
     base.update(kw)
     return Settings(**base)  # type: ignore[arg-type]

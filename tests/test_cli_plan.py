@@ -14,6 +14,11 @@ from uploader import MIB
 from uploader.cli import main
 
 
+@pytest.fixture(autouse=True)
+def sparse_files_stand_in_for_media(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UPLOAD_CHECK_MEDIA", "false")  # the media check is tested on its own
+
+
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     write_sized(tmp_path / "big.mp4", 30 * MIB)
@@ -122,3 +127,54 @@ def test_bad_input_is_one_line_and_exit_2(
     assert len(lines) == 1, proc.stderr
     assert needle in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_one_media_file_is_singular(tmp_path, capsys):
+    (tmp_path / "a.jpg").write_bytes(b"\xff\xd8" + bytes(100))
+    assert main(["plan", str(tmp_path)]) == 0
+    assert f"{tmp_path.resolve()}: 1 media file, " in capsys.readouterr().out
+
+
+# issue 13 #12: the plan is what send will do.
+
+
+def test_plan_groups_files_as_send_does(tmp_path, capsys, monkeypatch):
+    from tests.test_send_cli import fake_discord
+
+    for name in ("DISCORD_WEBHOOK_URL", "UPLOAD_FILE_LIMIT_MB", "UPLOAD_MAX_FILES_PER_BATCH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("UPLOAD_ENABLE_PROGRESS_UPDATES", "false")
+    monkeypatch.setenv("UPLOAD_CHECK_MEDIA", "false")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(24):
+        (folder / f"{i:02}.jpg").write_bytes(b"\xff\xd8" * (i * 200_000 + 500))
+    assert main(["plan", str(folder), "--json"]) == 0
+    planned = [len(m["files"]) for m in json.loads(capsys.readouterr().out)["messages"]]
+    with fake_discord() as served:
+        url = served.call(served.fake.create_webhook)
+        assert main(["send", str(folder), "--webhook", url]) == 0
+        sent = served.call(lambda: [len(m.attachments) for m in served.fake.messages])
+    assert planned == sent
+
+
+def test_stand_ins_count_at_their_planned_size_and_a_big_message_is_marked(tmp_path, capsys):
+    from uploader import MediaFile, MediaType, Settings
+    from uploader.cli._plan import simulate_send
+    from uploader.compress import EncodePlan
+
+    settings = Settings(upload_file_limit_mb=10)
+    target = settings.compression_target_bytes
+    big = MediaFile(tmp_path / "big.mp4", 50 * MIB, MediaType.VIDEO)
+    small = [MediaFile(tmp_path / f"{i}.jpg", 6 * MIB, MediaType.IMAGE) for i in range(3)]
+    plan = EncodePlan(MediaType.VIDEO, "libx264", "mp4", target, target, 1000, 20.0, video_kbps=800)
+    assert plan.planned_bytes < 3 * MIB
+    batches = simulate_send((big, *small), settings, {big.path: plan})
+    # at its target (~10 MiB) the stand-in would need a message of its own; at ~2 MiB it fits
+    assert len(batches) == 1 and sum(len(b.files) for b in batches) == 4
+    (tmp_path / "huge.jpg").write_bytes(b"\xff\xd8")
+    with open(tmp_path / "huge.jpg", "r+b") as f:
+        f.truncate(60 * MIB)
+    assert main(["plan", str(tmp_path), "--limit-mb", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "60.0 MiB (alone: over the 24.9 MiB a message carries): huge.jpg" in out

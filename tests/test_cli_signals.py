@@ -39,7 +39,7 @@ async def test_a_signal_mid_encode_cleans_up(tmp_path: Path, sig: signal.Signals
         assert process.stderr is not None
         seen = b""
         with trio.fail_after(60):
-            while b"compressing clip.mp4" not in seen:
+            while f"compressing {folder / 'clip.mp4'}".encode() not in seen:
                 seen += await process.stderr.receive_some(4096)
             while not ffmpeg_reading(folder):  # noqa: ASYNC110 (polling another process)
                 await trio.sleep(0.05)

@@ -73,7 +73,7 @@ def test_a_missing_file_is_exit_2_in_one_line(tmp_path, capsys):
 def test_a_directory_is_named_as_such(tmp_path, capsys):
     assert main(["compress", str(tmp_path), "--limit-mb", "1"]) == 2
     assert capsys.readouterr().err == (
-        f"uploader compress: error: {tmp_path} is a directory, not a file\n"
+        f"uploader compress: error: {tmp_path}: is a directory, not a file\n"
     )
 
 
@@ -245,3 +245,28 @@ async def test_a_signal_mid_encode_cleans_up(tmp_path: Path, sig: signal.Signals
     assert _media.ffmpeg_reading(source) == []
     assert list(scratch.iterdir()) == []
     assert list(out.iterdir()) == []
+
+
+# issue 13 #15: -o names a file, never a folder, and never replaces one silently.
+
+
+def test_split_parts_asked_as_one_file_go_next_to_it_named_after_it(tmp_path):
+    from uploader.cli._compress import _destinations
+
+    out = tmp_path / "tiny.mp4"
+    placed = _destinations(["clip.part1.mp4", "clip.part2.mp4"], out, tmp_path / "clip.mp4")
+    assert [p for p, _ in placed] == [tmp_path / "tiny.part1.mp4", tmp_path / "tiny.part2.mp4"]
+    assert not out.exists()  # no folder named tiny.mp4
+
+
+@pytest.mark.ffmpeg
+@needs_ffmpeg
+def test_an_existing_out_is_refused_like_a_renamed_one(clip, tmp_path, capsys):
+    out = tmp_path / "existing.mp4"
+    out.write_text("keep me")
+    assert main(["compress", str(clip), "--limit-mb", "0.15", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "existing.mp4 already exists" in err
+    assert out.read_text() == "keep me"
+    assert main(["compress", str(clip), "--limit-mb", "50", "-o", str(out)]) == 2  # a copy too
+    assert out.read_text() == "keep me"

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from uploader import MIB, MediaType, Settings
 from uploader.compress import CannotFitError, MediaProbe, StreamInfo, plan_encode
+from uploader.compress._frames import min_bits_per_pixel
 from uploader.compress._plan import (
     AUDIO_ONLY_LADDER,
     SPLIT_PART_MIN_VIDEO_KBPS,
@@ -18,7 +19,6 @@ from uploader.compress._plan import (
     VIDEO_FLOOR_KBPS,
     _plan_video,
     container_overhead,
-    min_bits_per_pixel,
     smallest_fitting_limit,
 )
 from uploader.compress._probe import parse_probe

@@ -29,7 +29,9 @@ def test_the_demo_delivers_every_file_once_intact(
     assert code == 0, out + err
     assert out.rstrip().endswith("✅ every file arrived once, intact")
     assert "❌" not in out
-    assert "compressing clip.mp4" in err  # the video was over the limit and was compressed
+    assert (
+        f"compressing {folder / 'clip.mp4'}" in err
+    )  # the video was over the limit and was compressed
     # Every generated media file is listed among what the channel received.
     kept = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix != ".txt")
     assert len(kept) == 8

@@ -36,9 +36,11 @@ PINNED: dict[str, frozenset[str]] = {
             "FileOutcome",
             "FileSkipped",
             "FileStatus",
+            "LimitLowered",
             "MIB",
             "MediaFile",
             "MediaType",
+            "MediaWarning",
             "ProgressEvent",
             "RefusedPath",
             "Reporter",
@@ -78,6 +80,7 @@ PINNED: dict[str, frozenset[str]] = {
             "MediaMismatchError",
             "MediaProbe",
             "ProbeError",
+            "SampleResult",
             "StreamInfo",
             "compress_to_fit",
             "compress_with_details",
@@ -112,6 +115,7 @@ PINNED: dict[str, frozenset[str]] = {
             "Webhook",
             "WebhookUrlError",
             "open_discord_client",
+            "proxy_mode_on",
             "retry_waits_to",
         }
     ),
@@ -129,18 +133,27 @@ PINNED: dict[str, frozenset[str]] = {
     ),
     "uploader.testing": frozenset(
         {
+            "FAKE_BOT_TOKEN",
+            "FAKE_BOT_USER_ID",
             "FakeDiscord",
             "FakeDiscordThread",
+            "FakeGateway",
             "FakeStats",
             "Fault",
             "FaultKind",
+            "FileServer",
+            "GatewayFrame",
             "RecordedAttachment",
             "RecordedMessage",
             "RouteName",
             "discord_com_url",
             "fake_discord_in_thread",
             "open_fake_discord",
+            "open_fake_gateway",
+            "open_file_server",
             "run_fake_discord",
+            "run_fake_gateway",
+            "run_file_server",
         }
     ),
     "uploader.gateway": frozenset(
@@ -168,6 +181,7 @@ PINNED: dict[str, frozenset[str]] = {
         {
             "BOT_ENV_VARIABLES",
             "BadLinkError",
+            "Bot",
             "BotSettings",
             "BusyError",
             "CommandError",
@@ -184,14 +198,18 @@ PINNED: dict[str, frozenset[str]] = {
             "StatusCommand",
             "TooLargeError",
             "UploadCommand",
+            "WebPageError",
             "address_refusal",
             "checked_address",
             "download",
+            "fetch_page",
             "make_request_dir",
             "parse_command",
             "parse_link",
             "request_from_interaction",
             "request_from_message",
+            "run_bot",
+            "ytdlp_available",
         }
     ),
     "uploader.journal": frozenset(
@@ -341,7 +359,7 @@ def test_the_pytest_plugin_provides_the_fixture_and_its_marker() -> None:
         for name, obj in vars(plugin).items()
         if not name.startswith("_") and getattr(obj, "__module__", None) == PLUGIN
     }
-    assert defined == {"fake_discord", "fake_discord_thread", "pytest_configure"}
+    assert defined == {"fake_discord", "fake_discord_thread", "fake_gateway", "pytest_configure"}
 
 
 def test_media_file_is_constructible_as_documented() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from uploader import (
     CompressionProgress,
     CompressionStarted,
     FileCompressed,
+    MediaFile,
     UploaderError,
     open_upload_pipeline,
 )
@@ -37,6 +39,7 @@ from uploader._pipeline import BATCHER_BUFFER, upload_directory
 from uploader.discord import (
     DestinationNotFoundError,
     MissingPermissionsError,
+    SentMessage,
 )
 
 
@@ -302,3 +305,29 @@ async def test_413_recompressions_while_other_encodes_are_queued_cannot_deadlock
         ]
     assert result.metadata["file_limit_bytes"] == 150 * 1024
     assert isinstance(events[-1], UploadDone)
+
+
+async def test_after_a_failure_the_kept_folder_holds_only_what_was_not_delivered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autojump_clock: object
+) -> None:
+    # issue 13 #16: stand-ins already in the channel are not kept (10 MB a run otherwise)
+    FakeEncoder().install(monkeypatch)
+    root = tmp_path / "in"
+    root.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        (root / name).write_bytes(os.urandom(300 * 1024))
+
+    class SecondRefused(MemoryDestination):
+        async def send_files(self, files: Sequence[MediaFile], *, content: str) -> SentMessage:
+            if self.messages:
+                raise UploaderError("refused")
+            return await super().send_files(files, content=content)
+
+    dest = SecondRefused()
+    settings = small_settings(tmp_path, upload_max_files_per_batch=1)
+    result = await upload_directory(root, dest, settings=settings, workdir=tmp_path / "work")
+    assert not result.success and result.workdir is not None
+    delivered = [o for o in result.outcomes if o.status is FileStatus.DELIVERED]
+    assert len(delivered) == 1 and len(dest.messages) == 1
+    kept = sorted(p.name for p in result.workdir.iterdir())
+    assert len(kept) == 1 and kept[0] not in delivered[0].sent_as

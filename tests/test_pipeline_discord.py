@@ -34,6 +34,7 @@ def settings(**kw: object) -> Settings:
     base: dict[str, object] = {
         "upload_linger_seconds": 0.05,
         "upload_enable_progress_updates": False,
+        "upload_check_media": False,  # random bytes stand in for media here
     }
     base.update(kw)
     return Settings(**base)  # type: ignore[arg-type]

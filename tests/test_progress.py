@@ -177,18 +177,26 @@ def test_same_names_in_two_folders_get_a_status_line_each() -> None:
 def test_same_names_in_two_folders_get_their_quarters_each() -> None:
     lines: list[str] = []
     r = LineReporter(lines.append)
+    r.handle(DetectionDone(2, A_CLIP.size_bytes + B_CLIP.size_bytes))
     for percent in (30, 55):
         r.handle(CompressionProgress(A_CLIP, percent))
         r.handle(CompressionProgress(B_CLIP, percent))
-    assert lines == ["compressing clip.mp4: 25%"] * 2 + ["compressing clip.mp4: 50%"] * 2
+    # each named with its folder (issue 13 #10), so the two are told apart
+    assert lines[1:] == [
+        "compressing a/clip.mp4: 25%",
+        "compressing b/clip.mp4: 25%",
+        "compressing a/clip.mp4: 50%",
+        "compressing b/clip.mp4: 50%",
+    ]
 
 
-def test_an_unreadable_path_is_shown_as_failed_and_a_skipped_one_is_not() -> None:
+def test_an_unreadable_path_is_shown_as_failed_and_a_skipped_one_as_skipped() -> None:
+    # Changed on purpose (issue 13 #4): skipped files are named too, each by its path.
     lines: list[str] = []
     r = LineReporter(lines.append)
     r.handle(FileSkipped(UnreadablePath(Path("in/locked.mp4"), "permission denied")))
     r.handle(FileSkipped(SkippedFile(Path("in/notes.txt"), "not media")))
-    assert lines == ["failed locked.mp4: permission denied"]
+    assert lines == ["failed in/locked.mp4: permission denied", "skipped in/notes.txt: not media"]
     status = DiscordStatusReporter(Texts())
     status.handle(FileSkipped(UnreadablePath(Path("in/locked.mp4"), "permission denied")))
     assert "❌ locked.mp4: permission denied" in status.render()
@@ -211,3 +219,50 @@ async def test_two_clips_of_the_same_name_both_reach_100_through_the_pipeline(
     assert result.success, result.message
     encodes = [t for t in r._progress.tasks if "clip.mp4" in t.description]
     assert [t.completed for t in encodes] == [100, 100]
+
+
+def test_a_stated_lower_limit_is_said_as_the_servers() -> None:
+    from uploader import LimitLowered
+
+    lines: list[str] = []
+    r = LineReporter(lines.append)
+    r.handle(DetectionDone(0, 0))
+    r.handle(LimitLowered(8 * 1024 * 1024, 10 * 1024 * 1024, stated=True))
+    assert lines[1:] == [
+        "this server takes files up to 8.0 MiB, not 10.0 MiB: larger files are compressed to fit"
+    ]
+
+
+def test_piped_lines_start_with_what_was_found() -> None:
+    lines: list[str] = []
+    r = LineReporter(lines.append)
+    r.handle(FileFound(VIDEO))
+    r.handle(CompressionStarted(VIDEO, 10 * 1024 * 1024))  # the router is faster than the walk
+    r.handle(CompressionProgress(VIDEO, 30))
+    r.handle(DetectionDone(1, VIDEO.size_bytes))
+    assert lines == [
+        "found 1 media file (32.0 MiB)",
+        "compressing video.mp4 (32.0 MiB → at most 10.0 MiB)",
+        "compressing video.mp4: 25%",
+    ]
+
+
+async def test_a_refused_status_message_is_given_up_after_one_warning(
+    autojump_clock: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    # issue 13 #6: a wrong token is not repeated once per edit on stderr
+    from uploader.discord import MissingPermissionsError
+
+    class Refusing(Texts):
+        async def send_message(self, content: str) -> str:
+            raise MissingPermissionsError("Discord refused the webhook token")
+
+    reporter = DiscordStatusReporter(Refusing(), interval=0.1)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reporter.run)
+        for _ in range(50):
+            reporter.handle(FileFound(VIDEO))
+            await trio.sleep(0.2)
+        reporter.handle(UploadDone(RESULT))
+    warnings = [r for r in caplog.records if "status message" in r.getMessage()]
+    assert len(warnings) == 1

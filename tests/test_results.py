@@ -147,7 +147,9 @@ def test_the_summary_says_what_happened_file_by_file() -> None:
 
 
 def test_a_long_summary_drops_whole_lines_and_says_how_many() -> None:
-    outcomes = [FileOutcome(Path(f"{i:04}.jpg"), FileStatus.FAILED, "x" * 40) for i in range(200)]
+    outcomes = [
+        FileOutcome(Path(f"{i:04}.jpg"), FileStatus.FAILED, f"{i}" + "x" * 40) for i in range(200)
+    ]
     text = summarize(outcomes)
     assert len(text) <= MAX_MESSAGE_CHARS
     last = text.splitlines()[-1]
@@ -160,3 +162,44 @@ def test_reasons_never_name_local_folders() -> None:
     path = Path("/home/someone/in/a.mp4")
     assert without_path(f"{path}: cannot read", path) == "cannot read"
     assert failure(path, f"could not open {path}").reason == "could not open a.mp4"
+
+
+def test_the_summary_groups_a_run_wide_reason_and_names_files_by_their_folder() -> None:
+    root = Path("/in")
+    stop = "upload stopped: Discord refused the webhook token"
+    outcomes = [
+        FileOutcome(
+            root / "a" / "big.jpg",
+            FileStatus.DELIVERED,
+            size_bytes=9,
+            sent_bytes=4,
+            sent_as=("big.jpg",),
+            message_id="1",
+        ),
+        FileOutcome(
+            root / "b" / "big.jpg",
+            FileStatus.DELIVERED,
+            size_bytes=9,
+            sent_bytes=5,
+            sent_as=("big (2).jpg",),
+            message_id="1",
+        ),
+        *(FileOutcome(root / f"{i}.png", FileStatus.FAILED, stop) for i in range(2000)),
+        FileOutcome(root / "locked", FileStatus.FAILED, "permission denied"),
+    ]
+    lines = summarize(outcomes, root=root, unreadable=1).splitlines()
+    assert lines == [
+        "⚠️ Partial upload: 2/2002 files uploaded; 1 could not be read",
+        "ℹ️ Compression info:",
+        "🗜️ big.jpg (compressed from a/big.jpg, 9 B → 4 B)",
+        "🗜️ big (2).jpg (compressed from b/big.jpg, 9 B → 5 B)",
+        f"❌ 2000 files not sent: {stop}",
+        "❌ locked: permission denied",
+    ]
+
+
+def test_nothing_uploaded_is_not_a_partial_upload() -> None:
+    outcomes = [FileOutcome(Path(f"{i}.jpg"), FileStatus.FAILED, f"no {i}") for i in range(2)]
+    assert summarize(outcomes).splitlines()[0] == "❌ Nothing uploaded: 0/2 files"
+    one = [FileOutcome(Path("a.jpg"), FileStatus.DELIVERED, message_id="1")]
+    assert summarize(one).splitlines()[0] == "🎉 Upload complete: 1/1 files uploaded"

@@ -39,6 +39,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (*ENV_VARIABLES, "DISCORD_TOKEN", "DISCORD_WEBHOOK_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("UPLOAD_ENABLE_PROGRESS_UPDATES", "false")  # no status message
+    monkeypatch.setenv("UPLOAD_CHECK_MEDIA", "false")  # random bytes stand in for media here
 
 
 @pytest.mark.parametrize(
@@ -170,7 +171,11 @@ def test_exit_0_when_every_media_file_is_delivered(
     # 12 files, at most 5 a message: 3 messages (the batcher may send one early, never more)
     assert all(len(m.attachments) <= 5 for m in messages) and len(messages) <= 4
     assert all(m.channel_id == channel and m.nonce for m in messages)
-    assert out == "12 delivered, 0 not delivered, 1 skipped\n"
+    # the skipped file is named too (issue 13 #4)
+    assert out == (
+        "12 delivered, 0 not delivered, 1 skipped\n"
+        f"  skipped: {tmp_path / 'readme.txt'}: not a supported media type\n"
+    )
     assert "🎉 Upload complete: 12/12 files uploaded" in err
     assert fake.bot_token not in out + err
 

@@ -33,7 +33,11 @@ from uploader.testing import FakeDiscord, Fault, FaultKind
 Clock = trio.testing.MockClock
 
 RATE_LIMITS: tuple[FaultKind, ...] = ("rate_limit_user", "rate_limit_global", "rate_limit_shared")
-SETTINGS = Settings(upload_max_files_per_batch=4, upload_enable_progress_updates=False)
+SETTINGS = Settings(
+    upload_max_files_per_batch=4,
+    upload_enable_progress_updates=False,
+    upload_check_media=False,  # random bytes stand in for media here
+)
 
 
 def make_media(directory: Path, count: int, seed: int = 7) -> dict[str, str]:

@@ -34,8 +34,19 @@ def names(fs: tuple[MediaFile, ...]) -> list[str]:
         ((200 * KIB,), None, 10 * MIB, 0, 100 * KIB, ["f0"], [], []),
         # Discord said the limit: files over it are recompressed, the rest resent
         ((300 * KIB, 100 * KIB), 150 * KIB, 10 * MIB, 0, 150 * KIB, ["f0"], [["f1"]], []),
-        # several files that each fit, no stated limit: the request was too big, halve it
-        ((300 * KIB,) * 4, None, 10 * MIB, 0, 10 * MIB, [], [["f0", "f1"], ["f2", "f3"]], []),
+        # several files that each fit, no stated limit: the largest alone first (refused, it
+        # teaches the per-file limit), the rest in halves (if the request was too big)
+        ((300 * KIB,) * 4, None, 10 * MIB, 0, 10 * MIB, [], [["f0"], ["f1", "f2"], ["f3"]], []),
+        (
+            (100 * KIB, 300 * KIB, 200 * KIB),
+            None,
+            10 * MIB,
+            0,
+            10 * MIB,
+            [],
+            [["f1"], ["f0", "f2"]],
+            [],
+        ),
         # a stated limit above what the run uses never raises it
         ((300 * KIB,), 50 * MIB, 10 * MIB, 0, 10 * MIB, [], [], ["f0"]),
         # a lone file within the stated limit was refused: resending cannot help

@@ -23,6 +23,8 @@ from ._events import FileDelivered as FileDelivered
 from ._events import FileFailed as FileFailed
 from ._events import FileFound as FileFound
 from ._events import FileSkipped as FileSkipped
+from ._events import LimitLowered as LimitLowered
+from ._events import MediaWarning as MediaWarning
 from ._events import UploadDone as UploadDone
 from ._models import MIB as MIB
 from ._models import FileOutcome as FileOutcome

@@ -96,12 +96,43 @@ class FileFailed:
         reason: why, without local folders (fit for a channel).
         compression: the failure was its compression's.
         uncertain: the message holding it may have been posted (a lost answer).
+        stopped: not tried: the run had stopped, for a reason every file shares (a refused
+            token, a deleted webhook...); reporters say such a reason once, not per file.
     """
 
     path: Path
     reason: str
     compression: bool = False
     uncertain: bool = False
+    stopped: bool = False
+
+
+@attrs.frozen
+class LimitLowered:
+    """Discord refused a file as too large: the server's per-file limit is below the run's.
+
+    Attributes:
+        limit_bytes: the limit from now on (the one Discord stated, or a safe guess).
+        previous_bytes: the limit the run had.
+        stated: Discord's answer stated the limit (else ``limit_bytes`` is a guess below it).
+    """
+
+    limit_bytes: int
+    previous_bytes: int
+    stated: bool = False
+
+
+@attrs.frozen
+class MediaWarning:
+    """A file goes on, but something about it deserves a word (e.g. it was cut short).
+
+    Attributes:
+        path: the user's file.
+        message: what is wrong with it, without its name.
+    """
+
+    path: Path
+    message: str
 
 
 @attrs.frozen
@@ -173,6 +204,8 @@ ProgressEvent = (
     | BatchSent
     | FileDelivered
     | FileFailed
+    | LimitLowered
+    | MediaWarning
     | FileAlreadyDelivered
     | StandInsReused
     | JournalNotice

@@ -177,6 +177,7 @@ class UploadResult:
         workdir: where compressed files are kept (None once cleaned up).
         metadata: the original system's figures (platform, totals, compression attempts and
             successes, batches, processing and upload seconds).
+        removed: the user's files deleted after delivery (UPLOAD_CLEANUP_AFTER_SUCCESS).
     """
 
     success: bool
@@ -184,6 +185,7 @@ class UploadResult:
     outcomes: tuple[FileOutcome, ...]
     workdir: Path | None = None
     metadata: dict[str, object] = attrs.field(factory=dict)
+    removed: tuple[Path, ...] = ()
 
     @property
     def delivered(self) -> tuple[FileOutcome, ...]:

@@ -29,6 +29,7 @@ from ._detect import check_directory, run_detector
 from ._errors import UploaderError, single_error
 from ._events import JournalNotice, ProgressEvent, UploadDone
 from ._ledger import Ledger, open_ledger
+from ._media_check import run_media_check
 from ._models import (
     DetectorEvent,
     FileOutcome,
@@ -172,7 +173,7 @@ class UploadPipeline:
         platform: str,
         ledger: Ledger,
     ) -> UploadResult:
-        collector = Collector()
+        collector = Collector(root=directory)
         with single_error():
             async with trio.open_nursery() as outer:
                 for reporter in reporters:
@@ -198,7 +199,9 @@ class UploadPipeline:
                 if ledger.journal is not None:
                     journal = str(ledger.journal.path)
                     result = attrs.evolve(result, metadata={**result.metadata, "journal": journal})
-                result = await self._cleanup(result, directory, own_workdir)
+                result = await self._cleanup(
+                    result, directory, own_workdir, collector.delivered_stand_ins()
+                )
                 for reporter in reporters:
                     reporter.handle(UploadDone(result))
         return result
@@ -225,6 +228,7 @@ class UploadPipeline:
             await events.send(JournalNotice(str(ledger.journal.warning)))
         await uploader.resend_earlier()
         detected_send, detected_recv = trio.open_memory_channel[DetectorEvent](1)
+        checked_send, checked_recv = trio.open_memory_channel[DetectorEvent](1)
         # Descriptors again: a few messages' worth lets detection finish while the uploader
         # is busy, and still stops the detector soon when the uploader stalls.
         batcher_send, batcher_recv = trio.open_memory_channel[BatcherInput](BATCHER_BUFFER)
@@ -245,7 +249,8 @@ class UploadPipeline:
                     linger=s.upload_linger_seconds,
                 )
             )
-            nursery.start_soon(router.route, detected_recv, batcher_send, jobs_send, events.clone())
+            nursery.start_soon(router.route, checked_recv, batcher_send, jobs_send, events.clone())
+            nursery.start_soon(run_media_check, detected_recv, checked_send, events.clone(), s)
             nursery.start_soon(run_detector, directory, detected_send)
             hand_over_events, pool_events = events.clone(), events.clone()
             with run.compression:
@@ -268,13 +273,20 @@ class UploadPipeline:
                 end.close()
 
     async def _cleanup(
-        self, result: UploadResult, directory: Path, own_workdir: bool
+        self, result: UploadResult, directory: Path, own_workdir: bool, sent: Sequence[Path]
     ) -> UploadResult:
-        """Remove what may be removed: never a file that was not verified delivered."""
+        """Remove what may be removed: never a file that was not verified delivered.
+
+        ``sent`` are the stand-ins Discord confirmed: after a failure the working folder keeps
+        only what was not delivered.
+        """
         workdir = result.workdir
         if workdir is None:
             return result
         if not result.success:
+            for stand_in in sent:
+                if _inside(stand_in, workdir):
+                    await trio.Path(stand_in).unlink(missing_ok=True)
             # Kept for inspection, unless there is nothing in it to inspect.
             if own_workdir and not any(await trio.Path(workdir).iterdir()):
                 await trio.Path(workdir).rmdir()
@@ -283,25 +295,33 @@ class UploadPipeline:
         if own_workdir or self.settings.upload_cleanup_after_success:
             await trio.to_thread.run_sync(shutil.rmtree, workdir, True)
             workdir = None
+        removed: tuple[Path, ...] = ()
         if self.settings.upload_cleanup_after_success:
-            await trio.to_thread.run_sync(_remove_delivered, directory, result.outcomes)
-        return attrs.evolve(result, workdir=workdir)
+            removed = await trio.to_thread.run_sync(_remove_delivered, directory, result.outcomes)
+        return attrs.evolve(result, workdir=workdir, removed=removed)
 
 
 def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
 
-def _remove_delivered(directory: Path, outcomes: Sequence[FileOutcome]) -> None:
-    """Delete delivered files, then the request directory if nothing else is left in it."""
+def _remove_delivered(directory: Path, outcomes: Sequence[FileOutcome]) -> tuple[Path, ...]:
+    """Delete delivered files, then the request directory if nothing else is left in it.
+
+    Returns the files deleted.
+    """
+    removed = []
     for o in outcomes:
         if o.status is FileStatus.DELIVERED:
-            o.path.unlink(missing_ok=True)
+            with suppress(FileNotFoundError):
+                o.path.unlink()
+                removed.append(o.path)
     for folder in sorted((p for p in directory.rglob("*") if p.is_dir()), reverse=True):
         with suppress(OSError):
             folder.rmdir()
     with suppress(OSError):
         directory.rmdir()
+    return tuple(removed)
 
 
 async def _fan_out(

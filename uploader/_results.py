@@ -29,6 +29,7 @@ from ._models import (
     MediaFile,
     RefusedPath,
     SkippedFile,
+    UnreadablePath,
     UploadResult,
     format_size,
 )
@@ -59,11 +60,20 @@ def reason_of(exc: BaseException) -> str:
 
 
 def failure(
-    path: Path, reason: str, *, compression: bool = False, uncertain: bool = False
+    path: Path,
+    reason: str,
+    *,
+    compression: bool = False,
+    uncertain: bool = False,
+    stopped: bool = False,
 ) -> FileFailed:
     """The `FileFailed` event for the user's file ``path``, its reason without local folders."""
     return FileFailed(
-        path, without_path(reason, path), compression=compression, uncertain=uncertain
+        path,
+        without_path(reason, path),
+        compression=compression,
+        uncertain=uncertain,
+        stopped=stopped,
     )
 
 
@@ -81,6 +91,16 @@ class Collector:
     earlier: dict[Path, FileAlreadyDelivered] = attrs.Factory(dict)
     compression_attempts: int = 0
     compression_successes: int = 0
+    root: Path | None = None
+    """The folder sent: the summary names files relative to it."""
+
+    def unreadable(self) -> int:
+        """How many paths the detector could not read (not media files, but failures)."""
+        return sum(isinstance(i, UnreadablePath) for i in self.issues.values())
+
+    def delivered_stand_ins(self) -> list[Path]:
+        """Compressed stand-ins Discord confirmed: no need to keep them after a failure."""
+        return [d.file.path for ds in self.delivered.values() for d in ds if d.file.is_compressed]
 
     def take(self, event: object) -> None:
         """Record one event of the run (events that say nothing about a file's fate are ignored)."""
@@ -184,7 +204,7 @@ class Collector:
         }
         return UploadResult(
             success=success,
-            message=summarize(outcomes),
+            message=summarize(outcomes, root=self.root, unreadable=self.unreadable()),
             outcomes=outcomes,
             workdir=workdir,
             metadata=metadata,
@@ -213,34 +233,76 @@ def _deliberate(issue: DetectorIssue) -> bool:
     return isinstance(issue, SkippedFile | RefusedPath)
 
 
-def summarize(outcomes: Sequence[FileOutcome]) -> str:
-    """The closing summary, as the original showed it (at most one Discord message long)."""
+GROUPED = 3
+"""More files than this sharing one failure reason are one line ("2000 files not sent: ...")."""
+
+
+def shown_path(path: Path, root: Path | None) -> str:
+    """``path`` as the summary names it: relative to the folder sent (no local folders)."""
+    if root is not None and path.is_relative_to(root) and path != root:
+        return str(path.relative_to(root))
+    return path.name
+
+
+def _heading(delivered: int, media: int, unreadable: int) -> str:
+    if not media and not unreadable:
+        return "🤷 No media files to upload"
+    unread = f"; {unreadable} could not be read" if unreadable else ""
+    if media and delivered == media and not unreadable:
+        return f"🎉 Upload complete: {delivered}/{media} files uploaded"
+    if delivered == 0:
+        return f"❌ Nothing uploaded: 0/{media} files{unread}"
+    return f"⚠️ Partial upload: {delivered}/{media} files uploaded{unread}"
+
+
+def _failure_lines(failed: Sequence[FileOutcome], root: Path | None) -> list[str]:
+    """A line per failed file, or one line for a reason many files share (a run-wide stop)."""
+    counts: dict[tuple[FileStatus, str], int] = {}
+    for o in failed:
+        counts[o.status, o.reason] = counts.get((o.status, o.reason), 0) + 1
+    lines: list[str] = []
+    said: set[tuple[FileStatus, str]] = set()
+    for o in failed:
+        key = (o.status, o.reason)
+        mark = "❓" if o.status is FileStatus.UNCERTAIN else "❌"
+        if counts[key] <= GROUPED:
+            lines.append(f"{mark} {shown_path(o.path, root)}: {o.reason}")
+        elif key not in said:
+            said.add(key)
+            verb = "may have been posted" if o.status is FileStatus.UNCERTAIN else "not sent"
+            lines.append(f"{mark} {counts[key]} files {verb}: {o.reason}")
+    return lines
+
+
+def summarize(
+    outcomes: Sequence[FileOutcome], *, root: Path | None = None, unreadable: int = 0
+) -> str:
+    """The closing summary (at most one Discord message long).
+
+    Args:
+        outcomes: every file's outcome.
+        root: the folder sent; files are named relative to it (two may share a name).
+        unreadable: how many of the failed outcomes are paths that could not be read (not
+            media files: they are not counted as files to upload).
+    """
     media = [o for o in outcomes if o.status is not FileStatus.SKIPPED]
     delivered = [o for o in media if o.status is FileStatus.DELIVERED]
     earlier = sum(o.reason == ALREADY_DELIVERED for o in delivered)
     if media and earlier == len(media):
         lines = [f"✅ Nothing to send: {earlier} files already delivered"]
-    elif media and len(delivered) == len(media):
-        lines = [f"🎉 Upload complete: {len(delivered)}/{len(media)} files uploaded"]
-    elif not media:
-        lines = ["🤷 No media files to upload"]
     else:
-        lines = [f"⚠️ Partial upload: {len(delivered)}/{len(media)} files uploaded"]
+        lines = [_heading(len(delivered), len(media) - unreadable, unreadable)]
     if earlier and earlier < len(media):
         lines.append(f"↩️ {earlier} of them already delivered by an earlier run")
     compressed = [o for o in delivered if o.compressed and o.reason != ALREADY_DELIVERED]
     if compressed:
         lines.append("ℹ️ Compression info:")
         lines.extend(
-            f"🗜️ {', '.join(o.sent_as)} (compressed from {o.path.name},"
+            f"🗜️ {', '.join(o.sent_as)} (compressed from {shown_path(o.path, root)},"
             f" {format_size(o.size_bytes)} → {format_size(o.sent_bytes)})"
             for o in compressed
         )
-    for o in media:
-        if o.status is FileStatus.FAILED:
-            lines.append(f"❌ {o.path.name}: {o.reason}")
-        elif o.status is FileStatus.UNCERTAIN:
-            lines.append(f"❓ {o.path.name}: {o.reason}")
+    lines.extend(_failure_lines([o for o in media if o.status is not FileStatus.DELIVERED], root))
     return fit_lines(lines)
 
 

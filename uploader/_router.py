@@ -27,7 +27,7 @@ from ._models import (
 )
 from ._results import failure, reason_of, user_path
 from ._run import Run
-from .compress import Compressed, CompressionFailed, CompressionJob
+from .compress import Compressed, CompressionFailed, CompressionJob, FFmpegNotFoundError
 
 
 def compression_event(result: Compressed | CompressionFailed) -> FileCompressed | FileFailed:
@@ -42,6 +42,9 @@ def compression_event(result: Compressed | CompressionFailed) -> FileCompressed 
         if original.original_path is not None:
             outputs = tuple(attrs.evolve(o, original_path=user) for o in outputs)
         return FileCompressed(original, outputs)
+    if isinstance(result.error, FFmpegNotFoundError):  # how to install it is said once, up front
+        reason = f"not compressed: {result.error.program!r} is not installed"
+        return failure(user, reason, compression=True)
     return failure(user, reason_of(result.error), compression=True)
 
 
@@ -101,7 +104,7 @@ class Router:
             await batcher.send(Ready(file))
             return
         if self.run.stopped is not None:
-            await events.send(failure(file.path, self.run.stopped))
+            await events.send(failure(file.path, self.run.stopped, stopped=True))
             return
         target = self.run.compression_target_bytes
         await batcher.send(Pending(file.path, target))
@@ -110,7 +113,8 @@ class Router:
             await jobs.send(CompressionJob(file, target))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             # compression was stopped because nothing more can be delivered
-            await events.send(failure(file.path, self.run.stopped or "not compressed"))
+            reason = self.run.stopped or "not compressed"
+            await events.send(failure(file.path, reason, stopped=self.run.stopped is not None))
             await batcher.send(Resolved(file.path, ()))
 
     async def hand_over(

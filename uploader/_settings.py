@@ -23,6 +23,13 @@ DEFAULT_REQUEST_LIMIT_MB = 25.0
 MULTIPART_RESERVE_BYTES = 64 * 1024
 """Room kept inside the request cap for multipart headers and the JSON payload."""
 DEFAULT_API_BASE = "https://discord.com/api/v10"
+PROXY_MODES = ("auto", "on", "off")
+"""DISCORD_PROXY_MODE's values; see `uploader.discord.proxy_mode_on`."""
+
+
+def _check_proxy_mode(_: object, __: attrs.Attribute[str], value: str) -> None:
+    if value not in PROXY_MODES:
+        raise SettingsError("DISCORD_PROXY_MODE", value, "one of " + ", ".join(PROXY_MODES))
 
 
 def mib_to_bytes(mib: float) -> int:
@@ -36,6 +43,14 @@ def _parse_bool(name: str, raw: str) -> bool:
         return True
     if value in {"0", "false", "no", "off"}:
         return False
+    raise SettingsError(name, raw, "true or false (or 1/0, yes/no, on/off)")
+
+
+def _parse_strict_bool(name: str, raw: str) -> bool:
+    """Only ``true`` or ``false``: for a setting that deletes the user's files."""
+    value = raw.strip().lower()
+    if value in {"true", "false"}:
+        return value == "true"
     raise SettingsError(name, raw, "true or false")
 
 
@@ -91,14 +106,19 @@ class Settings:
         upload_journal_dir: UPLOAD_JOURNAL_DIR, where journals live (None:
             ``$XDG_STATE_HOME/uploader/journals``).
         compression_max_concurrent: COMPRESSION_MAX_CONCURRENT, parallel ffmpeg encodes.
-        compression_ffmpeg_preset: COMPRESSION_FFMPEG_PRESET, the x264 preset.
+        compression_ffmpeg_preset: COMPRESSION_FFMPEG_PRESET, the x264 preset; None (unset):
+            chosen per clip from its length and the machine's cores.
         compression_max_upload_size_mb: COMPRESSION_MAX_UPLOAD_SIZE_MB, the target size of a
             compressed file (never above the per-file limit); None means the per-file limit.
         compression_ffmpeg_path: COMPRESSION_FFMPEG_PATH.
         compression_ffprobe_path: COMPRESSION_FFPROBE_PATH.
         compression_split_long: COMPRESSION_SPLIT_LONG, split a video too long to fit into parts.
+        upload_check_media: UPLOAD_CHECK_MEDIA, probe every video and audio file with ffprobe
+            before sending it (skip what is not media, warn about files cut short).
         discord_api_base: DISCORD_API_BASE, e.g. a shared rate-limit proxy.
         discord_global_rate: DISCORD_GLOBAL_RATE, requests per second allowed per bot token.
+        discord_proxy_mode: DISCORD_PROXY_MODE, ``auto`` (a proxy whenever the API base is not
+            Discord's own host), ``on`` or ``off``: whether a rate-limit proxy stands in front.
     """
 
     upload_batch_size_mb: float = DEFAULT_REQUEST_LIMIT_MB
@@ -113,13 +133,15 @@ class Settings:
     upload_resume: bool = True
     upload_journal_dir: str | None = None
     compression_max_concurrent: int = attrs.field(factory=lambda: os.cpu_count() or 1)
-    compression_ffmpeg_preset: str = "medium"
+    compression_ffmpeg_preset: str | None = None
     compression_max_upload_size_mb: float | None = None
     compression_ffmpeg_path: str = "ffmpeg"
     compression_ffprobe_path: str = "ffprobe"
     compression_split_long: bool = False
+    upload_check_media: bool = True
     discord_api_base: str = DEFAULT_API_BASE
     discord_global_rate: float = 50.0
+    discord_proxy_mode: str = attrs.field(default="auto", validator=_check_proxy_mode)
 
     def __attrs_post_init__(self) -> None:
         if not 1 <= self.upload_max_files_per_batch <= MAX_ATTACHMENTS:
@@ -132,7 +154,8 @@ class Settings:
             raise SettingsError(
                 "COMPRESSION_MAX_CONCURRENT", self.compression_max_concurrent, "at least 1"
             )
-        if self.compression_ffmpeg_preset not in X264_PRESETS:
+        preset = self.compression_ffmpeg_preset
+        if preset is not None and preset not in X264_PRESETS:
             raise SettingsError(
                 "COMPRESSION_FFMPEG_PRESET",
                 self.compression_ffmpeg_preset,
@@ -214,6 +237,13 @@ def _api_base(raw: str) -> str:
     return value
 
 
+def _proxy_mode(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in PROXY_MODES:
+        raise SettingsError("DISCORD_PROXY_MODE", raw, "one of " + ", ".join(PROXY_MODES))
+    return value
+
+
 def _text(raw: str) -> str:
     return raw.strip()
 
@@ -242,7 +272,7 @@ _ENV_PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     ),
     "upload_cleanup_after_success": (
         "UPLOAD_CLEANUP_AFTER_SUCCESS",
-        _bool("UPLOAD_CLEANUP_AFTER_SUCCESS"),
+        lambda raw: _parse_strict_bool("UPLOAD_CLEANUP_AFTER_SUCCESS", raw),
     ),
     "upload_file_limit_mb": ("UPLOAD_FILE_LIMIT_MB", _positive_mb("UPLOAD_FILE_LIMIT_MB")),
     "upload_request_limit_mb": (
@@ -276,11 +306,13 @@ _ENV_PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "compression_ffmpeg_path": ("COMPRESSION_FFMPEG_PATH", _text),
     "compression_ffprobe_path": ("COMPRESSION_FFPROBE_PATH", _text),
     "compression_split_long": ("COMPRESSION_SPLIT_LONG", _bool("COMPRESSION_SPLIT_LONG")),
+    "upload_check_media": ("UPLOAD_CHECK_MEDIA", _bool("UPLOAD_CHECK_MEDIA")),
     "discord_api_base": ("DISCORD_API_BASE", _api_base),
     "discord_global_rate": (
         "DISCORD_GLOBAL_RATE",
         lambda raw: _parse_number("DISCORD_GLOBAL_RATE", raw, minimum=0.1, maximum=10_000),
     ),
+    "discord_proxy_mode": ("DISCORD_PROXY_MODE", _proxy_mode),
 }
 
 ENV_VARIABLES: tuple[str, ...] = tuple(var for var, _ in _ENV_PARSERS.values())

@@ -79,8 +79,18 @@ def decide_too_large(
         return TooLarge(limit, fail=files)
     if len(fitting) <= 1:
         return TooLarge(limit, recompress=over, resend=_plan(fitting, max_files, max_bytes))
-    # Several files that each fit: the request as a whole was too big, so halve it (and never
-    # put them all in one message again, even when their sizes cannot halve).
+    # Several files that each fit as far as we know: either the request as a whole was too
+    # big, or one file is over a per-file limit Discord did not state. The largest goes first,
+    # alone: refused alone, it teaches the limit (and every file over it is compressed before
+    # it is sent); the rest go in halves (never all in one message again, even when their
+    # sizes cannot halve).
+    if learnt is None:
+        largest = max(fitting, key=lambda f: f.size_bytes)
+        rest = [f for f in fitting if f is not largest]
+        half = max(sum(f.size_bytes for f in fitting) // 2, 1)
+        fewer = min(max_files, len(fitting) - 1)
+        resend = (UploadBatch((largest,)), *_plan(rest, fewer, min(half, max_bytes)))
+        return TooLarge(limit, recompress=over, resend=resend)
     half = max(sum(f.size_bytes for f in fitting) // 2, 1)
     fewer = min(max_files, len(fitting) - 1)
     return TooLarge(limit, recompress=over, resend=_plan(fitting, fewer, min(half, max_bytes)))

@@ -27,6 +27,7 @@ from ._events import (
     DiscordUnavailable,
     FileCompressed,
     FileDelivered,
+    LimitLowered,
     ProgressEvent,
 )
 from ._ledger import Ledger
@@ -135,8 +136,10 @@ class Uploader:
     async def _fail(
         self, files: tuple[MediaFile, ...], reason: str, *, uncertain: bool = False
     ) -> None:
+        stopped = reason == self.run.stopped  # run-wide: reporters say it once
         for f in files:
-            await self.events.send(failure(user_path(f), reason, uncertain=uncertain))
+            event = failure(user_path(f), reason, uncertain=uncertain, stopped=stopped)
+            await self.events.send(event)
 
     async def _deliver(self, batch: UploadBatch, *, depth: int) -> None:
         if self.run.stopped is not None:
@@ -228,7 +231,10 @@ class Uploader:
             max_bytes=settings.batch_max_bytes,
             depth=depth,
         )
-        self.run.learn_limit(decision.limit)
+        previous = self.run.file_limit_bytes
+        if self.run.learn_limit(decision.limit):
+            stated = exc.limit_bytes is not None
+            await self.events.send(LimitLowered(decision.limit, previous, stated=stated))
         await self._fail(decision.fail, reason_of(exc))
         for f in decision.recompress:
             await self._recompress(f, depth=depth)

@@ -4,6 +4,8 @@
 `download` fetches a link into a per-request folder (`make_request_dir`) with the checks of
 `BotSettings` (size cap, public addresses only, media only); `RequestGate` applies the per-user
 limit and the global queue. Every refusal is a `RequestRefusedError` whose text is the reply.
+`run_bot` puts them together: ``bot = await nursery.start(run_bot, token)`` runs the bot on the
+gateway until SIGINT/SIGTERM or ``bot.stop()``.
 """
 
 from __future__ import annotations
@@ -30,16 +32,22 @@ from ._errors import NotMediaError as NotMediaError
 from ._errors import PrivateAddressError as PrivateAddressError
 from ._errors import RequestRefusedError as RequestRefusedError
 from ._errors import TooLargeError as TooLargeError
+from ._errors import WebPageError as WebPageError
 from ._gate import GateStatus as GateStatus
 from ._gate import RequestGate as RequestGate
+from ._run import Bot as Bot
+from ._run import run_bot as run_bot
 from ._settings import BOT_ENV_VARIABLES as BOT_ENV_VARIABLES
 from ._settings import BotSettings as BotSettings
+from ._ytdlp import fetch_page as fetch_page
+from ._ytdlp import ytdlp_available as ytdlp_available
 
 __all__ = [
     "BOT_ENV_VARIABLES",
     "DEFERRED_RESPONSE",
     "SLASH_COMMANDS",
     "BadLinkError",
+    "Bot",
     "BotSettings",
     "BusyError",
     "CommandError",
@@ -54,12 +62,16 @@ __all__ = [
     "StatusCommand",
     "TooLargeError",
     "UploadCommand",
+    "WebPageError",
     "address_refusal",
     "checked_address",
     "download",
+    "fetch_page",
     "make_request_dir",
     "parse_command",
     "parse_link",
     "request_from_interaction",
     "request_from_message",
+    "run_bot",
+    "ytdlp_available",
 ]

@@ -21,7 +21,7 @@ import trio
 
 from .._mediatypes import media_type_of_suffix
 from ._addresses import Resolver, checked_address, parse_link, resolve_host
-from ._errors import BadLinkError, NotMediaError, TooLargeError
+from ._errors import BadLinkError, NotMediaError, TooLargeError, WebPageError
 
 MAX_REDIRECTS = 5
 CHUNK_BYTES = 64 * 1024
@@ -126,6 +126,10 @@ async def _save(
                     raise TooLargeError(_too_large(size, max_bytes, more=True))
                 await out.write(chunk)
         await part.rename(path)
+    except httpx.HTTPError as exc:
+        with trio.CancelScope(shield=True):
+            await part.unlink(missing_ok=True)
+        raise BadLinkError(f"The download broke off ({type(exc).__name__}).") from None
     except BaseException:
         with trio.CancelScope(shield=True):
             await part.unlink(missing_ok=True)
@@ -149,7 +153,9 @@ def media_name(content_type: str, name: str) -> str:
         raise NotMediaError(f"The link serves {content_type}, a format I cannot post.")
     if content_type in OCTET_STREAMS and media_type_of_suffix(suffix) is not None:
         return name
-    what = "a web page" if content_type == "text/html" else (content_type or "an unknown type")
+    if content_type == "text/html":
+        raise WebPageError("The link serves a web page, not an image, video or audio file.")
+    what = content_type or "an unknown type"
     raise NotMediaError(f"The link serves {what}, not an image, video or audio file.")
 
 

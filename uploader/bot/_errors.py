@@ -27,3 +27,7 @@ class NotMediaError(RequestRefusedError):
 
 class BusyError(RequestRefusedError):
     """The user already has as many requests running as one user may."""
+
+
+class WebPageError(NotMediaError):
+    """The link serves a web page (with the ``ytdlp`` extra, yt-dlp may find its media)."""

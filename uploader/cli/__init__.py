@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from .._errors import SettingsError, UploaderError
 from .._version import __version__
-from . import _compress, _demo, _fake_discord, _plan, _send
+from . import _bot, _compress, _demo, _fake_discord, _plan, _send
 from ._common import EXIT_FAILED as EXIT_FAILED
 from ._common import EXIT_INTERRUPTED as EXIT_INTERRUPTED
 from ._common import EXIT_OK as EXIT_OK
@@ -25,7 +25,7 @@ from ._common import ArgumentsRefused, Parser
 from ._common import UsageError as UsageError
 from ._common import run_trio as run_trio
 
-_COMMANDS = (_plan, _send, _demo, _compress, _fake_discord)
+_COMMANDS = (_plan, _send, _demo, _compress, _fake_discord, _bot)
 """In the order `uploader --help` lists them."""
 
 

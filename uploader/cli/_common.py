@@ -100,19 +100,22 @@ def require_file(path: Path) -> None:
         UsageError: ``path`` is a directory, missing, or not a regular file.
     """
     if path.is_dir():
-        raise UsageError(f"{path} is a directory, not a file")
+        raise UsageError(f"{path}: is a directory, not a file")
     if not path.exists():
         raise UsageError(f"{path}: no such file")
     if not path.is_file():
-        raise UsageError(f"{path} is not a regular file")
+        raise UsageError(f"{path}: not a regular file")
 
 
-def progress_reporter(quiet: bool) -> ProgressArg:
-    """Bars on a terminal, plain ``uploader: ...`` lines on stderr otherwise, none if ``quiet``."""
+def progress_reporter(quiet: bool, *, summary: bool = True) -> ProgressArg:
+    """Bars on a terminal, plain ``uploader: ...`` lines on stderr otherwise, none if ``quiet``.
+
+    ``summary=False``: the bars end without the summary (the command prints its own result).
+    """
     if quiet:
         return None
     if sys.stderr.isatty():
-        return TerminalReporter()
+        return TerminalReporter(summary=summary)
     return LineReporter(lambda line: print(f"uploader: {line}", file=sys.stderr, flush=True))
 
 

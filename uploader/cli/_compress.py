@@ -144,12 +144,15 @@ def _destinations(names: list[str], out: Path | None, source: Path) -> list[tupl
     """Where each result goes (``names`` are the results' file names), with a note if renamed."""
     if out is None:
         out = Path.cwd()
-    if len(names) > 1 or out.is_dir():
+    if len(names) > 1 and not out.is_dir() and out.suffix:
+        # `-o tiny.mp4 --split`: the parts go next to it, named after it (not into a folder)
+        placed = [
+            (out.with_name(f"{out.stem}.part{i}{Path(name).suffix}"), "")
+            for i, name in enumerate(names, 1)
+        ]
+    elif len(names) > 1 or out.is_dir():
         out.mkdir(parents=True, exist_ok=True)
         placed = [(out / name, "") for name in names]
-        taken = [target for target, _ in placed if target.exists()]
-        if taken:
-            raise UsageError(f"{taken[0]} already exists; choose another place with -o")
     else:
         if not out.parent.is_dir():
             raise UsageError(f"{out.parent} is not a directory")
@@ -163,6 +166,9 @@ def _destinations(names: list[str], out: Path | None, source: Path) -> list[tupl
     for target, _ in placed:
         if target.exists() and os.path.samefile(target, source):
             raise UsageError(f"{target} is the original file; choose another place with -o")
+    taken = [target for target, _ in placed if target.exists() or target.is_symlink()]
+    if taken:  # never replaced silently, whether or not the extension was corrected
+        raise UsageError(f"{taken[0]} already exists; choose another place with -o")
     return placed
 
 
@@ -222,8 +228,11 @@ async def _compress(
     if expected is not None:
         check_media_type(probe, expected)
     plan = plan_encode(probe, target, settings)  # pure: a file that cannot fit fails now
-    if plan.parts == 1:  # refuse a taken name now, not after minutes of encoding
-        _destinations([f"{source.stem}.compressed.{plan.container}"], out, source)
+    # refuse a taken name now, not after minutes of encoding
+    names = [f"{source.stem}.compressed.{plan.container}"]
+    if plan.parts > 1:
+        names = [f"{source.stem}.part{i}.{plan.container}" for i in range(1, plan.parts + 1)]
+    _destinations(names, out, source)
     file = MediaFile(source, size, expected or probe.media_type)
     progress = _ProgressLine(source.name)
     workdir = Path(tempfile.mkdtemp(prefix="uploader-compress-"))

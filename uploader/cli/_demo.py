@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from .._errors import UploaderError
 from .._models import FileStatus, UploadResult, format_size
 from .._pipeline import upload_directory
 from .._settings import Settings
@@ -21,6 +22,8 @@ from ..compress import FFmpegNotFoundError
 from ..discord import Channel, Webhook
 from ..testing import FakeDiscord, open_fake_discord
 from ._common import EXIT_FAILED, EXIT_OK, add_limit_mb, progress_reporter, run_trio
+from ._demo_bot import run_bot_demo
+from ._tools import describe_missing, missing_tools
 
 if TYPE_CHECKING:
     from ._common import Subcommands
@@ -46,6 +49,11 @@ def register(subcommands: Subcommands) -> None:
         "--keep", type=Path, metavar="DIR", help="generate the folder here and keep it"
     )
     demo.add_argument("--webhook", action="store_true", help="send through a webhook, not a bot")
+    demo.add_argument(
+        "--bot",
+        action="store_true",
+        help="bot mode: a user posts !upload <links> and the bot answers with the media",
+    )
     demo.set_defaults(func=run_demo)
 
 
@@ -56,6 +64,11 @@ def run_demo(args: argparse.Namespace) -> int:
         compression_max_upload_size_mb=None,
         upload_linger_seconds=0.2,
     )
+    missing = missing_tools(settings)
+    if missing:  # the demo makes its media with ffmpeg: say so once, before anything
+        raise UploaderError(f"the demo needs ffmpeg: {describe_missing(missing)}")
+    if args.bot:
+        return EXIT_OK if run_trio(lambda: run_bot_demo(settings)) else EXIT_FAILED
     return EXIT_OK if run_trio(lambda: _demo(args, settings)) else EXIT_FAILED
 
 
@@ -96,9 +109,7 @@ async def _make_folder(folder: Path, settings: Settings) -> None:
     try:
         await make_demo_folder(folder, settings)
     except FileNotFoundError:
-        raise FFmpegNotFoundError(
-            folder, "ffmpeg is not installed (Debian: apt-get install ffmpeg)"
-        ) from None
+        raise FFmpegNotFoundError(folder, settings.compression_ffmpeg_path) from None
     for line in await trio.to_thread.run_sync(_listing, folder):
         _say(line)
 

@@ -64,7 +64,10 @@ def _print(text: str) -> None:
 
 
 def _log_message(message: RecordedMessage) -> None:
-    source = f"webhook {message.webhook_id}" if message.webhook_id else "bot"
+    if message.author_id is not None:
+        source = f"user {message.author_id}"
+    else:
+        source = f"webhook {message.webhook_id}" if message.webhook_id else "bot"
     preview = message.content if len(message.content) <= 60 else message.content[:57] + "..."
     files = len(message.attachments)
     _print(
@@ -89,6 +92,7 @@ async def _serve(args: argparse.Namespace) -> None:
             file_limit_bytes=file_limit,
             request_limit_bytes=max(25 * MIB, file_limit + MIB),
             on_message=_log_message,
+            gateway=True,
             **limits,
         ) as fake:
             channel = fake.create_channel()
@@ -101,12 +105,23 @@ async def _serve(args: argparse.Namespace) -> None:
             _print(f"  file limit:  {format_size(file_limit)} per attachment")
             _print(f"  inspect:     {fake.inspect_url}/messages  (and /stats; read-only JSON)")
             _print(f"  discord.js:  api option {fake.base_url}/api")
+            if fake.gateway is not None:
+                _print(f"  gateway:     {fake.gateway.url}  (GET /gateway/bot hands it out)")
             _print("try:")
             _print(
                 f"  DISCORD_TOKEN={fake.bot_token} uploader send DIR --channel {channel} "
                 f"--api-base {fake.api_base}"
             )
             _print(f"  uploader send DIR --webhook {webhook}")
+            _print(
+                f"  DISCORD_TOKEN={fake.bot_token} BOT_ALLOW_PRIVATE_URLS=true "
+                f"uploader bot --api-base {fake.api_base}"
+            )
+            _print("  then post as a user (the bot answers in the channel):")
+            _print(
+                f"  curl -s {fake.user_post_url(channel)} -H 'Content-Type: application/json' "
+                """-d '{"content": "!upload https://example.com/clip.mp4"}'"""
+            )
             _print("Ctrl-C to stop.")
             async for _ in signals:
                 break

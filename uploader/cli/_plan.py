@@ -10,14 +10,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import trio
 
-from .._batching import plan_batches
+from .._batching import AllFound, BatchAssembler, Pending, Ready, Resolved
 from .._detect import ScanResult, scan_media
 from .._errors import UploaderError
-from .._models import MediaFile, MediaType, RefusedPath, UnreadablePath, format_size
+from .._media_check import CHECKS_AT_ONCE, Checked, check_file, needs_check
+from .._models import (
+    MediaFile,
+    MediaType,
+    RefusedPath,
+    UnreadablePath,
+    UploadBatch,
+    format_size,
+)
 from .._settings import Settings
-from ..compress import EncodePlan, describe_compression
+from ..compress import EncodePlan, FFmpegNotFoundError, describe_compression
 from ._common import EXIT_OK, add_limit_mb, require_directory, run_trio
+from ._tools import warn_missing_tools
 
 if TYPE_CHECKING:
     from ._common import Subcommands
@@ -59,9 +69,57 @@ async def plan_compression(
             plans[f.path] = await describe_compression(
                 f, settings.compression_target_bytes, settings
             )
+        except FFmpegNotFoundError as exc:  # how to install it is said once, up front
+            plans[f.path] = f"{exc.program!r} is not installed"
         except UploaderError as exc:
             plans[f.path] = str(exc).splitlines()[0]
     return plans
+
+
+def stand_ins(
+    file: MediaFile, entry: EncodePlan | str | None, target: int
+) -> tuple[MediaFile, ...]:
+    """What compressing ``file`` is expected to give: its parts at their planned size (the
+    target when unknown), or nothing when it cannot be compressed."""
+    if isinstance(entry, str):
+        return ()
+    parts, size = (1, target) if entry is None else (entry.parts, min(entry.planned_bytes, target))
+    return tuple(
+        MediaFile(
+            file.path, size, entry.kind if entry else file.media_type, original_path=file.path
+        )
+        for _ in range(parts)
+    )
+
+
+def simulate_send(
+    files: tuple[MediaFile, ...], settings: Settings, compression: dict[Path, EncodePlan | str]
+) -> list[UploadBatch]:
+    """The messages `send` makes of ``files``: its streaming batcher fed in the walk's order,
+    files over the limit pending until their encodes end (in order, at their planned size).
+
+    Pure. Exact when the uploader keeps up and nothing is refused; a busy uploader or stand-ins
+    of another size than planned can change the grouping, never the files.
+    """
+    limit, target = settings.file_limit_bytes, settings.compression_target_bytes
+    state = BatchAssembler(settings.upload_max_files_per_batch, settings.batch_max_bytes)
+    batches: list[UploadBatch] = []
+
+    def take() -> None:
+        for batch in state.take():
+            state.record(batch)
+            batches.append(batch)
+
+    oversized = [f for f in files if f.size_bytes > limit]
+    for f in files:
+        state.add(Pending(f.path, target) if f.size_bytes > limit else Ready(f))
+        take()
+    state.add(AllFound())
+    take()
+    for f in oversized:
+        state.add(Resolved(f.path, stand_ins(f, compression.get(f.path), target)))
+        take()
+    return batches
 
 
 def build_plan(
@@ -70,22 +128,11 @@ def build_plan(
     settings: Settings,
     compression: dict[Path, EncodePlan | str] | None = None,
 ) -> Plan:
-    """Plan the messages; oversized files count as their compression target size, and a file
-    that cannot be compressed (``compression`` says why) is left out of the messages."""
+    """Plan the messages as `send` will make them (`simulate_send`); a file that cannot be
+    compressed (``compression`` says why) is left out of the messages."""
     compression = compression or {}
-    limit = settings.file_limit_bytes
-    oversized = tuple(f for f in scan.files if f.size_bytes > limit)
-    target = settings.compression_target_bytes
-    planned = [
-        attrs.evolve(f, size_bytes=target) if f.size_bytes > limit else f
-        for f in scan.files
-        if not isinstance(compression.get(f.path), str)
-    ]
-    batches = plan_batches(
-        planned,
-        max_files=settings.upload_max_files_per_batch,
-        max_bytes=settings.batch_max_bytes,
-    )
+    oversized = tuple(f for f in scan.files if f.size_bytes > settings.file_limit_bytes)
+    batches = simulate_send(scan.files, settings, compression)
     return Plan(directory, settings, scan, oversized, tuple(batches), compression)
 
 
@@ -96,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
     directory: Path = args.directory
     require_directory(directory)
     directory = directory.resolve()  # so paths print relative to it however it was named
+    warn_missing_tools("plan", settings)
     plan = run_trio(partial(make_plan, directory, settings))
     if args.json:
         json.dump(plan_to_json(plan), sys.stdout, indent=2)
@@ -105,9 +153,31 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def check_media(scan: ScanResult, settings: Settings) -> ScanResult:
+    """The scan with what `send`'s media check would skip moved to the issues."""
+    checked: dict[Path, Checked] = {}
+    limiter = trio.CapacityLimiter(CHECKS_AT_ONCE)
+
+    async def check(file: MediaFile) -> None:
+        async with limiter:
+            checked[file.path] = await check_file(file, settings)
+
+    if settings.upload_check_media:
+        async with trio.open_nursery() as nursery:
+            for f in scan.files:
+                if needs_check(f):
+                    nursery.start_soon(check, f)
+    refused = [c.event for c in checked.values() if not isinstance(c.event, MediaFile)]
+    if not refused:
+        return scan
+    gone = {i.path for i in refused}
+    files = tuple(f for f in scan.files if f.path not in gone)
+    return attrs.evolve(scan, files=files, issues=(*scan.issues, *refused))
+
+
 async def make_plan(directory: Path, settings: Settings) -> Plan:
     """Scan ``directory`` and plan the messages and each oversized file's encode."""
-    scan = await scan_media(directory, settings)
+    scan = await check_media(await scan_media(directory, settings), settings)
     oversized = tuple(f for f in scan.files if f.size_bytes > settings.file_limit_bytes)
     compression = await plan_compression(oversized, settings)
     return build_plan(directory, scan, settings, compression)
@@ -184,8 +254,9 @@ def plan_to_text(plan: Plan) -> str:
     """The plan as lines for a terminal."""
     root = plan.directory
     s = plan.settings
+    n = len(plan.scan.files)
     lines = [
-        f"{root}: {len(plan.scan.files)} media files, {format_size(plan.scan.total_bytes)}",
+        f"{root}: {n} media file{'' if n == 1 else 's'}, {format_size(plan.scan.total_bytes)}",
     ]
     for media_type in MediaType:
         group = [f for f in plan.scan.files if f.media_type is media_type]
@@ -221,8 +292,11 @@ def plan_to_text(plan: Plan) -> str:
             _rel(f.path, root) + (" (compressed)" if f.path in originals else "")
             for f in batch.files
         )
+        alone = ""
+        if batch.total_bytes > s.batch_max_bytes:
+            alone = f" (alone: over the {format_size(s.batch_max_bytes)} a message carries)"
         lines.append(
             f"  {n}. {len(batch.files)} file{'s' if len(batch.files) != 1 else ''},"
-            f" {format_size(batch.total_bytes)}: {names}"
+            f" {format_size(batch.total_bytes)}{alone}: {names}"
         )
     return "\n".join(lines) + "\n"

@@ -16,13 +16,18 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
-from .._models import FileStatus, UploadResult
+import attrs
+
+from .._events import ProgressEvent
+from .._models import UploadResult
 from .._pipeline import upload_directory
+from .._results import Collector
 from .._settings import Settings
 from ..discord import Channel, Webhook, WebhookUrlError
 from ..discord._destinations import describe
+from ..progress import as_reporters
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -32,6 +37,8 @@ from ._common import (
     require_directory,
     run_trio,
 )
+from ._output import has_media, interrupted_result, print_result, result_to_json
+from ._tools import warn_missing_tools
 
 if TYPE_CHECKING:
     from ._common import Subcommands
@@ -153,26 +160,31 @@ def run_send(args: argparse.Namespace) -> int:
     if args.workdir is not None and args.workdir.resolve().is_relative_to(args.directory.resolve()):
         raise UsageError(f"--workdir {args.workdir} must not be inside {args.directory}")
     settings = _settings(args)
-    result = run_trio(
-        lambda: upload_directory(
-            args.directory,
-            destination,
-            settings=settings,
-            progress=progress_reporter(args.json),
-            workdir=args.workdir,
-            platform=args.platform,
-            api_base=api_base,
-            fresh=args.fresh,
+    warn_missing_tools("send", settings)
+    collector = Collector()  # what is known if the run is interrupted
+    reporters = [_Taker(collector), *as_reporters(progress_reporter(args.json, summary=False))]
+    try:
+        result = run_trio(
+            lambda: upload_directory(
+                args.directory,
+                destination,
+                settings=settings,
+                progress=reporters,
+                workdir=args.workdir,
+                platform=args.platform,
+                api_base=api_base,
+                fresh=args.fresh,
+            )
         )
-    )
-    nothing = nothing_to_send(result)
-    if args.json:
-        json.dump(result_to_json(result, describe(destination)), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    elif nothing is not None:
-        print(nothing)
-    elif not sys.stderr.isatty():
-        print_result(result, sys.stdout)
+    except KeyboardInterrupt:
+        _report(interrupted_result(collector), args, destination)
+        raise
+    _report(result, args, destination)
+    if not has_media(result):
+        print(
+            f"uploader send: nothing to send: no media files in {args.directory}", file=sys.stderr
+        )
+        return EXIT_FAILED
     return EXIT_OK if result.success else EXIT_FAILED
 
 
@@ -187,53 +199,27 @@ def nothing_to_send(result: UploadResult) -> str | None:
     )
 
 
-def print_result(result: UploadResult, out: TextIO) -> None:
-    """The counts, then every media file that was not delivered, grouped by reason.
+@attrs.frozen
+class _Taker:
+    """A reporter that hands every event to a collector."""
 
-    A run-wide failure (a wrong token, an unknown channel, Discord unreachable) is one reason
-    followed by the files it stopped, not the same line forty times.
-    """
-    out.write(
-        f"{result.successful_uploads} delivered, {result.failed_uploads} not delivered,"
-        f" {len(result.skipped)} skipped\n"
-    )
-    groups: dict[tuple[str, str], list[str]] = {}
-    for o in result.failed:
-        groups.setdefault((o.status.value, o.reason), []).append(str(o.path))
-    for (status, reason), paths in groups.items():
-        if len(paths) == 1:
-            out.write(f"  {status}: {paths[0]}: {reason}\n")
-            continue
-        out.write(f"  {status} ({len(paths)} files): {reason}\n")
-        out.writelines(f"    {path}\n" for path in paths)
-    if result.workdir is not None and not result.success:
-        out.write(f"compressed files kept in {result.workdir}\n")
+    collector: Collector
+
+    def handle(self, event: ProgressEvent) -> None:
+        self.collector.take(event)
+
+    async def run(self) -> None:
+        return None
 
 
-def result_to_json(result: UploadResult, destination: str) -> dict[str, Any]:
-    """The result as one JSON-ready document (no secrets: the destination is by id only)."""
-    counts = {s.value: 0 for s in FileStatus}
-    for o in result.outcomes:
-        counts[o.status.value] += 1
-    return {
-        "destination": destination,
-        "success": result.success,
-        **counts,
-        "messages": result.metadata.get("batches_processed", 0),
-        "workdir": None if result.workdir is None else str(result.workdir),
-        "files": [
-            {
-                "path": str(o.path),
-                "status": o.status.value,
-                "reason": o.reason or None,
-                "message_id": o.message_id,
-                "attachments": list(o.attachments),
-                "sent_as": list(o.sent_as),
-                "size_bytes": None if o.status is FileStatus.SKIPPED else o.size_bytes,
-                "sent_bytes": o.sent_bytes,
-            }
-            for o in result.outcomes
-        ],
-        "metadata": result.metadata,
-        "summary": result.message,
-    }
+def _report(result: UploadResult, args: argparse.Namespace, destination: Webhook | Channel) -> None:
+    """The result on stdout: one JSON document with ``--json``, else the text report."""
+    nothing = nothing_to_send(result)
+    if args.json:
+        json.dump(result_to_json(result, describe(destination)), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif nothing is not None:
+        print(nothing)
+    else:
+        print_result(result, sys.stdout)
+    sys.stdout.flush()

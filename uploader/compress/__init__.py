@@ -30,3 +30,4 @@ from ._probe import MediaProbe as MediaProbe
 from ._probe import StreamInfo as StreamInfo
 from ._probe import media_type_for_suffix as media_type_for_suffix
 from ._probe import probe_media as probe_media
+from ._sample import SampleResult as SampleResult

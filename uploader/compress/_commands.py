@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import attrs
 import ffmpeg
 
 from .._settings import Settings
+from ._effort import preset_of
 from ._ffmpeg import compile_command
 from ._model import EncodePlan
 from ._probe import MediaProbe
@@ -71,7 +73,7 @@ def video_command(
     picture = picture.filter("scale", plan.scale[0], plan.scale[1]).filter("setsar", 1)
     options: dict[str, Any] = {
         "c:v": "libx264",
-        "preset": settings.compression_ffmpeg_preset,
+        "preset": preset_of(settings),
         "b:v": f"{plan.video_kbps}k",
         "pass": pass_number,
         "passlogfile": str(passlog),
@@ -94,6 +96,94 @@ def video_command(
     return compile_command(node, settings.compression_ffmpeg_path, progress=True)
 
 
+def _segments(probe: MediaProbe, starts: tuple[float, ...], seconds: float, fps: float) -> Any:
+    """The source's video in the segments ``starts`` (each ``seconds`` long) at ``fps``, joined."""
+    video = probe.video
+    assert video is not None
+    parts = [
+        _input(probe, start=start, duration=seconds)[str(video.index)]
+        .filter("fps", fps=round(fps, 3))
+        .filter("setsar", 1)
+        for start in starts
+    ]
+    return ffmpeg.concat(*parts, v=1, a=0) if len(parts) > 1 else parts[0]
+
+
+def sample_command(
+    probe: MediaProbe,
+    outs: list[tuple[Path, tuple[tuple[int, int], float]]],
+    *,
+    video_kbps: int,
+    starts: tuple[float, ...],
+    seconds: float,
+    preset: str,
+    settings: Settings,
+) -> list[str]:
+    """Encode the joined segments once per (output, frame) at ``video_kbps``, decoding once.
+
+    One-pass ABR over the joined segments shares the bits among them by their complexity, as
+    the real two-pass encode shares them over the whole clip. Each frame's fps must not exceed
+    the first's (the segments are cut at the first's).
+    """
+    source_fps = outs[0][1][1]
+    joined = _segments(probe, starts, seconds, source_fps).split()
+    options: dict[str, Any] = {"c:v": "libx264", "preset": preset, "b:v": f"{video_kbps}k"}
+    options.update({"pix_fmt": "yuv420p", "an": None, "sn": None, "map_metadata": -1})
+    nodes = []
+    for i, (out, ((width, height), fps)) in enumerate(outs):
+        picture = joined[i]
+        if fps < source_fps:
+            picture = picture.filter("fps", fps=round(fps, 3))
+        picture = picture.filter("scale", width, height).filter("setsar", 1)
+        nodes.append(ffmpeg.output(picture, str(out), f="matroska", **options))
+    return compile_command(
+        ffmpeg.merge_outputs(*nodes), settings.compression_ffmpeg_path, progress=False
+    )
+
+
+SCORE_ARGS = ("-nostdin", "-hide_banner", "-nostats", "-loglevel", "error")
+
+
+def score_command(
+    probe: MediaProbe,
+    samples: list[tuple[Path, tuple[tuple[int, int], float], Path]],
+    reference: tuple[tuple[int, int], float],
+    *,
+    metric: str,
+    starts: tuple[float, ...],
+    seconds: float,
+    settings: Settings,
+) -> list[str]:
+    """Score each (sample, its frame, its log) against the same joined segments of the source,
+    decoded once, all at ``reference`` (the source's upright size and fps), with ffmpeg's
+    ``ssim`` (per-frame stats) or ``libvmaf`` (JSON) filter writing to the log.
+
+    Every stream gets timestamps from its frame numbers, so that no rounding in the sample's
+    container can pair a frame with its neighbour.
+    """
+    (width, height), fps = reference
+
+    def prepared(stream: Any, rate: float) -> Any:
+        stream = stream.filter("setpts", f"N/({round(rate, 3)}*TB)")
+        stream = stream.filter("scale", width, height, flags="bicubic")
+        stream = stream.filter("fps", fps=round(fps, 3)).filter("format", "yuv420p")
+        return stream.filter("setsar", 1)
+
+    source = prepared(_segments(probe, starts, seconds, fps), fps).split()
+    nodes = []
+    for i, (sample, frame, log) in enumerate(samples):
+        distorted = ffmpeg.input(str(sample.absolute()), protocol_whitelist="file", f="matroska")
+        pair = [prepared(distorted["0"], frame[1]), source[i]]
+        if metric == "vmaf":
+            scored = ffmpeg.filter(pair, "libvmaf", log_path=str(log), log_fmt="json")
+        else:
+            scored = ffmpeg.filter(pair, "ssim", stats_file=str(log))
+        nodes.append(ffmpeg.output(scored, "-", f="null"))
+    node = ffmpeg.merge_outputs(*nodes)
+    cmd: list[str] = node.global_args(*SCORE_ARGS).compile(cmd=settings.compression_ffmpeg_path)
+    return cmd
+
+
 def audio_command(plan: EncodePlan, probe: MediaProbe, out: Path, settings: Settings) -> list[str]:
     """An audio-only encode (or copy) into ``plan.container``."""
     audio = probe.audio
@@ -104,41 +194,117 @@ def audio_command(plan: EncodePlan, probe: MediaProbe, out: Path, settings: Sett
     return compile_command(node, settings.compression_ffmpeg_path, progress=True)
 
 
+_MPEG1_INTRA_ROWS = (
+    (8, 16, 19, 22, 26, 27, 29, 34),
+    (16, 16, 22, 24, 27, 29, 34, 37),
+    (19, 22, 26, 27, 29, 34, 34, 38),
+    (22, 22, 26, 27, 29, 34, 37, 40),
+    (22, 26, 27, 29, 32, 35, 40, 48),
+    (26, 27, 29, 32, 35, 40, 48, 58),
+    (26, 27, 29, 34, 38, 46, 56, 69),
+    (27, 29, 35, 38, 46, 56, 69, 83),
+)
+"""ffmpeg's default MJPEG quantiser matrix (raster order), which it scales by the qscale."""
+
+
+def jpeg_matrix(qscale: float) -> str:
+    """An ``-intra_matrix`` that acts like a fractional ``qscale`` (with ``-q:v 8``).
+
+    ffmpeg's MJPEG encoder quantises with ``matrix * qscale / 8`` for an integer qscale, so
+    qscale 2 to 3 is a 50% step; scaling the matrix itself gives every step in between.
+    """
+    return ",".join(
+        str(min(255, max(1, round(v * qscale / 8)))) for row in _MPEG1_INTRA_ROWS for v in row
+    )
+
+
+@attrs.frozen
+class ImageEncoding:
+    """One still-image encode's settings.
+
+    Attributes:
+        codec: ``png`` (lossless), ``libwebp`` or ``mjpeg``.
+        quality: WebP quality (0-100) or JPEG qscale (1-31, fractional; lower is better);
+            None for PNG.
+        size: output (width, height); scaled with lanczos when it differs from the source.
+        alpha: keep transparency (WebP).
+        full_chroma: 4:4:4 chroma (JPEG).
+        effort: WebP ``compression_level`` (0 fastest - 6 smallest).
+    """
+
+    codec: str
+    quality: float | None
+    size: tuple[int, int]
+    alpha: bool = False
+    full_chroma: bool = False
+    effort: int = 4
+
+
+def _image_options(encoding: ImageEncoding) -> dict[str, Any]:
+    options: dict[str, Any] = {"frames:v": 1, "map_metadata": -1}
+    if encoding.codec == "png":
+        options.update({"c:v": "png", "compression_level": 9, "pred": "mixed"})
+        options.update({"f": "image2", "update": 1})
+    elif encoding.codec == "libwebp":
+        options.update({"c:v": "libwebp", "quality": encoding.quality, "lossless": 0})
+        options["compression_level"] = encoding.effort
+        options.update({"f": "webp", "pix_fmt": "yuva420p" if encoding.alpha else "yuv420p"})
+    else:
+        assert encoding.quality is not None
+        options.update({"c:v": "mjpeg", "q:v": 8, "intra_matrix": jpeg_matrix(encoding.quality)})
+        options["pix_fmt"] = "yuvj444p" if encoding.full_chroma else "yuvj420p"
+        options.update({"f": "image2", "update": 1})
+    return options
+
+
+DECODED_PIX_FMTS = frozenset(
+    {"yuvj420p", "yuvj422p", "yuvj444p", "yuv420p", "yuv422p", "yuv444p", "gray", "rgb24"}
+)
+"""Source pixel formats the decoded copy keeps as they are (others become rgb24 or rgba)."""
+
+
+def decoded_pix_fmt(probe: MediaProbe) -> str:
+    """The pixel format of an image's decoded copy: the source's, or rgba/rgb24."""
+    video = probe.video
+    assert video is not None
+    if video.has_alpha:
+        return "rgba"
+    return video.pix_fmt if video.pix_fmt in DECODED_PIX_FMTS else "rgb24"
+
+
 def image_command(
     probe: MediaProbe,
     out: Path,
+    encoding: ImageEncoding,
     *,
-    codec: str,
-    quality: int | None,
-    size: tuple[int, int],
-    alpha: bool,
     settings: Settings,
+    decoded: Path | None = None,
+    decode_to: Path | None = None,
 ) -> list[str]:
-    """One still image: ``png`` (lossless), ``libwebp`` (quality 0-100) or ``mjpeg`` (qscale).
+    """One still-image encode, from the source or from its decoded copy.
 
     Args:
         probe: the source.
         out: where the image goes.
-        codec: the encoder.
-        quality: WebP quality or JPEG qscale (None for PNG).
-        size: output (width, height); scaled with lanczos when it differs from the source.
-        alpha: keep transparency (WebP).
+        encoding: codec, quality, size, chroma.
         settings: the ffmpeg path.
+        decoded: read this decoded copy (raw NUT) instead of decoding the source again.
+        decode_to: also write the decoded source here (raw NUT, for the later encodes).
     """
     video = probe.video
     assert video is not None
-    picture = _input(probe)[str(video.index)]
-    if size != video.display_size:
-        picture = picture.filter("scale", size[0], size[1], flags="lanczos")
-    options: dict[str, Any] = {"frames:v": 1, "map_metadata": -1}
-    if codec == "png":
-        options.update({"c:v": "png", "compression_level": 9, "pred": "mixed"})
-        options.update({"f": "image2", "update": 1})
-    elif codec == "libwebp":
-        options.update({"c:v": "libwebp", "quality": quality, "lossless": 0, "f": "webp"})
-        options.update({"compression_level": 6, "pix_fmt": "yuva420p" if alpha else "yuv420p"})
+    if decoded is not None:
+        picture = ffmpeg.input(str(decoded.absolute()), protocol_whitelist="file", f="nut")["0"]
     else:
-        options.update({"c:v": "mjpeg", "q:v": quality, "pix_fmt": "yuvj420p"})
-        options.update({"f": "image2", "update": 1})
-    node = ffmpeg.output(picture, str(out), **options)
+        picture = _input(probe)[str(video.index)]
+    outputs = []
+    if decode_to is not None:
+        split = picture.split()
+        picture, copy = split[0], split[1]
+        raw = {"c:v": "rawvideo", "pix_fmt": decoded_pix_fmt(probe), "frames:v": 1}
+        outputs.append(ffmpeg.output(copy, str(decode_to), f="nut", map_metadata=-1, **raw))
+    if encoding.size != video.display_size:
+        picture = picture.filter("scale", encoding.size[0], encoding.size[1], flags="lanczos")
+    outputs.insert(0, ffmpeg.output(picture, str(out), **_image_options(encoding)))
+    node = ffmpeg.merge_outputs(*outputs) if len(outputs) > 1 else outputs[0]
     return compile_command(node, settings.compression_ffmpeg_path, progress=False)

@@ -8,6 +8,7 @@ names are removed (see ``Workspace``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,14 +16,18 @@ import attrs
 
 from .._models import MediaFile, MediaType
 from .._settings import Settings
+from ._effort import preset_of, with_preset
 from ._encode_av import encode_audio, encode_video
 from ._encode_image import fit_image
 from ._errors import CompressionError
 from ._ffmpeg import StagedProgress
+from ._frames import MAX_FPS
 from ._model import EncodePlan
 from ._plan import plan_encode
 from ._probe import MediaProbe, check_media_type, probe_media
 from ._reencode import still_over
+from ._sample import SampleResult, sample_frames, with_frame
+from ._sampling import plan_sampling
 from ._workspace import Workspace, size_of
 
 ProgressCallback = Callable[[float], None]
@@ -36,24 +41,55 @@ class CompressOutcome:
         outputs: the stand-in, or the consecutive parts.
         attempts: encodes of the output that took most (for images: qualities tried),
             including an upward re-encode of a video that fit but left its budget underused.
-        plan: the plan (the first encode's bitrates).
+        plan: the plan (the first encode's bitrates; a video's size and fps as sampling chose).
         first_fit: every output's first encode was already under the limit (for images: the
             first quality tried fit).
+        sampling: what sampling a video's candidate frames measured (None when not sampled).
+        preset: the x264 preset a video was encoded with (configured or chosen per clip).
     """
 
     outputs: tuple[MediaFile, ...]
     attempts: int
     plan: EncodePlan
     first_fit: bool = True
+    sampling: SampleResult | None = None
+    preset: str | None = None
 
 
 @attrs.frozen
 class _Encoded:
-    """The kept outputs (final names) and how their encodes went."""
+    """The kept outputs (final names), how their encodes went, and the plan they followed."""
 
     finals: list[Path]
     attempts: int
     first_fit: bool
+    plan: EncodePlan
+    sampling: SampleResult | None = None
+    preset: str | None = None
+
+
+async def _choose_frame(
+    plan: EncodePlan,
+    probe: MediaProbe,
+    space: Workspace,
+    settings: Settings,
+    progress: StagedProgress,
+) -> tuple[EncodePlan, SampleResult | None, float]:
+    """The plan at the size and fps sampling found best (or as planned when not worth it).
+
+    Returns:
+        (the plan, what sampling measured or None, the progress share sampling took).
+    """
+    video = probe.video
+    assert video is not None and video.display_size is not None
+    source_fps = min(video.fps or 25.0, MAX_FPS)
+    sample = plan_sampling(plan, video.display_size, source_fps, preset_of(settings))
+    if sample is None:
+        return plan, None, 0.0
+    share = 100 * sample.cost_share / (1 + sample.cost_share)
+    report = progress.stage(0, share)
+    result = await sample_frames(plan, probe, sample, space, settings=settings, report=report)
+    return with_frame(plan, result.chosen), result, share
 
 
 def _final_names(plan: EncodePlan, ext: str) -> Callable[[str], list[str]]:
@@ -70,8 +106,10 @@ async def _encode_video_parts(
     space: Workspace,
     settings: Settings,
     progress: StagedProgress,
+    begin: float,
 ) -> tuple[list[Path], int, bool]:
-    """Encode the video (or each of its ``plan.parts`` consecutive parts) into temporaries.
+    """Encode the video (or each of its ``plan.parts`` consecutive parts) into temporaries,
+    reporting progress from ``begin`` to 100.
 
     Returns:
         (the temporaries in order, the most encodes one needed, whether every first encode fit).
@@ -88,8 +126,8 @@ async def _encode_video_parts(
             start=i * plan.duration if n > 1 else None,
             settings=settings,
             progress=progress,
-            low=100 * i / n,
-            high=100 * (i + 1) / n,
+            low=begin + (100 - begin) * i / n,
+            high=begin + (100 - begin) * (i + 1) / n,
         )
         attempts, first_fit = max(attempts, used), first_fit and fit
     return temps, attempts, first_fit
@@ -104,21 +142,26 @@ async def _encode(
 ) -> _Encoded:
     """Run the plan (an image search, a video or its parts, or audio); keep the outputs."""
     ext = plan.container
+    sampling = None
     if plan.kind is MediaType.IMAGE:
         temp, ext, attempts = await fit_image(
             plan, probe, space, settings=settings, progress=progress
         )
         temps, first_fit = [temp], attempts == 1
     elif plan.kind is MediaType.VIDEO:
+        settings = with_preset(settings, plan, os.cpu_count() or 1)
+        plan, sampling, begin = await _choose_frame(plan, probe, space, settings, progress)
         temps, attempts, first_fit = await _encode_video_parts(
-            plan, probe, space, settings, progress
+            plan, probe, space, settings, progress, begin
         )
     else:
         temp = space.temp(f".{ext}")
         report = progress.stage(0, 100)
         attempts = await encode_audio(plan, probe, temp, settings=settings, report=report)
         temps, first_fit = [temp], attempts == 1
-    return _Encoded(space.keep(temps, _final_names(plan, ext)), attempts, first_fit)
+    finals = space.keep(temps, _final_names(plan, ext))
+    preset = settings.compression_ffmpeg_preset if plan.kind is MediaType.VIDEO else None
+    return _Encoded(finals, attempts, first_fit, plan, sampling, preset)
 
 
 async def _output(
@@ -170,7 +213,14 @@ async def compress_with_details(
         space.remove_all()
         raise
     progress.report(100.0)
-    return CompressOutcome(tuple(outputs), encoded.attempts, plan, encoded.first_fit)
+    return CompressOutcome(
+        tuple(outputs),
+        encoded.attempts,
+        encoded.plan,
+        encoded.first_fit,
+        encoded.sampling,
+        encoded.preset,
+    )
 
 
 async def compress_to_fit(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .._settings import Settings
 from ._commands import audio_command, video_command
+from ._effort import preset_of
 from ._ffmpeg import StagedProgress, encode_timeout, run_encode
 from ._model import EncodePlan
 from ._probe import MediaProbe
@@ -63,7 +64,7 @@ async def encode_video(
     assert plan.scale is not None
     passlog = space.temp(".passlog")
     pixels = plan.scale[0] * plan.scale[1]
-    timeout = encode_timeout(plan.duration, pixels, settings.compression_ffmpeg_preset)
+    timeout = encode_timeout(plan.duration, pixels, preset_of(settings))
     split = low + (high - low) * FIRST_PASS_SHARE
 
     async def run(plan: EncodePlan, pass_number: int, target: Path | None) -> None:
@@ -119,7 +120,7 @@ async def encode_audio(
     Returns:
         The encodes run.
     """
-    timeout = encode_timeout(plan.duration, 0, settings.compression_ffmpeg_preset)
+    timeout = encode_timeout(plan.duration, 0, preset_of(settings))
     for encodes in range(1, MAX_ENCODES + 1):
         cmd = audio_command(plan, probe, out, settings)
         await run_encode(

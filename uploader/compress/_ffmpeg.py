@@ -38,6 +38,11 @@ _PRESET_SPEED = {
 """Rough seconds of encoding per second of 720p video on one slow core, per x264 preset."""
 
 
+def preset_speed(preset: str) -> float:
+    """Rough seconds of work per second of 720p video at an x264 preset (veryfast: 1)."""
+    return _PRESET_SPEED.get(preset, 3.0)
+
+
 def encode_timeout(duration: float, pixels: int, preset: str) -> float:
     """A generous time limit for one encode pass, proportional to the work.
 
@@ -46,7 +51,7 @@ def encode_timeout(duration: float, pixels: int, preset: str) -> float:
         pixels: output width × height (0 for audio).
         preset: the x264 preset.
     """
-    per_second = _PRESET_SPEED.get(preset, 3.0) * max(1.0, pixels / (1280 * 720))
+    per_second = preset_speed(preset) * max(1.0, pixels / (1280 * 720))
     return 60.0 + max(duration, 1.0) * max(per_second, 0.5) * 4
 
 

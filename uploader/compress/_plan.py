@@ -16,6 +16,7 @@ import attrs
 from .._models import MIB, MediaType
 from .._settings import Settings
 from ._errors import SPLIT_HINT, CannotFitError
+from ._frames import MAX_FPS, frame_candidates, pick_frame
 from ._model import AudioRung, EncodePlan
 from ._probe import MediaProbe
 
@@ -29,37 +30,6 @@ SHORT_CLIP_MARGIN = 0.02
 def _margin(duration: float) -> float:
     return MARGIN + SHORT_CLIP_MARGIN * max(0.0, 1.0 - duration / 60.0)
 
-
-HEIGHT_LADDER = (2160, 1440, 1080, 720, 540, 480, 360, 240)
-"""Output heights (of the short side), best first."""
-
-BPP_REFERENCE_PIXELS = 640 * 360
-BPP_AT_REFERENCE = 0.038
-BPP_PIXEL_EXPONENT = 0.15
-BPP_BOUNDS = (0.02, 0.05)
-"""Video bits per pixel per frame below which the next lower rung looks better.
-
-The threshold is where the quality of the two rungs crosses (the "convex hull" of per-title
-encoding: every encode scored at the source's size, the smaller one upscaled, as a viewer sees
-it). Small frames need more bits per pixel than large ones for the same picture (each pixel
-carries more of the scene; streaming ladders likewise grow bitrate slower than pixel count),
-so the threshold falls slowly with the frame's pixel count:
-``0.038 * (pixels / 640x360) ** -0.15`` within ``BPP_BOUNDS``: 0.043 at 240p, 0.038 at 360p,
-0.035 at 480p, 0.031 at 720p, 0.027 at 1080p. Measured with ffmpeg 5.1 (two-pass x264
-veryfast, 6 s clips, SSIM at the source size), the crossover of a calm test pattern lies
-between 0.015 and 0.025 at 720p and between 0.025 and 0.035 at 480p and 360p (1080p still wins
-at 0.015); that of a detailed zooming fractal between 0.035 and 0.05 at all three. The
-thresholds sit between the two, where a wrong guess costs least either way (under 0.01 SSIM).
-The old flat 0.05 sent a calm 10-minute 360p clip at 25 MiB to 240p (SSIM 0.949, not 0.970).
-"""
-
-MAX_FPS = 60.0
-STARVED_FPS = (30.0, 24.0, 15.0)
-"""Frame rates tried, at the lowest resolution, when even that is starved of bits.
-
-The same bits-per-pixel thresholds decide: measured at 240p (SSIM against the 30 fps source),
-15 fps beat 24 and 30 fps at 50-95 kb/s and tied with them at 130 kb/s (0.042 at 30 fps).
-"""
 
 VIDEO_FLOOR_KBPS = 80
 """Below this video bitrate (or the source's, if lower) the result is not worth sending."""
@@ -135,36 +105,6 @@ def container_overhead(
     return fixed
 
 
-def _even(value: float) -> int:
-    return max(2, round(value / 2) * 2)
-
-
-def _frame_candidates(width: int, height: int, fps: float) -> list[tuple[tuple[int, int], float]]:
-    """Output (size, fps) pairs from best to worst: the height ladder, then lower fps."""
-    short = min(width, height)
-    rungs = [short] + [r for r in HEIGHT_LADDER if r < short]
-    sizes = []
-    for rung in rungs:
-        factor = rung / short
-        size = (_even(width * factor), _even(height * factor))
-        if size not in sizes:
-            sizes.append(size)
-    candidates = [(size, fps) for size in sizes]
-    candidates += [(sizes[-1], low) for low in STARVED_FPS if low < fps]
-    return candidates
-
-
-def min_bits_per_pixel(width: int, height: int) -> float:
-    """The video bits per pixel per frame a ``width`` x ``height`` frame needs to be kept.
-
-    Falls as frames grow (see ``BPP_AT_REFERENCE``), fixed per size, so the rung chosen can only
-    rise with the budget.
-    """
-    pixels = max(width * height, 1)
-    value = BPP_AT_REFERENCE * math.pow(pixels / BPP_REFERENCE_PIXELS, -BPP_PIXEL_EXPONENT)
-    return min(max(value, BPP_BOUNDS[0]), BPP_BOUNDS[1])
-
-
 def _video_share_kbps(total_kbps: float, has_audio: bool) -> float:
     """A lower bound on the kb/s the audio ladder leaves for video; never falls as the total grows.
 
@@ -175,22 +115,6 @@ def _video_share_kbps(total_kbps: float, has_audio: bool) -> float:
         return total_kbps
     lowest, highest = VIDEO_AUDIO_LADDER[-1].kbps, VIDEO_AUDIO_LADDER[0].kbps
     return total_kbps - min(max(total_kbps / AUDIO_SHARE_DIVISOR, lowest), highest)
-
-
-def _pick_frame(
-    candidates: list[tuple[tuple[int, int], float]], video_kbps: float, source_kbps: float
-) -> tuple[tuple[int, int], float]:
-    """The first (best) candidate whose bits per pixel reach its threshold, else the last.
-
-    The source's own size and fps are kept whenever the budget covers the source's bitrate: the
-    plan then re-encodes at that bitrate, which the source shows is enough at that size.
-    """
-    if video_kbps >= source_kbps:
-        return candidates[0]
-    for size, fps in candidates:
-        if video_kbps * 1000 / (size[0] * size[1] * fps) >= min_bits_per_pixel(*size):
-            return size, fps
-    return candidates[-1]
 
 
 def _video_audio(probe: MediaProbe, total_kbps: float) -> tuple[str | None, int, int | None]:
@@ -256,8 +180,8 @@ def _plan_video(
     video_kbps = math.floor(min(available, source_kbps))
     if video_kbps < min(VIDEO_FLOOR_KBPS, math.floor(source_kbps)) or video_kbps < 1:
         return None
-    candidates = _frame_candidates(width, height, source_fps)
-    size, fps = _pick_frame(
+    candidates = frame_candidates(width, height, source_fps)
+    size, fps = pick_frame(
         candidates, _video_share_kbps(total_kbps, audio is not None), source_kbps
     )
     return EncodePlan(
@@ -325,6 +249,12 @@ def _plan_audio(probe: MediaProbe, target_bytes: int) -> EncodePlan | None:
     return attrs.evolve(base, audio_codec=codec, audio_kbps=rung.kbps, audio_channels=channels)
 
 
+REPACK_MIN_SHARE = 0.6
+"""A PNG is re-packed losslessly first only when the target is at least this share of it: the
+re-pack (zlib level 9, mixed filters) of an already compressed PNG rarely saves more than a
+third (a 2400x2400 transparent photo: 16.4 to 12 MiB), and costs about two lossy encodes."""
+
+
 def _plan_image(probe: MediaProbe, target_bytes: int) -> EncodePlan:
     video = probe.video
     assert video is not None
@@ -340,7 +270,8 @@ def _plan_image(probe: MediaProbe, target_bytes: int) -> EncodePlan:
         duration=0.0,
         scale=video.display_size,
         passes=0,
-        lossless_first=video.codec_name == "png",
+        lossless_first=video.codec_name == "png"
+        and target_bytes >= REPACK_MIN_SHARE * probe.size_bytes,
         keep_alpha=alpha,
         source_path=probe.path,
         source_bytes=probe.size_bytes,

@@ -15,6 +15,7 @@ Where each Discord fact lives (private modules):
 * ``_pacer``: the proactive global limit (GCRA); ``_guard``: the invalid-request budget.
 * ``_ratelimit``: `RateLimitConfig`, permits, the actor and its factories.
 * ``_retry``: backoff and `next_step`, the exactly-once rules after each attempt.
+* ``_proxy``: proxy mode, for a shared rate-limit proxy in front of Discord.
 * ``_multipart``: the streamed upload body; ``_messages``: what a post's answer holds.
 * ``_client``: `DiscordClient`, its request loop and its operations.
 """
@@ -41,5 +42,6 @@ from ._errors import UploadFileError as UploadFileError
 from ._errors import WebhookUrlError as WebhookUrlError
 from ._messages import SentAttachment as SentAttachment
 from ._messages import SentMessage as SentMessage
+from ._proxy import proxy_mode_on as proxy_mode_on
 from ._retry import RetryPolicy as RetryPolicy
 from ._waits import retry_waits_to as retry_waits_to

@@ -83,6 +83,9 @@ class Bucket(Generic[T]):
         self.last_used = now
         self.span = 0.0
         """The longest Reset-After any answer named: about as long as one of its windows."""
+        self.deferred = False
+        """A rate-limit proxy answers for this bucket without its headers (proxy mode): it can
+        never be learnt, so requests are not held to one at a time; the proxy queues them."""
 
     @property
     def is_known(self) -> bool:
@@ -119,7 +122,7 @@ class Bucket(Generic[T]):
         """When the head request may go (bucket-wise), or None while waiting for an answer."""
         self.refresh(now)
         if not self.is_known:
-            if self.in_flight:
+            if self.in_flight and not self.deferred:
                 return None
             ready = now
         elif self.remaining:

@@ -15,8 +15,10 @@ How it limits:
   ``answer time + Reset-After`` any of its answers named; requests still out then stay counted
   in the new window, because they may reach Discord after its window reset.
 * Globally limited requests also wait for the `GlobalPacer` and for a global 429's block.
-* 429s: ``user`` empties the bucket until ``retry_after``; ``shared`` blocks the bucket;
-  ``global`` blocks every globally limited route.
+* 429s: ``user`` empties the bucket until ``retry_after``; ``shared`` and a proxy's own block
+  the bucket; ``global`` blocks every globally limited route.
+* Proxy mode (`uploader.discord._proxy`): an answer the proxy stripped of its rate-limit headers
+  defers its bucket to the proxy (no longer one request at a time) and ends the global pacing.
 * A request released without an answer gives its bucket count and its global slot back. One
   whose answer was lost stays counted, and keeps its window from resetting until any window
   it may have opened at Discord has ended (one window's length after the loss).
@@ -133,9 +135,18 @@ class BucketTable(Generic[T]):
         scope: RateLimitScope,
         now: float,
         wall_now: float,
+        *,
+        defer: bool = False,
     ) -> None:
-        """Learn from the answer to a granted request (``scope``: what kind of 429 it was)."""
+        """Learn from the answer to a granted request (``scope``: what kind of 429 it was).
+
+        ``defer``: a proxy answered for Discord and stripped the rate-limit headers, so the
+        proxy limits this route and the token's global rate for the group (see `Bucket.deferred`).
+        """
         source = self._count_answer(token, now)
+        if defer:
+            source.deferred = True
+            self.pacer = None
         target = source
         if headers.bucket is not None:
             target = self._move_route(route, source, headers.bucket, now)
@@ -307,7 +318,7 @@ class BucketTable(Generic[T]):
                 target.lowest = 0
             target.reset_at = later(target.reset_at, until)
             target.blocked_until = later(target.blocked_until, until)
-        else:  # shared, or a global 429 on a route outside the global limit
+        else:  # shared, a proxy's own, or a global 429 on a route outside the global limit
             target.blocked_until = later(target.blocked_until, until)
 
     # --- queues -----------------------------------------------------------------------------

@@ -36,16 +36,17 @@ from .._version import __version__
 from . import _routes
 from ._destinations import Channel, Target, Webhook
 from ._errors import (
-    DeliveryUncertainError,
     DestinationNotFoundError,
     DiscordError,
     InvalidRequestError,
     UploadFileError,
+    delivery_uncertain,
     redact,
 )
-from ._headers import json_or_none
+from ._headers import from_proxy, json_or_none
 from ._messages import SentMessage, sent_message
-from ._multipart import MultipartBody, build_multipart
+from ._multipart import MultipartBody, attachment_names, build_multipart
+from ._proxy import proxy_mode_on
 from ._ratelimit import RateLimitConfig, RateLimiter, open_rate_limiter
 from ._retry import (
     Answer,
@@ -118,8 +119,10 @@ class DiscordClient:
         webhook_base: str | None,
         retry: RetryPolicy = DEFAULT_RETRY,
         random: Callable[[], float] = random.random,
+        proxy: bool = False,
     ) -> None:
         self._http = http
+        self._proxy = proxy
         self._limiter = limiter
         self._api_base = api_base.rstrip("/")
         self._webhook_base = webhook_base.rstrip("/") if webhook_base else None
@@ -160,7 +163,8 @@ class DiscordClient:
             FileTooLargeError: Discord answered 413.
             DestinationNotFoundError, MissingPermissionsError, InvalidRequestError: final 4xx.
             DiscordUnavailableError: 5xx answers or connection failures outlasted the retries.
-            DeliveryUncertainError: webhook only; the post may have happened (not repeated).
+            DeliveryUncertainError: the post may have happened: a webhook post (not repeated),
+                or, behind a proxy that lost its body, a bot post whose retries were spent.
             FileChangedError, UploadFileError: a file changed or could not be read.
             RateLimitBanError, RateLimitWaitTooLongError, InvalidRequestBudgetError: from the
                 rate limiter.
@@ -173,7 +177,10 @@ class DiscordClient:
         payload: dict[str, Any] = {
             "content": content,
             "allowed_mentions": {"parse": []},
-            "attachments": [{"id": i, "filename": f.filename} for i, f in enumerate(files)],
+            "attachments": [
+                {"id": i, "filename": name}
+                for i, name in enumerate(attachment_names([f.filename for f in files]))
+            ],
         }
         return await self._post(destination, payload, files, nonce)
 
@@ -227,6 +234,26 @@ class DiscordClient:
         if not isinstance(tier, int):
             return None
         return file_limit_for_tier(tier)
+
+    # -- bot mode: interactions (uploader.bot) ------------------------------------------------
+
+    async def answer_interaction(
+        self, followup: Webhook, interaction_id: str, response: Mapping[str, Any]
+    ) -> None:
+        """Send an interaction's callback (e.g. ``{"type": 5}``, deferred) at most once.
+
+        ``followup``: the interaction's follow-up `Webhook` (``<api>/webhooks/<app id>/<token>``;
+        the deferred response is its message ``@original``).
+        """
+        endpoint = _routes.interaction_callback(followup, interaction_id)
+        await self._request(followup, endpoint, json_body=dict(response), at_most_once=True)
+
+    async def overwrite_commands(
+        self, bot: Channel, application_id: str, commands: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Replace the application's global commands (only ``bot``'s token is used)."""
+        endpoint = _routes.bulk_overwrite_commands(application_id)
+        await self._request(bot, endpoint, json_body=[dict(c) for c in commands])
 
     # -- the request loop --------------------------------------------------------------------
 
@@ -309,7 +336,12 @@ class DiscordClient:
                 status=404,
             )
         facts = Request(
-            endpoint.what, at_most_once, tuple(files), _secrets_of(destination), dedup_window
+            endpoint.what,
+            at_most_once,
+            tuple(files),
+            _secrets_of(destination),
+            self._proxy,
+            dedup_window,
         )
         tries = Tries()
         started = trio.current_time()
@@ -322,7 +354,7 @@ class DiscordClient:
                 assert isinstance(outcome, Answer)
                 return outcome
             if isinstance(step, Uncertain):
-                raise _uncertain(endpoint.what, step.reason, files)
+                raise delivery_uncertain(endpoint.what, step.reason, files, at_most_once)
             if isinstance(step, Raise):
                 self._note_dead_webhook(destination, endpoint, step.error)
                 raise step.error
@@ -364,7 +396,8 @@ class DiscordClient:
                 return Lost(reason, _stage(connected, body), transient)
             permit.record(response.status_code, response.headers, response.content)
         logger.debug("%s: HTTP %d", endpoint.what, response.status_code)
-        return Answer(response.status_code, response.content, body is None or body.fully_sent)
+        sent = body is None or body.fully_sent
+        return Answer(response.status_code, response.content, sent, from_proxy(response.headers))
 
     def _note_dead_webhook(
         self, destination: Target, endpoint: _routes.Endpoint, error: DiscordError
@@ -389,7 +422,8 @@ async def open_discord_client(
     """Open a `DiscordClient`.
 
     Args:
-        settings: ``discord_api_base`` (bot requests) and ``discord_global_rate``.
+        settings: ``discord_api_base`` (bot requests), ``discord_global_rate`` and
+            ``discord_proxy_mode`` (`proxy_mode_on` of the API base in use).
         http: the HTTP client to use (kept open); by default one is opened and closed here.
         limiter: the rate limiter to share (e.g. between clients); by default one is opened
             with ``settings.discord_global_rate``.
@@ -405,6 +439,7 @@ async def open_discord_client(
     explicit = api_base or (
         settings.discord_api_base if settings.discord_api_base != DEFAULT_API_BASE else None
     )
+    proxy = proxy_mode_on(settings.discord_proxy_mode, explicit or settings.discord_api_base)
     async with AsyncExitStack() as stack:
         if http is None:
             http = await stack.enter_async_context(
@@ -416,7 +451,9 @@ async def open_discord_client(
             )
         if limiter is None:
             limiter = await stack.enter_async_context(
-                open_rate_limiter(RateLimitConfig(global_rate=settings.discord_global_rate))
+                open_rate_limiter(
+                    RateLimitConfig(global_rate=settings.discord_global_rate, proxy=proxy)
+                )
             )
         yield DiscordClient(
             http,
@@ -424,6 +461,7 @@ async def open_discord_client(
             api_base=explicit or settings.discord_api_base,
             webhook_base=explicit,
             retry=retry,
+            proxy=proxy,
         )
 
 
@@ -436,15 +474,6 @@ def _check_content(content: str) -> None:
 
 def _secrets_of(destination: Target) -> tuple[str, ...]:
     return (destination.token,)
-
-
-def _uncertain(what: str, reason: str, files: Sequence[MediaFile]) -> DeliveryUncertainError:
-    names = ", ".join(f.filename for f in files) or "a text message"
-    return DeliveryUncertainError(
-        f"{what}: {reason} after the whole request was sent, so the message may have been "
-        f"posted; it was not sent again (a webhook post cannot be deduplicated). "
-        f"Check the channel for: {names}"
-    )
 
 
 def _json(answer: Answer) -> Any:

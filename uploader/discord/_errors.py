@@ -102,8 +102,27 @@ class DiscordUnavailableError(DiscordError):
 class DeliveryUncertainError(DiscordError):
     """A webhook request may have reached Discord but its answer was lost; it was not re-posted.
 
-    Webhooks have no nonce, so re-sending could post the files twice. Check the channel.
+    Webhooks have no nonce, so re-sending could post the files twice. Check the channel. Behind
+    a rate-limit proxy a bot post can end so too, once its retries are spent: sending the same
+    batch again with the same nonce settles it.
     """
+
+
+def delivery_uncertain(
+    what: str, reason: str, files: Sequence[MediaFile], at_most_once: bool
+) -> DeliveryUncertainError:
+    """The error for a post that may have landed (``at_most_once``: a webhook post, no nonce)."""
+    names = ", ".join(f.filename for f in files) or "a text message"
+    if not at_most_once:
+        return DeliveryUncertainError(
+            f"{what}: {reason}, so the message may have been posted. Sending the same batch "
+            f"again with the same nonce within a few minutes posts it at most once: {names}"
+        )
+    return DeliveryUncertainError(
+        f"{what}: {reason} after the whole request was sent, so the message may have been "
+        f"posted; it was not sent again (a webhook post cannot be deduplicated). "
+        f"Check the channel for: {names}"
+    )
 
 
 class RateLimitBanError(UploaderError):
@@ -212,6 +231,9 @@ def error_from_response(
     detail = f"{what}: HTTP {status}" + (f", code {code}" if code is not None else "")
     if message:
         detail += f": {message}"
+    plain = plain_refusal(status, code, what)
+    if plain is not None:
+        detail = f"{plain} ({what}: HTTP {status}" + (f", code {code})" if code else ")")
     if status == 413 or code == 40005:
         return FileTooLargeError(
             files, limit_bytes=_limit_from_body(body), status=status, code=code
@@ -225,6 +247,28 @@ def error_from_response(
     if status >= 500:
         return DiscordUnavailableError(detail, status=status, code=code)
     return DiscordError(detail, status=status, code=code)
+
+
+def plain_refusal(status: int, code: int | None, what: str) -> str | None:
+    """What a refusal means for the whole run, in words (None for other answers).
+
+    A refused token, a deleted webhook, an unknown channel or missing permissions stop every
+    file alike, so the words name the cause the user can fix, not the HTTP exchange.
+    """
+    webhook = "webhook" in what
+    if code == 50027 or (status == 401 and webhook):
+        return "Discord refused the webhook token"
+    if status == 401:
+        return "Discord refused DISCORD_TOKEN (the bot token)"
+    if code == 10015 or (status == 404 and webhook and code is None):
+        return "the webhook does not exist (deleted?)"
+    if code == 10003:
+        return "Discord knows no such channel"
+    if code == 50001:
+        return "the bot cannot see this channel (missing access)"
+    if code == 50013 or status == 403:
+        return "the bot may not post files here (missing permissions)"
+    return None
 
 
 def _limit_from_body(body: Any) -> int | None:

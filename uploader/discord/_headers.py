@@ -150,31 +150,48 @@ def parse_rate_limit_headers(
     )
 
 
-def looks_like_ban(status: int, headers: Mapping[str, str], body: bytes | None) -> bool:
+def has_rate_limit_headers(headers: Mapping[str, str]) -> bool:
+    """Whether any ``X-RateLimit-*`` header is present (a proxy may strip them all)."""
+    return any(key.startswith(RATE_LIMIT_HEADER_PREFIX) for key in _lower_keys(headers))
+
+
+def from_proxy(headers: Mapping[str, str]) -> bool:
+    """Whether an answer was made by a proxy, not relayed from Discord: no ``X-RateLimit-*``
+    header and no ``Via`` (Discord's own answers carry ``Via: 1.1 google``)."""
+    h = _lower_keys(headers)
+    return "via" not in h and not any(key.startswith(RATE_LIMIT_HEADER_PREFIX) for key in h)
+
+
+def looks_like_ban(
+    status: int, headers: Mapping[str, str], body: bytes | None, *, proxy: bool = False
+) -> bool:
     """Whether a response looks like Cloudflare's temporary IP ban rather than Discord's 429.
 
-    A ban is a 429 without any ``X-RateLimit-*`` header, or without ``Via`` (Discord's own
-    answers carry ``Via: 1.1 google``), or with an HTML / ``error code: 1015`` body, or with a
-    JSON body whose ``code`` is 0 and that has no ``retry_after`` (Discord's own rate-limit
-    bodies carry code 0 too, always with ``retry_after``).
+    A ban is a 429 with an HTML / ``error code: 1015`` body, or with a JSON body whose ``code``
+    is 0 and that has no ``retry_after`` (Discord's own rate-limit bodies carry code 0 too,
+    always with ``retry_after``), or without any ``X-RateLimit-*`` header, or without ``Via``
+    (Discord's own answers carry ``Via: 1.1 google``). In proxy mode the missing headers are
+    no sign: a proxy answers its own 429s without them, so only the body tells a ban.
 
     Args:
         status: the HTTP status; only 429 can be a ban.
         headers: the response headers (any case).
         body: the raw response body.
+        proxy: whether a rate-limit proxy stands in front of Discord (`proxy_mode_on`).
     """
     if status != 429:
         return False
-    h = _lower_keys(headers)
-    if not any(key.startswith(RATE_LIMIT_HEADER_PREFIX) for key in h) or "via" not in h:
-        return True
     text = (body or b"").lstrip()[:512].lower()
     if text.startswith(b"<") or b"error code" in text:
         return True
     payload = decode_json_object(body)
     code = None if payload is None else payload.get("code")
     is_zero = isinstance(code, int) and not isinstance(code, bool) and code == 0
-    return is_zero and payload is not None and "retry_after" not in payload
+    if is_zero and payload is not None and "retry_after" not in payload:
+        return True
+    h = _lower_keys(headers)
+    bare = not any(key.startswith(RATE_LIMIT_HEADER_PREFIX) for key in h) or "via" not in h
+    return bare and not proxy
 
 
 class RateLimitScope(enum.Enum):
@@ -188,14 +205,57 @@ class RateLimitScope(enum.Enum):
     """A resource shared with others is limited; not counted as invalid."""
     GLOBAL = "global"
     """The bot token's global limit; blocks every globally limited route."""
+    PROXY = "proxy"
+    """A rate-limit proxy's own 429 (proxy mode): Discord never saw the request, so it is not
+    counted as invalid; it blocks the bucket for its ``Retry-After``."""
 
 
-def rate_limit_scope(status: int, headers: RateLimitHeaders) -> RateLimitScope:
-    """The scope of a 429 from its parsed headers; `RateLimitScope.NONE` for any other status."""
+def rate_limit_scope(
+    status: int, headers: RateLimitHeaders, *, proxy_made: bool = False
+) -> RateLimitScope:
+    """The scope of a 429 from its parsed headers; `RateLimitScope.NONE` for any other status.
+
+    Args:
+        status: the HTTP status.
+        headers: the parsed headers.
+        proxy_made: the answer is a proxy's own (proxy mode and `from_proxy`).
+    """
     if status != 429:
         return RateLimitScope.NONE
+    if proxy_made:
+        return RateLimitScope.PROXY
     if headers.is_global or headers.scope == "global":
         return RateLimitScope.GLOBAL
     if headers.scope == "shared":
         return RateLimitScope.SHARED
     return RateLimitScope.USER
+
+
+@attrs.frozen
+class Reading:
+    """What one answer tells the rate limiter.
+
+    Attributes:
+        headers: the parsed rate-limit headers.
+        scope: what kind of 429 it was (`RateLimitScope.NONE` for anything else or a ban).
+        ban: it looks like Cloudflare's ban (`looks_like_ban`).
+        defer: proxy mode, and a success without any ``X-RateLimit-*`` header: the proxy strips
+            them, so it limits the group and this client defers to it.
+    """
+
+    headers: RateLimitHeaders
+    scope: RateLimitScope
+    ban: bool
+    defer: bool
+
+
+def read_answer(
+    status: int, headers: Mapping[str, str], body: bytes | None, *, proxy: bool = False
+) -> Reading:
+    """Read an answer for the rate limiter (``proxy``: proxy mode, `uploader.discord._proxy`)."""
+    parsed = parse_rate_limit_headers(headers, body)
+    ban = looks_like_ban(status, headers, body, proxy=proxy)
+    proxy_made = proxy and from_proxy(headers)
+    scope = RateLimitScope.NONE if ban else rate_limit_scope(status, parsed, proxy_made=proxy_made)
+    defer = proxy and 200 <= status < 300 and not has_rate_limit_headers(headers)
+    return Reading(parsed, scope, ban, defer)

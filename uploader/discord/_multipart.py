@@ -13,6 +13,7 @@ A `MultipartBody` is built once per attempt (`build_multipart` stats the files) 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -43,6 +44,36 @@ Opener = Callable[[Path], Awaitable[AsyncReadable]]
 async def open_for_upload(path: Path) -> AsyncReadable:
     """Open ``path`` for binary reading through a trio worker thread."""
     return await trio.open_file(path, "rb")
+
+
+_UNKEPT = re.compile(r"[^a-z0-9._-]")
+
+
+def discord_key(name: str) -> str:
+    """A name as Discord may keep it, at worst: spaces become ``_``, other characters go, and
+    case is not relied on. Two names with one key could arrive as one name."""
+    return _UNKEPT.sub("", name.replace(" ", "_").lower())
+
+
+def attachment_names(names: Sequence[str]) -> tuple[str, ...]:
+    """The names to give one message's attachments, distinct even as Discord keeps them.
+
+    The first file of a name keeps it; a later one becomes ``clip (2).mp4``, ``clip (3).mp4``...
+    (Discord keeps that as ``clip_2.mp4``), the extension unchanged. Pure; same input, same names.
+    """
+    taken: set[str] = set()
+    chosen: list[str] = []
+    for name in names:
+        stem, dot, ext = name.rpartition(".")
+        if not (dot and stem and ext):
+            stem, ext = name, ""
+        candidate, n = name, 1
+        while discord_key(candidate) in taken:
+            n += 1
+            candidate = f"{stem} ({n}).{ext}" if ext else f"{stem} ({n})"
+        taken.add(discord_key(candidate))
+        chosen.append(candidate)
+    return tuple(chosen)
 
 
 def _quote_header_value(value: str) -> bytes:
@@ -152,17 +183,18 @@ async def build_multipart(
     )
     parts = []
     length = len(prefix)
-    for index, media in enumerate(files):
+    names = attachment_names([f.filename for f in files])
+    for index, (media, name) in enumerate(zip(files, names, strict=True)):
         size = (await trio.Path(media.path).stat()).st_size
         if size != media.size_bytes:
             raise FileChangedError(media.filename, media.size_bytes, size)
         head = (
             dash
             + f'\r\nContent-Disposition: form-data; name="files[{index}]"; filename="'.encode()
-            + _quote_header_value(media.filename)
+            + _quote_header_value(name)
             + b'"\r\nContent-Type: application/octet-stream\r\n\r\n'
         )
-        parts.append(_FilePart(media.path, media.filename, size, head))
+        parts.append(_FilePart(media.path, name, size, head))
         length += len(head) + size + 2
     closing = dash + b"--\r\n"
     length += len(closing)

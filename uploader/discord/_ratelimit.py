@@ -37,13 +37,7 @@ from ._bucket import BucketState
 from ._bucket_table import BucketTable
 from ._errors import RateLimitBanError
 from ._guard import InvalidRequestGuard
-from ._headers import (
-    RateLimitHeaders,
-    RateLimitScope,
-    looks_like_ban,
-    parse_rate_limit_headers,
-    rate_limit_scope,
-)
+from ._headers import RateLimitScope, Reading, read_answer
 from ._pacer import GlobalPacer, to_ns
 from ._routes import Route
 
@@ -69,6 +63,9 @@ class RateLimitConfig:
             `Permit.record` raise `InvalidRequestBudgetError` (Discord bans at 10,000).
         wall_clock: the Unix-time clock, used only when an answer has X-RateLimit-Reset but no
             X-RateLimit-Reset-After.
+        proxy: a rate-limit proxy stands in front of Discord (`uploader.discord.proxy_mode_on`):
+            its own 429s are obeyed but are neither bans nor invalid requests, and once it
+            strips the rate-limit headers from a success, bucket and global pacing defer to it.
 
     Raises:
         ValueError: a value is out of range.
@@ -80,6 +77,7 @@ class RateLimitConfig:
     max_wait: float = 300.0
     invalid_request_budget: int = 1000
     wall_clock: Callable[[], float] = time.time
+    proxy: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.global_rate is not None and not (0.0 < self.global_rate < math.inf):
@@ -146,9 +144,7 @@ class _Release:
 @attrs.frozen
 class _Response:
     ticket: _Ticket
-    headers: RateLimitHeaders
-    scope: RateLimitScope
-    ban: bool
+    reading: Reading
     at: float
 
 
@@ -200,16 +196,14 @@ class Permit:
             RuntimeError: the permit was already recorded or released.
         """
         ticket = self._finish()
-        parsed = parse_rate_limit_headers(headers, body)
-        ban = looks_like_ban(status, headers, body)
-        scope = RateLimitScope.NONE if ban else rate_limit_scope(status, parsed)
-        now = trio.current_time()
         limiter = self._limiter
-        limiter._post(_Response(ticket, parsed, scope, ban, now))
-        if ban:
+        reading = read_answer(status, headers, body, proxy=limiter.config.proxy)
+        now = trio.current_time()
+        limiter._post(_Response(ticket, reading, now))
+        if reading.ban:
             limiter._banned = True
             raise RateLimitBanError()
-        if status in (401, 403) or scope in (RateLimitScope.USER, RateLimitScope.GLOBAL):
+        if status in (401, 403) or reading.scope in (RateLimitScope.USER, RateLimitScope.GLOBAL):
             limiter._guard.add(now)
 
     def spent(self) -> None:
@@ -391,13 +385,20 @@ class _Actor:
         elif isinstance(message, _Lost):
             self.table.lost(message.ticket, message.at)
         elif isinstance(message, _Response):
-            ticket, at = message.ticket, message.at
-            if message.ban:
+            ticket, at, reading = message.ticket, message.at, message.reading
+            if reading.ban:
                 for waiting in self.table.banned(ticket, at):
                     waiting.fail(RateLimitBanError())
             else:
-                scope, wall_now = message.scope, self.wall_clock()
-                self.table.answer(ticket, ticket.route, message.headers, scope, at, wall_now)
+                self.table.answer(
+                    ticket,
+                    ticket.route,
+                    reading.headers,
+                    reading.scope,
+                    at,
+                    self.wall_clock(),
+                    defer=reading.defer,
+                )
         else:
             with contextlib.suppress(trio.BrokenResourceError):
                 message.reply.send_nowait(self.table.snapshot(message.route, now))

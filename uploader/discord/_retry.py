@@ -16,6 +16,13 @@ Exactly-once delivery:
   act on a rate-limited request), or the answer came while the body was still being sent. A 503
   is also retried by default (`WEBHOOK_RETRY_STATUSES`). Any other failure after the whole body
   was sent (connection reset, timeout waiting for the answer, 500/502/504/524) is `Uncertain`.
+* Behind a rate-limit proxy that lost the body (`body_lost`): a 400 with code 50006 or 50035,
+  relayed by the proxy, to a request that carried files means the proxy re-sent a body it had
+  already consumed, after an attempt of its own that may have posted. A bot post is sent again
+  with its nonce (and is `Uncertain`, never failed, once the attempts are spent: the nonce
+  still settles it); a webhook post is `Uncertain` at once. A proxy's own 408 (it gave up
+  waiting for Discord, `proxy_gave_up`) is taken as a 504: retried on the bot path, `Uncertain`
+  on the webhook path.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import attrs
 from .._limits import DEFAULT_RETRY_DEADLINE_SECONDS
 from .._models import MediaFile
 from ._errors import DiscordError, DiscordUnavailableError, error_from_response
-from ._headers import json_or_none
+from ._headers import decode_json_object, json_or_none
 
 _MAX_EXPONENT = 1000
 """2.0 ** 1000 is still a finite float; beyond it every envelope is the cap anyway."""
@@ -169,11 +176,14 @@ class Answer:
         status: the HTTP status.
         body: the raw body.
         body_sent: whether the whole request body had gone out when the answer came.
+        relayed: a proxy made the answer or relayed it without Discord's headers (no ``Via``,
+            no ``X-RateLimit-*``; see `uploader.discord._headers.from_proxy`).
     """
 
     status: int
     body: bytes = b""
     body_sent: bool = True
+    relayed: bool = False
 
 
 @attrs.frozen
@@ -199,7 +209,8 @@ class Tries:
     """What one request went through so far, the attempt just made included.
 
     Attributes:
-        failures: 5xx answers and connection failures.
+        failures: 5xx answers and connection failures (and, behind a proxy, its 400 for a body
+            it lost and its own 408: see `body_lost`, `proxy_gave_up`).
         rate_limited: 429 answers.
         elapsed: seconds since the first attempt began.
         maybe_posted: some failed attempt may have taken effect (its whole body went out and
@@ -232,6 +243,8 @@ class Tries:
                 elapsed=elapsed,
                 maybe_posted=self.maybe_posted or _maybe_acted(outcome, safe_statuses),
             )
+        if outcome.status in (400, 408):  # a proxy that lost the body or gave up (`next_step`)
+            return attrs.evolve(self, failures=self.failures + 1, elapsed=elapsed)
         return attrs.evolve(self, elapsed=elapsed)
 
 
@@ -253,6 +266,7 @@ class Request:
             take effect. False for a bot post (nonce + ``enforce_nonce``), edits and reads.
         files: the files it carries, named by a 413's error.
         secrets: strings scrubbed from Discord's error messages (the token).
+        via_proxy: proxy mode is on (`uploader.discord.proxy_mode_on`).
         dedup_window: seconds from the first attempt during which a repeat is deduplicated (a
             bot post's nonce window): no retry starts after it, whatever the policy's deadline.
     """
@@ -261,6 +275,7 @@ class Request:
     at_most_once: bool = False
     files: tuple[MediaFile, ...] = ()
     secrets: tuple[str, ...] = ()
+    via_proxy: bool = False
     dedup_window: float | None = None
 
 
@@ -320,6 +335,14 @@ def next_step(
                 limited = DiscordUnavailableError(message, status=429, uncertain=tries.maybe_posted)
                 return Raise(limited)
             return RetryAfter(0.0)
+        if body_lost(outcome, request):
+            return _resend_lost_body(outcome, tries, request, policy, random)
+        if proxy_gave_up(outcome, request):
+            if request.at_most_once and outcome.body_sent:
+                return Uncertain("the proxy gave up waiting for Discord (HTTP 408)")
+            return _backoff(
+                "the proxy gave up waiting (HTTP 408)", 408, tries, request, policy, random
+            )
         if not is_transient_status(status):
             body = json_or_none(outcome.body)
             error = error_from_response(
@@ -338,6 +361,52 @@ def next_step(
     if request.at_most_once and outcome.stage is Stage.BODY_SENT:
         return Uncertain(f"the connection failed ({outcome.reason})")
     return _backoff(outcome.reason, None, tries, request, policy, random)
+
+
+BODY_LOST_CODES = frozenset({50006, 50035})
+"""What Discord answers to a multipart request whose body came empty (50006, "Cannot send an
+empty message") or cut short (50035, "Invalid Form Body")."""
+
+
+def body_lost(outcome: Answer, request: Request) -> bool:
+    """Whether a proxy re-sent a body it had already consumed (``@discordjs/proxy`` does, when
+    it retries after its own 429, an upstream 5xx or its timeout).
+
+    True for a 400 with code 50006 or 50035, relayed by the proxy, in proxy mode, to a request
+    that carried files: uploader's own bodies always hold them, so Discord got less than was sent.
+    """
+    if not (request.via_proxy and request.files and outcome.relayed and outcome.status == 400):
+        return False
+    payload = decode_json_object(outcome.body)
+    code = None if payload is None else payload.get("code")
+    return isinstance(code, int) and not isinstance(code, bool) and code in BODY_LOST_CODES
+
+
+def proxy_gave_up(outcome: Answer, request: Request) -> bool:
+    """Whether a proxy answered 408 because Discord was slower than its timeout (nirn-proxy
+    does): the request may have been posted, as after a 504. Proxy mode and no ``Via`` only."""
+    return request.via_proxy and outcome.relayed and outcome.status == 408
+
+
+def _resend_lost_body(
+    outcome: Answer,
+    tries: Tries,
+    request: Request,
+    policy: RetryPolicy,
+    random: Callable[[], float],
+) -> RetryAfter | Uncertain:
+    """A bot post goes again with its nonce; a webhook post is uncertain (see `body_lost`)."""
+    code = (decode_json_object(outcome.body) or {}).get("code")
+    reason = (
+        f"the proxy lost the request body (HTTP 400, code {code}) after an attempt of its own "
+        "that may have posted"
+    )
+    if request.at_most_once:
+        return Uncertain(reason)
+    step = _backoff(reason, 400, tries, request, policy, random)
+    if isinstance(step, Raise):
+        return Uncertain(f"{reason}; resending it with the same nonce will settle it")
+    return step
 
 
 def _backoff(

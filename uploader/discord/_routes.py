@@ -127,3 +127,31 @@ def edit_webhook_message(webhook: Webhook, message_id: str) -> Endpoint:
         webhook_token=webhook.token,
         message_id=message_id,
     )
+
+
+def interaction_callback(followup: Webhook, interaction_id: str) -> Endpoint:
+    """``POST /interactions/{interaction_id}/{interaction_token}/callback``.
+
+    ``followup`` is the interaction's follow-up webhook: its token is the interaction token, so
+    the callback shares its secret-free major and needs no bot token.
+    """
+    return _endpoint(
+        Route(
+            "POST",
+            "/interactions/{interaction_id}/{interaction_token}/callback",
+            followup.major,
+            False,
+        ),
+        f"answer interaction {interaction_id}",
+        interaction_id=interaction_id,
+        interaction_token=followup.token,
+    )
+
+
+def bulk_overwrite_commands(application_id: str) -> Endpoint:
+    """``PUT /applications/{application_id}/commands``."""
+    return _endpoint(
+        Route("PUT", "/applications/{application_id}/commands", f"application:{application_id}"),
+        f"register the commands of application {application_id}",
+        application_id=application_id,
+    )

@@ -123,14 +123,26 @@ class DiscordStatusReporter:
         lines.extend(self._failed[-5:])
         return fit_lines(lines)
 
+    def _worth_posting(self) -> bool:
+        """Post nothing for a folder with nothing to send (no media found, nothing failed)."""
+        return self.message_id is not None or bool(self._found or self._failed)
+
     async def run(self) -> None:
-        """Post, then edit at most once per interval until the summary was written."""
+        """Post, then edit at most once per interval until the summary was written.
+
+        A status message that cannot be posted or edited is given up after one warning: the
+        reason (a refused token, a deleted webhook) is the run's to report, not once per edit.
+        """
         next_edit = trio.current_time()
         while True:
             await self._changed.wait()
             await trio.sleep_until(next_edit)
             self._changed = trio.Event()
             final = self._final is not None
+            if not self._worth_posting():
+                if final:
+                    return
+                continue
             text = self.render()
             try:
                 if self.message_id is None:
@@ -140,9 +152,8 @@ class DiscordStatusReporter:
                     self.edits += 1
             except UploaderError as exc:
                 # Progress is a courtesy: a failed edit must never fail the upload.
-                logger.warning("status message not updated: %s", exc)
-                if final:
-                    return
+                logger.warning("status message given up: %s", exc)
+                return
             if final:
                 return
             next_edit = trio.current_time() + self._interval

@@ -133,7 +133,16 @@ def _authenticate(
             state = limits.global_.take(world.bot_token, now_ns)
             if not state.allowed:
                 return rate_limited("global", state.reset_after_ns)
-    webhook = world.webhooks.get(route.webhook_id) if route.webhook_id is not None else None
+    if route.name == "interaction_callback":
+        interaction = world.interactions.get(route.webhook_token or "")
+        if interaction is None or str(interaction.id) != route.message_id:
+            return error(404, 10062, "Unknown interaction")
+        return world.channels[interaction.channel_id], None
+    webhook = (
+        world.webhook_for(route.webhook_id, route.webhook_token)
+        if route.webhook_id is not None
+        else None
+    )
     if route.webhook_id is not None:
         if webhook is None:
             return error(404, 10015, "Unknown Webhook")

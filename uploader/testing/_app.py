@@ -19,12 +19,19 @@ from ._admission import Admission, RateLimits, admit
 from ._faults import FaultSchedule
 from ._forms import TOO_LARGE, FormReader, Problem
 from ._inspection import inspect, is_inspection
+from ._interactions import JsonReader, json_route_reader, user_post_reader
 from ._ledger import Ledger
 from ._limits import to_ns
 from ._messages import answer_message
 from ._records import Fault
 from ._resources import answer_resource
-from ._responses import BANNED, Response, http_error, problem_response
+from ._responses import (
+    BANNED,
+    Response,
+    http_error,
+    problem_response,
+    server_error,
+)
 from ._routes import Route, match_route, redact
 from ._world import World
 
@@ -57,19 +64,21 @@ class Drop:
 class Exchange:
     """An admitted request whose body decides its answer.
 
-    Attributes:
-        route: the matched route.
-        admission: what admission found (channel, webhook, bucket headers).
-        query: the query parameters.
-        fault: the injected fault that hit it, if any (``slow`` or ``drop_after_body``).
-        reader: the form reader of a message route, else None (the body is ignored).
+        Attributes:
+            route: the matched route.
+            admission: what admission found (channel, webhook, bucket headers).
+            query: the query parameters.
+    from ._resources import answer_resource
+            fault: the injected fault that hit it, if any (``slow``, ``drop_after_body`` or
+                ``status_after_body``).
+            reader: the form reader of a message route, else None (the body is ignored).
     """
 
     route: Route
     admission: Admission
     query: dict[str, str]
     fault: Fault | None
-    reader: FormReader | None
+    reader: FormReader | JsonReader | None
 
     @property
     def sink(self) -> Callable[[bytes], None] | None:
@@ -116,8 +125,14 @@ class DiscordApp:
     def receive(self, head: RequestHead, now: float) -> Drop | Response | Exchange:
         """Decide what to do with a request whose head has arrived.
 
-        The inspection routes (``/_fake/...``) answer at once and are left out of the stats.
+        The inspection routes (``/_fake/...``) answer at once and are left out of the stats, as
+        is a user's post (``POST /_fake/channels/{id}/messages``).
         """
+        user_post = user_post_reader(self.world, head.method, head.target)
+        if isinstance(user_post, Response):
+            return user_post
+        if user_post is not None:
+            return Exchange(Route("create_message"), Admission(None, None, ()), {}, None, user_post)
         if is_inspection(head.target):
             return inspect(self.world, self.ledger.snapshot(), head.method, head.target)
         self.ledger.count_request()
@@ -135,7 +150,7 @@ class DiscordApp:
         admission = admit(self.world, self.limits, route, head.headers, fault, to_ns(now))
         if isinstance(admission, Response):
             return admission
-        reader: FormReader | None = None
+        reader: FormReader | JsonReader | None = json_route_reader(self.world, route)
         if route.name in _FORM_ROUTES:
             reader = self._form_reader(admission, head.headers)
         return Exchange(route, admission, dict(parse_qsl(target.query)), fault, reader)
@@ -155,8 +170,17 @@ class DiscordApp:
 
     def respond(self, exchange: Exchange, now: float) -> Response:
         """The answer to an admitted request whose body has been read."""
+        answer = self._answer(exchange, now)
+        fault = exchange.fault
+        if fault is not None and fault.kind == "status_after_body":
+            return server_error(fault.status)  # done (a message recorded), but the client hears 5xx
+        return answer
+
+    def _answer(self, exchange: Exchange, now: float) -> Response:
         route, admission, world = exchange.route, exchange.admission, self.world
         shown = admission.bucket_headers
+        if isinstance(exchange.reader, JsonReader):
+            return exchange.reader.respond(now)
         if exchange.reader is None:
             return answer_resource(world, route, admission, exchange.query)
         form = exchange.reader.finish()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import trio
 
@@ -15,9 +16,12 @@ from ._admission import RateLimits
 from ._app import DiscordApp
 from ._connection import Pacer, serve_connection
 from ._faults import FaultSchedule
+from ._gateway import FakeGateway
 from ._inspection import PREFIX
+from ._interactions import DEFAULT_USER_ID, interaction_json, post_as_user
 from ._ledger import Ledger
 from ._records import FakeStats, Fault, RecordedMessage
+from ._shapes import message_json
 from ._world import World
 
 
@@ -49,6 +53,9 @@ class FakeDiscord:
         )
         self._pacer = Pacer(bandwidth_bytes_per_second)
         self._on_message = on_message
+        self.gateway: FakeGateway | None = None
+        """The fake gateway serving alongside (``gateway=True``); None otherwise."""
+        self._world.log.on_update = self._updated
         self._message_recorded = trio.Event()
         self._faults = FaultSchedule()
         self._ledger = Ledger(ban_after_invalid)
@@ -194,6 +201,76 @@ class FakeDiscord:
         self._message_recorded = trio.Event()
         if self._on_message is not None:
             self._on_message(message)
+        self._dispatch("MESSAGE_CREATE", message)
+
+    def _updated(self, message: RecordedMessage) -> None:
+        self._dispatch("MESSAGE_DELETE" if message.deleted else "MESSAGE_UPDATE", message)
+
+    def _dispatch(self, name: str, message: RecordedMessage) -> None:
+        if self.gateway is None:
+            return
+        data = message_json(self._world, message)
+        data["guild_id"] = str(self.guild_id_of(message.channel_id))
+        if name == "MESSAGE_DELETE":
+            data = {k: data[k] for k in ("id", "channel_id", "guild_id")}
+        self.gateway.dispatch_soon(name, data)
+
+    # ----------------------------------------------------------- bot mode (gateway)
+
+    def attach_gateway(self, gateway: FakeGateway) -> None:
+        """Serve ``gateway``'s URL from GET /gateway/bot and show it every recorded message."""
+        self.gateway = gateway
+        self._world.gateway_payload = gateway.gateway_bot_payload()
+
+    def user_post_url(self, channel_id: int) -> str:
+        """Where to POST ``{"content": ..., "author_id": ...}`` to post as a user."""
+        return f"{self.inspect_url}/channels/{channel_id}/messages"
+
+    def post_as_user(
+        self, channel_id: int, content: str, *, author_id: str = DEFAULT_USER_ID
+    ) -> RecordedMessage:
+        """Post a user's message: recorded, and dispatched as MESSAGE_CREATE to the gateway.
+
+        Raises:
+            KeyError: no such channel.
+        """
+        if channel_id not in self._world.channels:
+            raise KeyError(f"no channel {channel_id} in this fake Discord")
+        return post_as_user(self._world, channel_id, content, author_id, trio.current_time())
+
+    async def run_slash_command(
+        self,
+        channel_id: int,
+        name: str,
+        options: dict[str, str] | None = None,
+        *,
+        user_id: str = DEFAULT_USER_ID,
+    ) -> dict[str, Any]:
+        """A user runs ``/name`` in a channel: dispatch its INTERACTION_CREATE; return it.
+
+        Its follow-up webhook is ``<api base>/webhooks/<bot user id>/<token>``.
+
+        Raises:
+            RuntimeError: no gateway runs alongside.
+        """
+        if self.gateway is None:
+            raise RuntimeError("no fake gateway: open the fake with gateway=True")
+        interaction = self._world.open_interaction(channel_id, user_id, trio.current_time())
+        body = interaction_json(self._world, interaction, name, options or {})
+        await self.gateway.interaction_create(body)
+        return body
+
+    def interaction_callbacks(self, interaction_id: str) -> list[Any]:
+        """The callback bodies the bot sent for an interaction, in order."""
+        for interaction in self._world.interactions.values():
+            if str(interaction.id) == interaction_id:
+                return list(interaction.callbacks)
+        return []
+
+    @property
+    def commands(self) -> list[dict[str, Any]]:
+        """The application commands the bot registered (its last bulk overwrite)."""
+        return list(self._world.commands)
 
     # ------------------------------------------------------------------- serving
 

@@ -70,6 +70,7 @@ class FakeGateway:
         max_concurrency: the ``session_start_limit.max_concurrency`` handed out.
         privileged_intents: allow the MESSAGE_CONTENT intent; False closes its IDENTIFY with
             4014.
+        user_id: the bot's user id, which READY hands out (also the application id).
     """
 
     def __init__(
@@ -80,8 +81,10 @@ class FakeGateway:
         ack_heartbeats: bool = True,
         max_concurrency: int = 1,
         privileged_intents: bool = True,
+        user_id: str = FAKE_BOT_USER_ID,
     ) -> None:
         self._token = token
+        self.user_id = user_id
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.ack_heartbeats = ack_heartbeats
         self.max_concurrency = max_concurrency
@@ -322,11 +325,11 @@ class FakeGateway:
             "READY",
             {
                 "v": 10,
-                "user": {"id": FAKE_BOT_USER_ID, "username": "uploader", "bot": True},
+                "user": {"id": self.user_id, "username": "uploader", "bot": True},
                 "guilds": [],
                 "session_id": session.id,
                 "resume_gateway_url": self.resume_url,
-                "application": {"id": FAKE_BOT_USER_ID, "flags": 0},
+                "application": {"id": self.user_id, "flags": 0},
             },
             session_id=session.id,
         )

@@ -16,7 +16,7 @@ import trio
 from trio_websocket import ConnectionClosed, HandshakeError, wrap_server_stream
 
 from .._errors import single_error
-from ._gateway import FAKE_BOT_TOKEN, FakeGateway
+from ._gateway import FAKE_BOT_TOKEN, FAKE_BOT_USER_ID, FakeGateway
 
 
 async def run_fake_gateway(
@@ -26,6 +26,7 @@ async def run_fake_gateway(
     ack_heartbeats: bool = True,
     max_concurrency: int = 1,
     privileged_intents: bool = True,
+    user_id: str = FAKE_BOT_USER_ID,
     port: int = 0,
     task_status: trio.TaskStatus[FakeGateway] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -39,6 +40,7 @@ async def run_fake_gateway(
         ack_heartbeats=ack_heartbeats,
         max_concurrency=max_concurrency,
         privileged_intents=privileged_intents,
+        user_id=user_id,
     )
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(
@@ -71,6 +73,7 @@ class FakeGatewayOptions(TypedDict, total=False):
     ack_heartbeats: bool
     max_concurrency: int
     privileged_intents: bool
+    user_id: str
     port: int
 
 

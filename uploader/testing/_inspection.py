@@ -72,6 +72,7 @@ def message_record_json(world: World, message: RecordedMessage) -> dict[str, Any
         "channel_id": str(message.channel_id),
         "thread_id": str(message.thread_id) if message.thread_id is not None else None,
         "webhook_id": message.webhook_id,
+        "author_id": message.author_id,
         "content": message.content,
         "nonce": message.nonce,
         "attachments": [attrs.asdict(a) for a in message.attachments],

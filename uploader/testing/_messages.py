@@ -161,7 +161,11 @@ def find_message(
     Raises:
         Refusal: 404/10008, or the ``thread_id``'s refusal.
     """
-    message = world.log.live(route.message_id or "")
+    message_id = route.message_id or ""
+    if message_id == "@original" and route.webhook_token is not None:
+        interaction = world.interactions.get(route.webhook_token)
+        message_id = (interaction.original_id if interaction else None) or ""
+    message = world.log.live(message_id)
     if message is None:
         raise Refusal(UNKNOWN_MESSAGE)
     webhook = admission.webhook

@@ -13,6 +13,7 @@ FaultKind = Literal[
     "rate_limit_global",
     "rate_limit_shared",
     "status",
+    "status_after_body",
     "slow",
     "drop_before_body",
     "drop_after_body",
@@ -37,6 +38,8 @@ RouteName = Literal[
     "get_current_user",
     "get_application",
     "get_gateway_bot",
+    "bulk_overwrite_commands",
+    "interaction_callback",
 ]
 """The fake's routes, as fault filters name them.
 
@@ -74,15 +77,18 @@ class Fault:
     Attributes:
         kind: what happens. ``rate_limit_user``/``_global``/``_shared``: a 429 of that scope
             (the shared one shows the bucket's real remaining count); ``status``: an error
-            response with ``status``; ``slow``: wait ``delay`` seconds, then handle the request
-            normally; ``drop_before_body``: close the connection once the request head arrived
-            (nothing is recorded); ``drop_after_body``: handle and record the request, then close
-            the connection without answering (the lost-response case).
+            response with ``status`` (nothing is recorded); ``status_after_body``: handle and
+            record the request, then answer ``status`` instead of the message; ``slow``: wait
+            ``delay`` seconds, then handle the request normally; ``drop_before_body``: close
+            the connection once the request head arrived (nothing is recorded);
+            ``drop_after_body``: handle and record the request, then close the connection
+            without answering (the lost-response case).
         route: the route the fault applies to, or None for any route.
         times: how many matching requests the fault hits.
         after: how many matching requests to let through before the first hit.
         retry_after: the 429's ``retry_after`` in seconds (rate-limit kinds).
-        status: the status code of a ``status`` fault: 500, 502, 503, 504 or 524.
+        status: the status code of a ``status`` or ``status_after_body`` fault: 500, 502, 503,
+            504 or 524.
         delay: seconds a ``slow`` fault waits before answering.
     """
 
@@ -136,6 +142,8 @@ class RecordedMessage:
         deleted: whether it was deleted (it stays in the record).
         flags: the message flags the create kept (suppress embeds or notifications...).
         tts: whether it was sent as text-to-speech.
+        author_id: the user who posted it through the fake's user route, or None for the
+            bot's (or a webhook's) own message.
     """
 
     id: str
@@ -153,6 +161,7 @@ class RecordedMessage:
     deleted: bool = False
     flags: int = 0
     tts: bool = False
+    author_id: str | None = None
 
 
 @attrs.frozen

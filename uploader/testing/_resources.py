@@ -52,7 +52,7 @@ def _get_guild(world: World, route: Route, admission: Admission, _: dict[str, st
 
 
 def _get_gateway_bot(world: World, _: Route, admission: Admission, __: dict[str, str]) -> Response:
-    return json_response(200, gateway_bot_json(world.port), admission.bucket_headers)
+    return json_response(200, gateway_bot_json(world), admission.bucket_headers)
 
 
 def _get_user(world: World, _: Route, admission: Admission, __: dict[str, str]) -> Response:

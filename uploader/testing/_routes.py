@@ -71,6 +71,13 @@ def _lookup(parts: list[str]) -> tuple[_Methods, Route] | None:
             return {"GET": "get_current_user"}, Route("get_current_user")
         case ["oauth2", "applications", "@me"]:
             return {"GET": "get_application"}, Route("get_application")
+        case ["applications", aid, "commands"] if _ok(aid):
+            return {"PUT": "bulk_overwrite_commands"}, Route("bulk_overwrite_commands", user_id=aid)
+        case ["interactions", iid, token, "callback"] if _ok(iid):
+            # the interaction token authenticates it (no bot token), like a webhook's
+            return {"POST": "interaction_callback"}, Route(
+                "interaction_callback", message_id=iid, webhook_token=token
+            )
         case ["webhooks", wid] if _ok(wid):
             return {"GET": "get_webhook"}, Route("get_webhook", webhook_id=int(wid))
         case ["webhooks", wid, token, *rest] if _ok(wid):
@@ -152,4 +159,4 @@ def bucket_of(route: Route) -> str:
 
 def redact(path: str) -> str:
     """A path fit for logs: a webhook's token replaced by ``***``."""
-    return re.sub(r"(/webhooks/\d+/)[^/]+", r"\1***", path)
+    return re.sub(r"(/(?:webhooks|interactions)/\d+/)[^/]+", r"\1***", path)

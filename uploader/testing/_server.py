@@ -14,6 +14,7 @@ import trio
 
 from .._limits import DEFAULT_FILE_LIMIT, DEFAULT_REQUEST_LIMIT
 from ._fake import FakeDiscord
+from ._gateway_server import run_fake_gateway
 from ._records import RecordedMessage
 
 
@@ -29,6 +30,7 @@ async def run_fake_discord(
     validate: bool = True,
     port: int = 0,
     on_message: Callable[[RecordedMessage], None] | None = None,
+    gateway: bool = False,
     task_status: trio.TaskStatus[FakeDiscord] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve a fake Discord on 127.0.0.1 until cancelled (``await nursery.start(...)``).
@@ -48,6 +50,8 @@ async def run_fake_discord(
         validate: check JSON payloads against Discord's OpenAPI request schemas.
         port: the TCP port; 0 picks a free one.
         on_message: called with each newly recorded message.
+        gateway: also serve a `FakeGateway` for the bot token (``fake.gateway``), handed out
+            by GET /gateway/bot and shown every message recorded here.
         task_status: the nursery start protocol; ``started`` gets the `FakeDiscord`.
     """
     fake = FakeDiscord(
@@ -66,6 +70,14 @@ async def run_fake_discord(
             functools.partial(trio.serve_tcp, host="127.0.0.1"), fake.serve_connection, port
         )
         fake.port = listeners[0].socket.getsockname()[1]
+        if gateway:
+            fake.attach_gateway(
+                await nursery.start(
+                    functools.partial(
+                        run_fake_gateway, token=fake.bot_token, user_id=str(fake.bot_user_id)
+                    )
+                )
+            )
         task_status.started(fake)
 
 
@@ -82,6 +94,7 @@ async def open_fake_discord(
     validate: bool = True,
     port: int = 0,
     on_message: Callable[[RecordedMessage], None] | None = None,
+    gateway: bool = False,
 ) -> AsyncIterator[FakeDiscord]:
     """Run a fake Discord for the duration of an ``async with`` block.
 
@@ -102,6 +115,7 @@ async def open_fake_discord(
                 validate=validate,
                 port=port,
                 on_message=on_message,
+                gateway=gateway,
             )
             fake: FakeDiscord = await nursery.start(start)
             try:

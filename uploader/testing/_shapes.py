@@ -13,7 +13,7 @@ from ._records import RecordedAttachment, RecordedMessage
 from ._world import Channel, Guild, Webhook, World
 
 
-def _user(user_id: str, username: str) -> dict[str, Any]:
+def _user(user_id: str, username: str, *, bot: bool = True) -> dict[str, Any]:
     return {
         "id": user_id,
         "username": username,
@@ -23,7 +23,7 @@ def _user(user_id: str, username: str) -> dict[str, Any]:
         "public_flags": 0,
         "flags": 0,
         "primary_guild": None,
-        "bot": True,
+        "bot": bot,
     }
 
 
@@ -39,7 +39,9 @@ def message_json(world: World, message: RecordedMessage, *, nested: bool = False
     """
     edited = world.log.edited_ns.get(message.id)
     channel_id = message.thread_id if message.thread_id is not None else message.channel_id
-    if message.webhook_id is None:
+    if message.author_id is not None:
+        author = _user(message.author_id, f"user{message.author_id[-4:]}", bot=False)
+    elif message.webhook_id is None:
         author = _user(str(world.bot_user_id), BOT_NAME)
     else:
         author = _user(message.webhook_id, WEBHOOK_NAME)
@@ -248,8 +250,11 @@ def guild_json(guild: Guild, owner_id: int) -> dict[str, Any]:
     }
 
 
-def gateway_bot_json(port: int) -> dict[str, Any]:
-    """The answer of ``GET /gateway/bot``."""
+def gateway_bot_json(world: World) -> dict[str, Any]:
+    """The answer of ``GET /gateway/bot``: the fake gateway's, when one runs alongside."""
+    if world.gateway_payload is not None:
+        return world.gateway_payload
+    port = world.port
     return {
         "url": f"ws://127.0.0.1:{port}/gateway",
         "shards": 1,

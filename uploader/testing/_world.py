@@ -9,6 +9,7 @@ import datetime
 import secrets
 import time
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -45,6 +46,27 @@ class Webhook:
     id: int
     token: str = attrs.field(repr=False)
     channel_id: int
+
+
+@attrs.define(eq=False)
+class FakeInteraction:
+    """A slash command a user ran: its token is the follow-up webhook's token.
+
+    Attributes:
+        id: the interaction's snowflake.
+        token: the interaction token (a secret).
+        channel_id: where it was run.
+        user_id: who ran it.
+        original_id: the deferred (or immediate) response message, once the callback made it.
+        callbacks: the callback bodies the bot sent, in order.
+    """
+
+    id: int
+    token: str = attrs.field(repr=False)
+    channel_id: int
+    user_id: str
+    original_id: str | None = None
+    callbacks: list[Any] = attrs.Factory(list)
 
 
 class Clock:
@@ -96,6 +118,8 @@ class MessageLog:
         """When a message was last edited."""
         self._nonces: dict[tuple[int, str], tuple[str, int]] = {}
         self._on_record = on_record
+        self.on_update: Callable[[RecordedMessage], None] | None = None
+        """Called with a message's new state after each edit, reaction or delete."""
 
     def record(self, message: RecordedMessage) -> None:
         """Append a new message."""
@@ -126,6 +150,8 @@ class MessageLog:
         self.messages[self._index[message.id]] = message
         if edited_ns is not None:
             self.edited_ns[message.id] = edited_ns
+        if self.on_update is not None:
+            self.on_update(message)
 
     def live(self, message_id: str) -> RecordedMessage | None:
         """The message with this id unless it was deleted."""
@@ -172,6 +198,12 @@ class World:
         self.guilds: dict[int, Guild] = {}
         self.channels: dict[int, Channel] = {}
         self.webhooks: dict[int, Webhook] = {}
+        self.interactions: dict[str, FakeInteraction] = {}
+        """By token: each one's follow-up webhook is ``/webhooks/<bot user id>/<token>``."""
+        self.commands: list[dict[str, Any]] = []
+        """The application commands the bot registered (its last bulk overwrite)."""
+        self.gateway_payload: dict[str, Any] | None = None
+        """The answer of ``GET /gateway/bot`` when a fake gateway runs alongside."""
 
     @property
     def base_url(self) -> str:
@@ -205,6 +237,30 @@ class World:
         webhook = Webhook(self.clock.snowflake(to_ns(now)), secrets.token_urlsafe(48), channel_id)
         self.webhooks[webhook.id] = webhook
         return webhook
+
+    def webhook_for(self, webhook_id: int, token: str | None) -> Webhook | None:
+        """The webhook with this id; an interaction's follow-up webhook when the id is the
+        bot's (the application's) and the token an interaction's."""
+        webhook = self.webhooks.get(webhook_id)
+        if webhook is None and token is not None and webhook_id == self.bot_user_id:
+            interaction = self.interactions.get(token)
+            if interaction is not None:
+                return Webhook(webhook_id, token, interaction.channel_id)
+        return webhook
+
+    def open_interaction(self, channel_id: int, user_id: str, now: float) -> FakeInteraction:
+        """A new interaction of ``user_id`` in a text channel.
+
+        Raises:
+            KeyError: no such channel.
+        """
+        if channel_id not in self.channels:
+            raise KeyError(f"no channel {channel_id} in this fake Discord")
+        interaction = FakeInteraction(
+            self.clock.snowflake(to_ns(now)), secrets.token_urlsafe(64), channel_id, user_id
+        )
+        self.interactions[interaction.token] = interaction
+        return interaction
 
     def file_limit_of(self, channel_id: int) -> int:
         """The largest attachment the channel accepts, in bytes (its guild's tier decides)."""

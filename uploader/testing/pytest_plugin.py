@@ -13,6 +13,9 @@ tests that drive an asyncio bot (``asyncio.run(...)``). Each test gets a fresh f
     async def test_my_bot(fake_discord):
         channel = fake_discord.create_channel()
         ...
+
+A gateway bot's tests use ``@pytest.mark.fake_discord(gateway=True)`` (``fake_discord.gateway``
+is then served alongside), or ``fake_gateway`` for a scriptable gateway on its own.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any
 import pytest
 
 from ._fake import FakeDiscord
+from ._gateway import FakeGateway
+from ._gateway_server import open_fake_gateway
 from ._server import open_fake_discord
 from ._threaded import FakeDiscordThread, fake_discord_in_thread
 
@@ -40,6 +45,13 @@ async def fake_discord(request: pytest.FixtureRequest) -> AsyncIterator[FakeDisc
     """A fresh loopback Discord for one test (options from ``@pytest.mark.fake_discord``)."""
     async with open_fake_discord(**_options(request)) as fake:
         yield fake
+
+
+@pytest.fixture
+async def fake_gateway() -> AsyncIterator[FakeGateway]:
+    """A fresh scriptable fake gateway (token `FAKE_BOT_TOKEN`) for one test."""
+    async with open_fake_gateway() as gateway:
+        yield gateway
 
 
 @pytest.fixture

@@ -1,0 +1,26 @@
+"""`uploader demo --bot`: the loopback conversation ends with the media in the channel."""
+
+from __future__ import annotations
+
+import pytest
+
+from uploader import Settings
+from uploader.cli import build_parser
+from uploader.cli._demo_bot import run_bot_demo
+
+
+def test_the_demo_takes_the_bot_flag() -> None:
+    assert build_parser().parse_args(["demo", "--bot"]).bot is True
+
+
+async def test_the_bot_demo_shows_the_conversation_and_the_media_arrives(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # a limit over the clip's size: no encode, so the test stays quick
+    settings = Settings(upload_file_limit_mb=25, upload_linger_seconds=0.1)
+    assert await run_bot_demo(settings) is True
+    out = capsys.readouterr().out
+    assert "👤 user" in out and "!upload http://127.0.0.1:" in out
+    assert "🤖 bot: 🎉 Upload complete: 2/2 files uploaded" in out
+    assert "📎 clip.mp4" in out and "📎 photo.jpg" in out
+    assert out.rstrip().endswith("✅ the bot answered with the media")

@@ -1,0 +1,247 @@
+"""Images in one or two encodes: the pure quality prediction, and the real encodes behind it."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import uploader.compress._encode_image as encode_image
+from tests import _media
+from uploader import MediaFile, MediaType, Settings
+from uploader.compress import compress_with_details
+from uploader.compress._commands import jpeg_matrix
+from uploader.compress._image_search import (
+    FILL,
+    JPEG_SCALE,
+    WEBP_SCALE,
+    Encode,
+    Keep,
+    Measured,
+    QualityScale,
+    Shrink,
+    SizeModel,
+    Subsample,
+    next_image_step,
+    shrunk_size,
+)
+
+KIB = 1024
+SETTINGS = Settings(compression_max_concurrent=1)
+
+# --- the pure search -------------------------------------------------------------------------
+
+
+def search(
+    scale: QualityScale, true: SizeModel, target: int, *, full_chroma: bool = False
+) -> tuple[Measured, int, float]:
+    """Drive the search against a picture whose bytes follow ``true`` exactly.
+
+    Returns:
+        (the kept encode, how many encodes, the side factor of all shrinks).
+    """
+    measured: list[Measured] = []
+    prior: SizeModel | None = None
+    encodes, side = 0, 1.0
+    for _ in range(40):
+        step = next_image_step(scale, measured, target, prior, full_chroma=full_chroma)
+        if isinstance(step, Keep):
+            return step.kept, encodes, side
+        if isinstance(step, Encode):
+            encodes += 1
+            measured.append(Measured(step.level, math.ceil(true.bytes_at(step.level))))
+            continue
+        if isinstance(step, Shrink):
+            side *= step.side
+            true = true.scaled(step.side**2)
+            prior = step.model.scaled(step.side**2)
+        else:
+            assert isinstance(step, Subsample)
+            true, prior, full_chroma = true.times(0.75), step.model, False
+        measured = []
+    raise AssertionError("the search did not end")
+
+
+@given(
+    scale=st.sampled_from([WEBP_SCALE, JPEG_SCALE]),
+    a=st.floats(9.0, 16.0),
+    k=st.floats(0.4, 2.5),
+    target=st.integers(20_000, 20_000_000),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_search_keeps_an_encode_that_fits_and_fills_the_budget(scale, a, k, target):
+    kept, encodes, _ = search(scale, SizeModel(a, k), target)
+    assert kept.size <= target
+    best = scale.level(scale.best)
+    assert kept.size >= FILL * target or kept.level >= best - 1e-9
+    assert encodes <= 8
+
+
+@pytest.mark.parametrize("scale", [WEBP_SCALE, JPEG_SCALE])
+@pytest.mark.parametrize("share", [0.3, 0.6, 2.0])
+def test_a_picture_that_follows_the_prior_takes_at_most_two_encodes(scale, share):
+    first = scale.level(scale.first)
+    true = SizeModel(math.log(1_000_000) - first)  # the prior's slope, 1 MB at the first quality
+    kept, encodes, side = search(scale, true, int(1_000_000 * share))
+    assert encodes <= 2 and side == 1.0
+    assert FILL * share * 1_000_000 <= kept.size <= share * 1_000_000
+
+
+def test_a_picture_too_big_at_the_floor_is_shrunk_until_it_fits():
+    true = SizeModel(math.log(5_000_000), 1.0)
+    kept, _, side = search(WEBP_SCALE, true, 100_000)
+    assert side < 0.5 and FILL * 100_000 <= kept.size <= 100_000
+
+
+def test_full_chroma_is_kept_when_the_budget_allows_and_dropped_when_it_does_not():
+    roomy = next_image_step(
+        JPEG_SCALE, [Measured(JPEG_SCALE.level(2.0), 1_100_000)], 1_000_000, None, full_chroma=True
+    )
+    assert isinstance(roomy, Encode)
+    tight = next_image_step(
+        JPEG_SCALE, [Measured(JPEG_SCALE.level(2.0), 4_000_000)], 1_000_000, None, full_chroma=True
+    )
+    assert isinstance(tight, Subsample)
+    assert tight.model.bytes_at(0.0) == pytest.approx(0.75 * 4_000_000 * 2.0)
+
+
+@given(st.integers(2, 10_000), st.integers(2, 10_000), st.floats(0.25, 0.92))
+def test_a_shrunk_size_has_even_sides(width, height, side):
+    w, h = shrunk_size((width, height), side)
+    assert w % 2 == 0 and h % 2 == 0 and w >= 2 and h >= 2
+    assert abs(w - width * side) <= 2 and abs(h - height * side) <= 2
+
+
+def test_quality_levels_round_trip_and_rise_with_quality():
+    for scale in (WEBP_SCALE, JPEG_SCALE):
+        for quality in (scale.floor, scale.first, scale.shrink_to, scale.best):
+            assert scale.quality(scale.level(quality)) == pytest.approx(quality, abs=0.01)
+    assert WEBP_SCALE.level(90) > WEBP_SCALE.level(80)
+    assert JPEG_SCALE.level(2) > JPEG_SCALE.level(3)
+
+
+def test_the_jpeg_matrix_is_ffmpegs_default_at_qscale_8_and_scales_finely():
+    assert jpeg_matrix(8.0).split(",")[:3] == ["8", "16", "19"]
+    coarse = [int(v) for v in jpeg_matrix(2.0).split(",")]
+    finer = [int(v) for v in jpeg_matrix(2.5).split(",")]
+    assert all(a <= b for a, b in zip(coarse, finer, strict=True)) and coarse != finer
+
+
+# --- real encodes ----------------------------------------------------------------------------
+
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg on PATH")
+
+
+@pytest.fixture
+def encodes(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Every image encode's command line (the seam: the runner's ``run_encode``)."""
+    seen: list[list[str]] = []
+    real = encode_image.run_encode
+
+    async def counting(cmd: list[str], **kwargs: object) -> None:
+        seen.append(cmd)
+        await real(cmd, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(encode_image, "run_encode", counting)
+    return seen
+
+
+def stream(path: Path) -> dict[str, str]:
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=width,height,pix_fmt",
+            "-of",
+            "default=nw=1",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return dict(line.split("=", 1) for line in out.split())
+
+
+def make_photo(path: Path, width: int, height: int, pix_fmt: str) -> Path:
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=s={width}x{height}:d=1,noise=alls=25:allf=u,gblur=sigma=0.7",
+            "-frames:v",
+            "1",
+            "-pix_fmt",
+            pix_fmt,
+            "-q:v",
+            "1",
+            "-qmin",
+            "1",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+async def compress(source: Path, target: int, workdir: Path):
+    workdir.mkdir(exist_ok=True)
+    file = MediaFile(source, source.stat().st_size, MediaType.IMAGE)
+    return await compress_with_details(file, target, settings=SETTINGS, workdir=workdir)
+
+
+@needs_ffmpeg
+async def test_a_photo_fills_its_budget_in_two_encodes_decoding_the_source_once(tmp_path, encodes):
+    source = make_photo(tmp_path / "photo.jpg", 480, 360, "yuvj420p")
+    target = source.stat().st_size // 2
+    outcome = await compress(source, target, tmp_path / "w")
+    (out,) = outcome.outputs
+    assert FILL * target <= out.size_bytes <= target and out.path.suffix == ".jpg"
+    assert len(encodes) == outcome.attempts <= 2
+    reads_source = [cmd for cmd in encodes if str(source.absolute()) in cmd]
+    assert len(reads_source) == 1  # later encodes read the decoded copy
+
+
+@needs_ffmpeg
+async def test_a_444_photo_keeps_full_chroma_when_the_budget_allows(tmp_path):
+    source = make_photo(tmp_path / "photo.jpg", 320, 240, "yuvj444p")
+    roomy = await compress(source, int(source.stat().st_size * 0.8), tmp_path / "a")
+    assert stream(roomy.outputs[0].path)["pix_fmt"] == "yuvj444p"
+    tight = await compress(source, source.stat().st_size // 6, tmp_path / "b")
+    assert stream(tight.outputs[0].path)["pix_fmt"] == "yuvj420p"
+
+
+@needs_ffmpeg
+async def test_a_transparent_png_becomes_a_webp_with_alpha_filling_its_budget(tmp_path, encodes):
+    source = _media.make_png(tmp_path / "alpha.png", 320, 240, alpha=True)
+    target = source.stat().st_size // 6
+    outcome = await compress(source, target, tmp_path / "w")
+    (out,) = outcome.outputs
+    assert out.path.suffix == ".webp" and FILL * target <= out.size_bytes <= target
+    data = out.path.read_bytes()
+    assert b"ALPH" in data  # ffmpeg 5.1 decodes WebP without alpha: read the chunk
+    assert not any(cmd[cmd.index("-c:v") + 1] == "png" for cmd in encodes if "-c:v" in cmd)
+
+
+@needs_ffmpeg
+async def test_a_shrunk_image_has_even_sides_and_fits(tmp_path):
+    source = make_photo(tmp_path / "odd.jpg", 643, 481, "yuvj420p")
+    target = source.stat().st_size // 40
+    (out,) = (await compress(source, target, tmp_path / "w")).outputs
+    info = stream(out.path)
+    assert int(info["width"]) < 643 and int(info["width"]) % 2 == 0
+    assert int(info["height"]) % 2 == 0 and out.size_bytes <= target
