@@ -262,3 +262,20 @@ def test_no_retry_starts_past_the_deadline_or_the_nonce_window(
     else:
         assert isinstance(step, Raise)
         assert isinstance(step.error, DiscordUnavailableError)
+
+
+@pytest.mark.parametrize(
+    ("maybe_posted", "elapsed", "step"),
+    [
+        (False, 179.0, DiscordUnavailableError),  # the deadline: 180 s
+        (True, 179.0, ("retry", 10.0)),  # may have posted: the nonce can still settle it
+        (True, 231.0, DiscordUnavailableError),  # but never past the nonce window (240 s)
+    ],
+)
+def test_a_bot_post_that_may_have_posted_keeps_trying_while_its_nonce_deduplicates(
+    maybe_posted: bool, elapsed: float, step: object
+) -> None:
+    request = Request("create message in channel 7", dedup_window=240.0)
+    tries = Tries(failures=9, elapsed=elapsed, maybe_posted=maybe_posted)
+    policy = RetryPolicy.timed(180.0)
+    assert expect(next_step(Answer(503), tries, request, policy, random=lambda: 1.0)) == step

@@ -432,6 +432,10 @@ def _backoff(
         tries.failures - 1, base=policy.backoff_base, cap=policy.backoff_cap, random=random
     )
     deadline = _deadline(policy, request)
+    if tries.maybe_posted and request.dedup_window is not None:
+        # An attempt may have posted: only a repeat with the nonce can still tell, so keep
+        # trying for as long as the nonce deduplicates, past the policy's deadline if need be.
+        deadline = request.dedup_window
     if deadline is not None and tries.elapsed + delay > deadline:
         if policy.max_attempts is None:  # bounded by time: say how long it tried
             give_up = DiscordUnavailableError(
