@@ -101,7 +101,7 @@ async def test_past_the_deadline_the_run_stops_and_names_every_file_truly(
             settings=settings(upload_max_files_per_batch=5, upload_retry_deadline_seconds=60),
             api_base=fake.api_base,
             progress=LineReporter(lines.append),
-            resume=False,  # counts files per message (see test_resume.py for the journal)
+            resume=False,  # counts files per message (see test_journal_wiring.py for the journal)
         )
     assert not result.success
     by_status = {s: [o for o in result.outcomes if o.status is s] for s in FileStatus}
