@@ -14,20 +14,25 @@ from hypothesis import strategies as st
 import uploader.compress._encode_image as encode_image
 from tests import _media
 from uploader import MediaFile, MediaType, Settings
-from uploader.compress import compress_with_details
-from uploader.compress._commands import jpeg_matrix
+from uploader.compress import compress_with_details, probe_media
+from uploader.compress._commands import ImageEncoding, image_command, jpeg_matrix
 from uploader.compress._image_search import (
     FILL,
     JPEG_SCALE,
+    SAMPLE_STRIP_ROWS,
+    SAMPLE_STRIPS,
     WEBP_SCALE,
     Encode,
     Keep,
     Measured,
+    Model,
     QualityScale,
+    SampledCurve,
     Shrink,
     SizeModel,
     Subsample,
     next_image_step,
+    sample_rows,
     shrunk_size,
 )
 
@@ -38,15 +43,20 @@ SETTINGS = Settings(compression_max_concurrent=1)
 
 
 def search(
-    scale: QualityScale, true: SizeModel, target: int, *, full_chroma: bool = False
+    scale: QualityScale,
+    true: Model,
+    target: int,
+    *,
+    full_chroma: bool = False,
+    prior: Model | None = None,
 ) -> tuple[Measured, int, float]:
-    """Drive the search against a picture whose bytes follow ``true`` exactly.
+    """Drive the search against a picture whose bytes follow ``true`` exactly (from ``prior``:
+    a sample's prediction).
 
     Returns:
         (the kept encode, how many encodes, the side factor of all shrinks).
     """
     measured: list[Measured] = []
-    prior: SizeModel | None = None
     encodes, side = 0, 1.0
     for _ in range(40):
         step = next_image_step(scale, measured, target, prior, full_chroma=full_chroma)
@@ -115,6 +125,45 @@ def test_a_shrunk_size_has_even_sides(width, height, side):
     w, h = shrunk_size((width, height), side)
     assert w % 2 == 0 and h % 2 == 0 and w >= 2 and h >= 2
     assert abs(w - width * side) <= 2 and abs(h - height * side) <= 2
+
+
+# A JPEG whose size falls off a cliff between qscale 3 and 3.5 (measured on a noisy photo).
+STAIRS = [(1.5, 2_237_000), (2.0, 2_105_000), (2.5, 1_847_000), (3.0, 1_459_000)]
+STAIRS += [(3.5, 952_000), (5.0, 800_000), (8.0, 560_000)]
+
+
+def stairs(share: float = 1.0) -> SampledCurve:
+    return SampledCurve.of([(JPEG_SCALE.level(q), round(b * share)) for q, b in STAIRS], 1.0)
+
+
+def test_sample_rows_are_block_aligned_spread_and_absent_for_small_pictures():
+    assert sample_rows(4 * SAMPLE_STRIPS * SAMPLE_STRIP_ROWS - 1) is None
+    rows = sample_rows(1600)
+    assert rows is not None and len(rows) == SAMPLE_STRIPS
+    assert all(r % SAMPLE_STRIP_ROWS == 0 for r in rows)
+    assert list(rows) == sorted(set(rows)) and rows[-1] + SAMPLE_STRIP_ROWS <= 1600
+
+
+def test_a_sampled_curve_passes_through_its_points_and_inverts():
+    curve = stairs()
+    for level in (JPEG_SCALE.level(q) for q in (1.0, 1.5, 2.2, 3.2, 8.0, 15.0)):
+        assert curve.level_for(curve.bytes_at(level)) == pytest.approx(level, abs=1e-6)
+    assert curve.bytes_at(JPEG_SCALE.level(3.0)) == pytest.approx(1_459_000 * 1.02)
+
+
+@pytest.mark.parametrize("target", [1_000_000, 1_572_864, 2_400_000])
+@pytest.mark.parametrize("error", [0.97, 1.0, 1.03])
+def test_a_sampled_staircase_is_searched_in_one_or_two_encodes(target, error):
+    """The sample predicts the steps; the picture's sizes are off it by ``error``."""
+    true = stairs(error / 1.02)
+    kept, encodes, side = search(JPEG_SCALE, true, target, prior=stairs())
+    assert FILL * target <= kept.size <= target and side == 1.0
+    assert encodes <= 2 if error != 1.0 else encodes == 1
+
+
+def test_a_sampled_quality_predicted_to_fill_the_budget_is_encoded_as_it_is():
+    step = next_image_step(JPEG_SCALE, [], 1_572_864, stairs(), full_chroma=True)
+    assert isinstance(step, Encode) and JPEG_SCALE.quality(step.level) == 3.0
 
 
 def test_quality_levels_round_trip_and_rise_with_quality():
@@ -214,6 +263,53 @@ async def test_a_photo_fills_its_budget_in_two_encodes_decoding_the_source_once(
     assert len(encodes) == outcome.attempts <= 2
     reads_source = [cmd for cmd in encodes if str(source.absolute()) in cmd]
     assert len(reads_source) == 1  # later encodes read the decoded copy
+
+
+def reads_source(cmd: list[str], source: Path) -> bool:
+    return str(source.absolute()) in cmd
+
+
+@needs_ffmpeg
+async def test_a_large_444_photo_is_sampled_then_encoded_once_keeping_full_chroma(
+    tmp_path, encodes
+):
+    source = make_photo(tmp_path / "photo.jpg", 640, 480, "yuvj444p")
+    target = int(source.stat().st_size * 0.7)
+    outcome = await compress(source, target, tmp_path / "w")
+    (out,) = outcome.outputs
+    assert FILL * target <= out.size_bytes <= target
+    assert stream(out.path)["pix_fmt"] == "yuvj444p"
+    assert len(encodes) == outcome.attempts <= 2
+    assert "vstack" in " ".join(encodes[0])  # the sample run, the only one decoding the source
+    assert [reads_source(cmd, source) for cmd in encodes] == [True] + [False] * (len(encodes) - 1)
+
+
+@needs_ffmpeg
+async def test_a_large_transparent_png_is_sampled_and_keeps_alpha_in_two_runs(tmp_path, encodes):
+    source = _media.make_png(tmp_path / "alpha.png", 640, 480, alpha=True)
+    target = source.stat().st_size // 5
+    outcome = await compress(source, target, tmp_path / "w")
+    (out,) = outcome.outputs
+    assert out.path.suffix == ".webp" and FILL * target <= out.size_bytes <= target
+    assert b"ALPH" in out.path.read_bytes()
+    assert len(encodes) == outcome.attempts <= 2
+
+
+@needs_ffmpeg
+async def test_an_encode_from_the_decoded_copy_equals_one_from_the_jpeg_itself(tmp_path):
+    """The decoded copy keeps a JPEG's full range (read as limited, its levels were stretched)."""
+    source = make_photo(tmp_path / "photo.jpg", 160, 120, "yuvj420p")
+    probe = await probe_media(source, SETTINGS)
+    assert probe.video is not None and probe.video.display_size is not None
+    encoding = ImageEncoding("mjpeg", 3.0, probe.video.display_size)
+    copy = tmp_path / "decoded.nut"
+    first, second = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    for cmd in (
+        image_command(probe, first, encoding, settings=SETTINGS, decode_to=copy),
+        image_command(probe, second, encoding, settings=SETTINGS, decoded=copy),
+    ):
+        subprocess.run(cmd, check=True, capture_output=True)
+    assert first.read_bytes() == second.read_bytes()
 
 
 @needs_ffmpeg

@@ -78,6 +78,10 @@ def test_the_command_prints_what_to_use_logs_messages_and_stops_cleanly_on_ctrl_
                 break
         token, channel = lines["bot token"], lines["channel id"]
         assert lines["webhook URL"].startswith("http://127.0.0.1:")
+        hook_id, hook_token = lines["webhook URL"].split("/")[-2:]
+        assert lines["discord.com"] == f"https://discord.com/api/webhooks/{hook_id}/{hook_token}"
+        assert "Route.BASE" in printed
+        assert "/_fake/faults" in lines["control"]
         assert f"DISCORD_TOKEN={token} uploader send DIR --channel {channel}" in printed
         response = httpx.post(
             f"{lines['api base']}/channels/{channel}/messages",

@@ -105,7 +105,7 @@ async def test_string_placeholder_ids_and_description_are_accepted(
     [attachment] = response.json()["attachments"]
     assert attachment["filename"] == "clip.mp4"
     assert attachment["description"] == "a clip"
-    assert attachment["content_type"] == "application/octet-stream"
+    assert attachment["content_type"] == "video/mp4"  # from the name, as Discord
     assert fake.messages[0].attachments[0].description == "a clip"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -363,3 +364,60 @@ def test_a_fake_in_a_thread_serves_plain_synchronous_code() -> None:
         assert fake.bot_token not in repr(fake)
     with pytest.raises(httpx.ConnectError):
         httpx.get(fake.inspect_url)
+
+
+# ------------------------------------------------- QA fixes: echoes and refusals
+
+
+async def test_a_webhooks_username_and_avatar_url_are_echoed_in_the_author(
+    fake: FakeDiscord, client: httpx.AsyncClient
+) -> None:
+    url = fake.create_webhook()
+    sent = {"content": "hi", "username": "Uploader", "avatar_url": "https://example.com/a.png"}
+    body = (await client.post(f"{url}?wait=true", json=sent)).json()
+    assert_matches_schema("MessageResponse", body)
+    assert body["author"]["username"] == "Uploader"
+    assert body["author"]["avatar"] == hashlib.md5(b"https://example.com/a.png").hexdigest()
+    plain = (await client.post(f"{url}?wait=true", json={"content": "x"})).json()
+    assert (plain["author"]["username"], plain["author"]["avatar"]) == ("Fake Webhook", None)
+    assert fake.messages[0].username == "Uploader"
+    shown = (await client.get(f"{fake.inspect_url}/messages")).json()
+    assert shown[0]["username"] == "Uploader"
+
+
+@pytest.mark.parametrize("emoji", ["abc", "x", "1", "name:abc", ":123", "%20", "a%3Ab%3A1"])
+async def test_an_invalid_reaction_emoji_is_unknown_emoji(
+    fake: FakeDiscord, client: httpx.AsyncClient, emoji: str
+) -> None:
+    channel = fake.create_channel()
+    created = (await send(client, fake, channel, {"content": "hi"})).json()
+    url = f"{fake.api_base}/channels/{channel}/messages/{created['id']}/reactions/{emoji}"
+    assert error_code(await client.put(f"{url}/@me", headers=bot(fake))) == (400, 10014)
+    assert error_code(await client.get(url, headers=bot(fake))) == (400, 10014)
+    assert fake.messages[0].reactions == ()
+
+
+@pytest.mark.parametrize("emoji", ["❤️", "🇫🇷", "1️⃣", "👍🏽", "👨‍👩‍👧", "name_1:123"])
+async def test_unicode_and_custom_reaction_emoji_are_accepted(
+    fake: FakeDiscord, client: httpx.AsyncClient, emoji: str
+) -> None:
+    channel = fake.create_channel()
+    created = (await send(client, fake, channel, {"content": "hi"})).json()
+    quoted = urllib.parse.quote(emoji)
+    url = f"{fake.api_base}/channels/{channel}/messages/{created['id']}/reactions/{quoted}/@me"
+    assert (await client.put(url, headers=bot(fake))).status_code == 204
+    assert fake.messages[0].reactions == (emoji,)
+
+
+async def test_pins_are_served_and_message_ids_must_be_snowflakes(
+    fake: FakeDiscord, client: httpx.AsyncClient
+) -> None:
+    channel = fake.create_channel()
+    messages = f"{fake.api_base}/channels/{channel}/messages"
+    pins = await client.get(f"{messages}/pins?limit=50", headers=bot(fake))
+    assert pins.status_code == 200
+    assert pins.json() == {"items": [], "has_more": False}
+    for path in ("abc", "pins/x", "12ab/reactions", "abc/reactions/%F0%9F%91%8D/@me"):
+        assert error_code(await client.get(f"{messages}/{path}", headers=bot(fake))) == (404, 0)
+    url = fake.create_webhook(channel_id=channel)
+    assert error_code(await client.get(f"{url}/messages/nope")) == (404, 0)

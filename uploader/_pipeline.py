@@ -306,7 +306,9 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def _remove_delivered(directory: Path, outcomes: Sequence[FileOutcome]) -> tuple[Path, ...]:
-    """Delete delivered files, then the request directory if nothing else is left in it.
+    """Delete delivered files, then each folder that our deletions left empty, up to and
+    including the request directory. A folder that was empty before, or still holds anything,
+    is not ours to remove.
 
     Returns the files deleted.
     """
@@ -316,11 +318,10 @@ def _remove_delivered(directory: Path, outcomes: Sequence[FileOutcome]) -> tuple
             with suppress(FileNotFoundError):
                 o.path.unlink()
                 removed.append(o.path)
-    for folder in sorted((p for p in directory.rglob("*") if p.is_dir()), reverse=True):
+    emptied = {p for f in removed for p in f.parents if p == directory or directory in p.parents}
+    for folder in sorted(emptied, key=lambda p: len(p.parts), reverse=True):
         with suppress(OSError):
-            folder.rmdir()
-    with suppress(OSError):
-        directory.rmdir()
+            folder.rmdir()  # only succeeds when empty
     return tuple(removed)
 
 

@@ -6,6 +6,7 @@ The collector is one consumer of the pipeline's event stream (the reporters are 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from ._models import (
     UnreadablePath,
     UploadResult,
     format_size,
+    printable,
 )
 
 
@@ -239,9 +241,12 @@ GROUPED = 3
 
 def shown_path(path: Path, root: Path | None) -> str:
     """``path`` as the summary names it: relative to the folder sent (no local folders)."""
-    if root is not None and path.is_relative_to(root) and path != root:
-        return str(path.relative_to(root))
-    return path.name
+    if root is not None:
+        # one spelling for both (the folder may be given relative, files found absolute)
+        path, root = Path(os.path.abspath(path)), Path(os.path.abspath(root))
+        if path.is_relative_to(root) and path != root:
+            return printable(path.relative_to(root))
+    return printable(path.name)
 
 
 def _heading(delivered: int, media: int, unreadable: int) -> str:
@@ -266,11 +271,11 @@ def _failure_lines(failed: Sequence[FileOutcome], root: Path | None) -> list[str
         key = (o.status, o.reason)
         mark = "❓" if o.status is FileStatus.UNCERTAIN else "❌"
         if counts[key] <= GROUPED:
-            lines.append(f"{mark} {shown_path(o.path, root)}: {o.reason}")
+            lines.append(f"{mark} {shown_path(o.path, root)}: {printable(o.reason)}")
         elif key not in said:
             said.add(key)
             verb = "may have been posted" if o.status is FileStatus.UNCERTAIN else "not sent"
-            lines.append(f"{mark} {counts[key]} files {verb}: {o.reason}")
+            lines.append(f"{mark} {counts[key]} files {verb}: {printable(o.reason)}")
     return lines
 
 
@@ -298,7 +303,7 @@ def summarize(
     if compressed:
         lines.append("ℹ️ Compression info:")
         lines.extend(
-            f"🗜️ {', '.join(o.sent_as)} (compressed from {shown_path(o.path, root)},"
+            f"🗜️ {printable(', '.join(o.sent_as))} (compressed from {shown_path(o.path, root)},"
             f" {format_size(o.size_bytes)} → {format_size(o.sent_bytes)})"
             for o in compressed
         )

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 import pytest
 from _peers import FILE_LIMIT, PEER_OPTIONS
 
+from uploader import MIB
+from uploader.cli._fake_discord import premium_tier_for
 from uploader.testing import FakeDiscordThread, Fault, discord_com_url, fake_discord_in_thread
 
 discord = pytest.importorskip("discord", minversion="2.7", reason="discord.py is a dev extra")
@@ -244,3 +246,51 @@ def test_concurrent_sends_keep_to_the_buckets(fake: FakeDiscordThread, channel: 
     assert sorted(m.content for m in recorded(fake, channel)) == sorted(f"m{i}" for i in range(12))
     # discord.py reads the bucket headers: the 5-per-second window holds without a 429
     assert fake.stats.client_caused_429s == before.client_caused_429s
+
+
+def test_attachments_read_back_typed_and_pins_webhook_names_and_bad_emoji(
+    fake: FakeDiscordThread, channel: int
+) -> None:
+    url = fake.create_webhook(channel_id=channel)
+
+    async def scenario() -> dict[str, Any]:
+        async with logged_in(fake) as client:
+            target = await client.fetch_channel(channel)
+            png = discord.File(io.BytesIO(b"\x89PNG-bytes"), "pic.png")
+            sent = await target.send("a picture", file=png)
+            [attachment] = sent.attachments
+            pins = [m async for m in target.pins()]
+            with pytest.raises(discord.HTTPException) as bad_emoji:
+                await sent.add_reaction("not-an-emoji")
+            hook = discord.Webhook.from_url(discord_com_url(url), client=client)
+            named = await hook.send(
+                "hi", username="Uploader", avatar_url="https://example.com/a.png", wait=True
+            )
+            return {
+                "read": await attachment.read(),
+                "type": attachment.content_type,
+                "pins": pins,
+                "emoji": (bad_emoji.value.status, bad_emoji.value.code),
+                "author": (named.author.name, named.author.avatar is not None),
+            }
+
+    seen = run(scenario())
+    assert seen["read"] == b"\x89PNG-bytes"
+    assert seen["type"] == "image/png"
+    assert seen["pins"] == []
+    assert seen["emoji"] == (400, 10014)
+    assert seen["author"] == ("Uploader", True)
+
+
+def test_the_cli_guild_for_a_50_mib_limit_shows_that_limit(fake: FakeDiscordThread) -> None:
+    # `uploader fake-discord --limit-mb 50` makes its channel in a guild of this tier
+    channel = fake.create_channel(premium_tier=premium_tier_for(50 * MIB))
+
+    async def scenario() -> int:
+        async with logged_in(fake) as client:
+            target = await client.fetch_channel(channel)
+            guild = await client.fetch_guild(target.guild.id)
+            limit: int = guild.filesize_limit
+            return limit
+
+    assert run(scenario()) == 50 * MIB

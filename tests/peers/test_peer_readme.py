@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -109,3 +110,21 @@ def test_the_readme_discordjs_example_posts_and_the_inspection_routes_see_it(
     assert stats["requests_by_route"] == {"create_message": 1}
     assert (stats["client_caused_429s"], stats["injected_429s"]) == (0, 0)
     assert stats["responses_by_status"] == {"200": 1}
+
+
+def test_the_readme_control_commands_make_a_thread_and_a_fault(cli_fake: dict[str, str]) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    base = cli_fake["api base"].removesuffix("/api/v10")
+    script = readme_block("curl -s -X POST").replace("http://127.0.0.1:PORT", base)
+    script = script.replace("CHANNEL_ID", cli_fake["channel id"])
+    done = subprocess.run(["sh", "-e", "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    thread = json.loads(done.stdout.splitlines()[0])
+    assert thread["parent_id"] == cli_fake["channel id"]
+    [fault] = get_json(f"{base}/_fake/faults")
+    assert (fault["kind"], fault["route"], fault["retry_after"]) == (
+        "rate_limit_user",
+        "create_message",
+        2,
+    )

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .._errors import UploaderError
+from .._limits import BOOSTED_FILE_LIMITS, file_limit_for_tier
 from .._models import MIB, format_size
-from ..testing import RecordedMessage, open_fake_discord
+from ..testing import RecordedMessage, discord_com_url, open_fake_discord
 from ._common import EXIT_OK, add_limit_mb
 
 if TYPE_CHECKING:
@@ -63,6 +64,18 @@ def _print(text: str) -> None:
     print(text, flush=True)
 
 
+def premium_tier_for(file_limit: int) -> int:
+    """The lowest boost tier whose per-file limit is at least ``file_limit`` (3 at most).
+
+    The fake's channel gets this tier, so a client that reads the guild (discord.py's
+    ``guild.filesize_limit``) sees what the fake accepts.
+    """
+    for tier in (0, *sorted(BOOSTED_FILE_LIMITS)):
+        if file_limit_for_tier(tier) >= file_limit:
+            return tier
+    return max(BOOSTED_FILE_LIMITS)
+
+
 def _log_message(message: RecordedMessage) -> None:
     if message.author_id is not None:
         source = f"user {message.author_id}"
@@ -95,14 +108,23 @@ async def _serve(args: argparse.Namespace) -> None:
             gateway=True,
             **limits,
         ) as fake:
-            channel = fake.create_channel()
+            tier = premium_tier_for(file_limit)
+            channel = fake.create_channel(premium_tier=tier)
             webhook = fake.create_webhook(channel_id=channel)
             _print(f"fake Discord listening on {fake.base_url}")
             _print(f"  api base:    {fake.api_base}")
             _print(f"  bot token:   {fake.bot_token}")
             _print(f"  channel id:  {channel}")
             _print(f"  webhook URL: {webhook}")
-            _print(f"  file limit:  {format_size(file_limit)} per attachment")
+            _print(f"  discord.com: {discord_com_url(webhook)}")
+            _print(
+                "               (for discord.py's Webhook.from_url; "
+                f"set discord.http.Route.BASE = {fake.api_base!r})"
+            )
+            limit = format_size(fake.file_limit_of(channel))
+            _print(f"  file limit:  {limit} per attachment (guild boost tier {tier})")
+            control = f"POST {fake.inspect_url}/faults, POST .../_fake/channels/ID/threads"
+            _print(f"  control:     {control}  (faults and threads, see the README)")
             _print(f"  inspect:     {fake.inspect_url}/messages  (and /stats; read-only JSON)")
             _print(f"  discord.js:  api option {fake.base_url}/api")
             if fake.gateway is not None:

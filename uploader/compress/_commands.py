@@ -272,6 +272,67 @@ def decoded_pix_fmt(probe: MediaProbe) -> str:
     return video.pix_fmt if video.pix_fmt in DECODED_PIX_FMTS else "rgb24"
 
 
+def _image_source(probe: MediaProbe, decoded: Path | None) -> Any:
+    """The picture: the decoded copy (raw NUT, full range restored) if any, else the source."""
+    video = probe.video
+    assert video is not None
+    if decoded is None:
+        return _input(probe)[str(video.index)]
+    picture = ffmpeg.input(str(decoded.absolute()), protocol_whitelist="file", f="nut")["0"]
+    if decoded_pix_fmt(probe).startswith("yuvj"):
+        # NUT stores yuvj* as yuv* of unknown range; read as limited, the encoder's conversion
+        # back to full range would stretch every level (and move the size off the samples').
+        picture = picture.filter("setparams", range="pc")
+    return picture
+
+
+def _with_decoded_copy(
+    probe: MediaProbe, picture: Any, decode_to: Path | None
+) -> tuple[Any, list[Any]]:
+    """The picture, and the output writing it decoded to ``decode_to`` (raw NUT) if given."""
+    if decode_to is None:
+        return picture, []
+    split = picture.split()
+    raw = {"c:v": "rawvideo", "pix_fmt": decoded_pix_fmt(probe), "frames:v": 1}
+    return split[0], [ffmpeg.output(split[1], str(decode_to), f="nut", map_metadata=-1, **raw)]
+
+
+def _sized(probe: MediaProbe, picture: Any, size: tuple[int, int]) -> Any:
+    video = probe.video
+    assert video is not None
+    if size != video.display_size:
+        return picture.filter("scale", size[0], size[1], flags="lanczos")
+    return picture
+
+
+def image_sample_command(
+    probe: MediaProbe,
+    outs: list[tuple[Path, ImageEncoding]],
+    *,
+    rows: tuple[int, ...],
+    strip_rows: int,
+    settings: Settings,
+    decoded: Path | None = None,
+    decode_to: Path | None = None,
+) -> list[str]:
+    """Encode strips of the picture (joined top to bottom) once per (output, encoding).
+
+    The strips are ``strip_rows`` high, starting at ``rows``, cut from the picture at the
+    encodings' size (all the same), read from the decoded copy ``decoded`` or else from the
+    source, decoded once and also written decoded to ``decode_to`` (raw NUT) if given.
+    """
+    size = outs[0][1].size
+    picture, outputs = _with_decoded_copy(probe, _image_source(probe, decoded), decode_to)
+    picture = _sized(probe, picture, size).split()
+    strips = [picture[i].filter("crop", size[0], strip_rows, 0, top) for i, top in enumerate(rows)]
+    joined = ffmpeg.filter(strips, "vstack", inputs=len(strips)).split()
+    for i, (out, encoding) in enumerate(outs):
+        outputs.append(ffmpeg.output(joined[i], str(out), **_image_options(encoding)))
+    return compile_command(
+        ffmpeg.merge_outputs(*outputs), settings.compression_ffmpeg_path, progress=False
+    )
+
+
 def image_command(
     probe: MediaProbe,
     out: Path,
@@ -291,20 +352,8 @@ def image_command(
         decoded: read this decoded copy (raw NUT) instead of decoding the source again.
         decode_to: also write the decoded source here (raw NUT, for the later encodes).
     """
-    video = probe.video
-    assert video is not None
-    if decoded is not None:
-        picture = ffmpeg.input(str(decoded.absolute()), protocol_whitelist="file", f="nut")["0"]
-    else:
-        picture = _input(probe)[str(video.index)]
-    outputs = []
-    if decode_to is not None:
-        split = picture.split()
-        picture, copy = split[0], split[1]
-        raw = {"c:v": "rawvideo", "pix_fmt": decoded_pix_fmt(probe), "frames:v": 1}
-        outputs.append(ffmpeg.output(copy, str(decode_to), f="nut", map_metadata=-1, **raw))
-    if encoding.size != video.display_size:
-        picture = picture.filter("scale", encoding.size[0], encoding.size[1], flags="lanczos")
+    picture, outputs = _with_decoded_copy(probe, _image_source(probe, decoded), decode_to)
+    picture = _sized(probe, picture, encoding.size)
     outputs.insert(0, ffmpeg.output(picture, str(out), **_image_options(encoding)))
     node = ffmpeg.merge_outputs(*outputs) if len(outputs) > 1 else outputs[0]
     return compile_command(node, settings.compression_ffmpeg_path, progress=False)

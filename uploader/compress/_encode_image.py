@@ -1,10 +1,12 @@
 """The image encode runner: the best still image under the target in a few predicted encodes.
 
-The source is decoded once: the first encode also writes the decoded picture (raw NUT) that
-every later encode reads. A PNG source is first re-packed losslessly when the plan expects that
-it could fit; then each lossy encode is aimed where the sizes measured so far predict the
-budget is filled (``_image_search``), shrinking the picture (to even sides) or dropping 4:4:4
-chroma when even the floor quality cannot fit.
+The source is decoded once: the first run also writes the decoded picture (raw NUT) that every
+later encode reads. A PNG source is first re-packed losslessly when the plan expects that it
+could fit. Then, on a picture tall enough, one run encodes strips of it at a few qualities,
+predicting the whole picture's size curve; each lossy encode is aimed where that curve (shifted
+through the encodes so far) or the sizes measured so far say the budget is filled
+(``_image_search``), shrinking the picture (to even sides) or dropping 4:4:4 chroma when even
+the floor quality cannot fit.
 """
 
 from __future__ import annotations
@@ -12,18 +14,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from .._settings import Settings
-from ._commands import ImageEncoding, image_command
+from ._commands import ImageEncoding, image_command, image_sample_command
 from ._errors import CannotFitError
 from ._ffmpeg import StagedProgress, encode_timeout, run_encode
 from ._image_search import (
+    JPEG_SAMPLES,
     JPEG_SCALE,
+    SAMPLE_STRIP_ROWS,
+    WEBP_SAMPLES,
     WEBP_SCALE,
     Encode,
     Keep,
     Measured,
+    Model,
+    QualityScale,
+    SampledCurve,
     Shrink,
-    SizeModel,
     next_image_step,
+    sample_rows,
     shrunk_size,
 )
 from ._model import EncodePlan
@@ -70,22 +78,69 @@ class _ImageEncoder:
     async def encode(self, encoding: ImageEncoding, ext: str) -> tuple[Path, int]:
         """Encode once; returns the temporary file and its size."""
         out = self.space.temp(f".{ext}")
-        decode_to = self.space.temp(".nut") if self.decoded is None else None
+        decoded, decode_to = self._copy()
         cmd = image_command(
             self.probe,
             out,
             encoding,
             settings=self.settings,
-            decoded=self.decoded,
+            decoded=decoded,
             decode_to=decode_to,
         )
+        await self._run(cmd, decode_to)
+        return out, size_of(out)
+
+    async def sample(self, encodings: list[ImageEncoding], rows: tuple[int, ...]) -> list[int]:
+        """Encode the strips at ``rows`` once per encoding, in one run (which decodes the source
+        for the later encodes if none did yet); returns each sample's bytes."""
+        outs = [(self.space.temp(f".{self.plan.container}"), e) for e in encodings]
+        decoded, decode_to = self._copy()
+        cmd = image_sample_command(
+            self.probe,
+            outs,
+            rows=rows,
+            strip_rows=SAMPLE_STRIP_ROWS,
+            settings=self.settings,
+            decoded=decoded,
+            decode_to=decode_to,
+        )
+        await self._run(cmd, decode_to)
+        sizes = [size_of(out) for out, _ in outs]
+        for out, _ in outs:
+            self.space.discard(out)
+        return sizes
+
+    def _copy(self) -> tuple[Path | None, Path | None]:
+        """(the decoded copy to read, or None; where to write it, when there is none yet)."""
+        return self.decoded, self.space.temp(".nut") if self.decoded is None else None
+
+    async def _run(self, cmd: list[str], decode_to: Path | None) -> None:
         await run_encode(
             cmd, path=self.probe.path, time_limit=self.timeout, duration=0, report=None
         )
         self.decoded = self.decoded or decode_to
         self.encodes += 1
         self.progress.report(min(95.0, self.encodes * 25.0))
-        return out, size_of(out)
+
+
+async def _sampled_curve(
+    encoder: _ImageEncoder, plan: EncodePlan, scale: QualityScale, full_chroma: bool, effort: int
+) -> SampledCurve | None:
+    """The size curve predicted from one encode of strips of the picture at a few qualities
+    (None: the picture is too small for a sample to cost less than an encode)."""
+    assert plan.scale is not None
+    rows = sample_rows(plan.scale[1])
+    if rows is None:
+        return None
+    qualities = JPEG_SAMPLES if plan.codec == "mjpeg" else WEBP_SAMPLES
+    encodings = [
+        ImageEncoding(plan.codec, q, plan.scale, plan.keep_alpha, full_chroma, effort)
+        for q in qualities
+    ]
+    sizes = await encoder.sample(encodings, rows)
+    share = len(rows) * SAMPLE_STRIP_ROWS / plan.scale[1]
+    points = [(scale.level(q), size) for q, size in zip(qualities, sizes, strict=True)]
+    return SampledCurve.of(points, share)
 
 
 async def _search(encoder: _ImageEncoder, plan: EncodePlan, probe: MediaProbe) -> Path:
@@ -97,7 +152,7 @@ async def _search(encoder: _ImageEncoder, plan: EncodePlan, probe: MediaProbe) -
     full_chroma = plan.codec == "mjpeg" and full_chroma_source(probe)
     measured: list[Measured] = []
     fitting: dict[Measured, Path] = {}
-    prior: SizeModel | None = None
+    prior: Model | None = await _sampled_curve(encoder, plan, scale, full_chroma, effort)
     while True:
         step = next_image_step(scale, measured, plan.target_bytes, prior, full_chroma=full_chroma)
         if isinstance(step, Keep):

@@ -37,7 +37,7 @@ from .._events import (
     JournalNotice,
     UploadDone,
 )
-from .._models import format_size
+from .._models import format_size, printable
 from ..compress import CompressionProgress
 from ._lines import Narrator
 
@@ -200,7 +200,7 @@ class TerminalReporter:
             if old is not None:  # compressed again after a 413: one bar per file
                 p.remove_task(old)
             self._encodes[event.file.path] = p.add_task(
-                f"🗜️ {event.file.path}", total=100, detail=""
+                f"🗜️ {printable(event.file.path)}", total=100, detail=""
             )
             return
         task = self._encodes.get(event.file.path)

@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl, urlsplit
 import attrs
 
 from ._admission import Admission, RateLimits, admit
+from ._cdn import KEEP_FILE_BYTES, is_cdn, serve_attachment
+from ._control import control_reader
 from ._faults import FaultSchedule
 from ._forms import TOO_LARGE, FormReader, Problem
 from ._inspection import inspect, is_inspection
@@ -125,14 +127,19 @@ class DiscordApp:
     def receive(self, head: RequestHead, now: float) -> Drop | Response | Exchange:
         """Decide what to do with a request whose head has arrived.
 
-        The inspection routes (``/_fake/...``) answer at once and are left out of the stats, as
-        is a user's post (``POST /_fake/channels/{id}/messages``).
+        The inspection routes (``/_fake/...``) and the attachment URLs (``/cdn/...``,
+        ``/media/...``) answer at once and are left out of the stats, as is a user's post
+        (``POST /_fake/channels/{id}/messages``) and a control route (`control_reader`).
         """
-        user_post = user_post_reader(self.world, head.method, head.target)
-        if isinstance(user_post, Response):
-            return user_post
-        if user_post is not None:
-            return Exchange(Route("create_message"), Admission(None, None, ()), {}, None, user_post)
+        fake_only = user_post_reader(self.world, head.method, head.target) or control_reader(
+            self.world, self.faults, head.method, head.target
+        )
+        if isinstance(fake_only, Response):
+            return fake_only
+        if fake_only is not None:
+            return Exchange(Route("create_message"), Admission(None, None, ()), {}, None, fake_only)
+        if is_cdn(head.target):
+            return serve_attachment(self.world.attachments, head.method, head.target)
         if is_inspection(head.target):
             return inspect(self.world, self.ledger.snapshot(), head.method, head.target)
         self.ledger.count_request()
@@ -162,6 +169,7 @@ class DiscordApp:
             headers.get("content-type"),
             file_limit=self.world.file_limit_of(admission.channel.id),
             request_limit=request_limit,
+            keep_bytes=KEEP_FILE_BYTES,
         )
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > request_limit:

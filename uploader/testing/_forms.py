@@ -2,8 +2,9 @@
 
 JSON and url-encoded bodies (fields, or a ``payload_json`` field) are read too.
 
-File parts are hashed as they stream in and never kept; oversize bodies and files are counted to
-the end (so the client can finish sending and read the 413) but no longer parsed.
+File parts are hashed as they stream in, their bytes kept only up to ``keep_bytes``; oversize
+bodies and files are counted to the end (so the client can finish sending and read the 413) but
+no longer parsed.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class UploadedFile:
         content_type: the part's Content-Type, if any.
         size: its length in bytes.
         sha256: the SHA-256 of its bytes, hex.
+        data: its bytes, if it was no larger than the reader's ``keep_bytes``.
     """
 
     index: int
@@ -86,6 +88,7 @@ class UploadedFile:
     content_type: str | None
     size: int
     sha256: str
+    data: bytes | None = attrs.field(default=None, repr=False, eq=False)
 
 
 @attrs.frozen
@@ -103,10 +106,20 @@ class FormReader:
         content_type: the request's Content-Type header, or None.
         file_limit: the largest file accepted, in bytes.
         request_limit: the largest body accepted, in bytes.
+        keep_bytes: keep the bytes of files up to this size (0: keep none).
     """
 
-    def __init__(self, content_type: str | None, *, file_limit: int, request_limit: int) -> None:
+    def __init__(
+        self,
+        content_type: str | None,
+        *,
+        file_limit: int,
+        request_limit: int,
+        keep_bytes: int = 0,
+    ) -> None:
         self._file_limit = file_limit
+        self._keep_bytes = keep_bytes
+        self._file_data: bytearray | None = None
         self._request_limit = request_limit
         self.received = 0
         self._too_large = False
@@ -173,6 +186,10 @@ class FormReader:
                     self._too_large = True
                 else:
                     self._file[2].update(event.data)
+                if self._file_data is not None:
+                    self._file_data += event.data
+                    if len(self._file_data) > self._keep_bytes:
+                        self._file_data = None
             elif self._field is not None:
                 self._field += event.data
                 if len(self._field) > MAX_FIELD_BYTES:
@@ -180,9 +197,15 @@ class FormReader:
         else:
             if self._file is not None:
                 head, index, digest = self._file
+                data = bytes(self._file_data) if self._file_data is not None else None
                 self._files.append(
                     UploadedFile(
-                        index, head.filename, head.content_type, self._file_size, digest.hexdigest()
+                        index,
+                        head.filename,
+                        head.content_type,
+                        self._file_size,
+                        digest.hexdigest(),
+                        data,
                     )
                 )
             self._file = None
@@ -227,6 +250,7 @@ class FormReader:
             return
         self._file = (head, index, hashlib.sha256())
         self._file_size = 0
+        self._file_data = bytearray() if self._keep_bytes > 0 else None
 
     def finish(self) -> Form | Problem:
         """The body's payload and files, or the problem that rejects the request."""

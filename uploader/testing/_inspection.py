@@ -5,6 +5,7 @@ in any language (or a shell script with curl) can check what a client did:
 
 - ``GET /_fake/messages`` (optionally ``?channel_id=``): every recorded message in creation
   order, latest state, with its attachments' names, sizes and SHA-256.
+- The control routes (``/_fake/faults``, ``/_fake/channels/{id}/threads``) are in `_control`.
 - ``GET /_fake/stats``: request counts (by route too), answers by status, and 429s by scope and
   by cause (``injected_429s``, ``client_caused_429s``).
 """
@@ -49,7 +50,12 @@ def inspect(world: World, stats: FakeStats, method: str, target: str) -> Respons
     elif path == PREFIX + "/stats":
         body = stats_json(stats)
     elif path == PREFIX:
-        body = {"messages": f"{PREFIX}/messages", "stats": f"{PREFIX}/stats"}
+        body = {
+            "messages": f"{PREFIX}/messages",
+            "stats": f"{PREFIX}/stats",
+            "faults": f"{PREFIX}/faults",
+            "threads": f"{PREFIX}/channels/{{channel_id}}/threads",
+        }
     else:
         return attrs.evolve(http_error(404), counted=False)
     return attrs.evolve(json_response(200, body), counted=False)
@@ -81,6 +87,8 @@ def message_record_json(world: World, message: RecordedMessage) -> dict[str, Any
         "reactions": list(message.reactions),
         "flags": message.flags,
         "tts": message.tts,
+        "username": message.username,
+        "avatar_url": message.avatar_url,
         "edits": message.edits,
         "deleted": message.deleted,
         "timestamp": world.clock.iso(to_ns(message.created_at)),

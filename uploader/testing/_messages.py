@@ -12,6 +12,7 @@ import attrs
 
 from .._limits import MAX_ATTACHMENTS, MAX_MESSAGE_CHARS, NONCE_WINDOW_SECONDS
 from ._admission import Admission
+from ._cdn import content_type_of
 from ._forms import TOO_MANY_ATTACHMENTS, Form, Problem, UploadedFile, invalid_form
 from ._limits import to_ns
 from ._records import RecordedAttachment, RecordedMessage
@@ -113,6 +114,8 @@ def _create(
         reply_to=reply_to,
         flags=_int_or_zero(payload.get("flags")) & _CREATE_FLAGS,
         tts=payload.get("tts") is True,
+        username=_text_or_none(payload.get("username")) if webhook else None,
+        avatar_url=_text_or_none(payload.get("avatar_url")) if webhook else None,
     )
     world.log.record(message)
     if nonce is not None and isinstance(nonce, int | str):
@@ -120,6 +123,10 @@ def _create(
     if webhook is not None and query.get("wait", "").lower() not in ("true", "1"):
         return no_content(admission.bucket_headers)
     return json_response(200, message_json(world, message), admission.bucket_headers)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _int_or_zero(value: Any) -> int:
@@ -289,12 +296,15 @@ def _attachments(
 
     def new(upload: UploadedFile, entry: dict[str, Any]) -> RecordedAttachment:
         used.add(upload.index)
+        filename = str(entry.get("filename") or upload.filename or "unknown")
+        attachment_id = str(world.clock.snowflake(now_ns))
+        world.attachments.keep(attachment_id, filename, upload.data)
         return RecordedAttachment(
-            id=str(world.clock.snowflake(now_ns)),
-            filename=str(entry.get("filename") or upload.filename or "unknown"),
+            id=attachment_id,
+            filename=filename,
             size=upload.size,
             sha256=upload.sha256,
-            content_type=upload.content_type,
+            content_type=content_type_of(filename),
             description=entry.get("description"),
         )
 

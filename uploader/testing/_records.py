@@ -27,6 +27,7 @@ RouteName = Literal[
     "get_message",
     "delete_message",
     "list_messages",
+    "list_pins",
     "add_reaction",
     "remove_reaction",
     "list_reactions",
@@ -103,14 +104,14 @@ class Fault:
 
 @attrs.frozen
 class RecordedAttachment:
-    """One attachment the fake received: its bytes are kept only as a size and a hash.
+    """One attachment the fake received, as a size and a hash (its URL serves small ones' bytes).
 
     Attributes:
         id: the attachment's snowflake.
         filename: the attachment's name (from ``payload_json.attachments`` or the part).
         size: the number of bytes received.
         sha256: the SHA-256 of those bytes, lowercase hex.
-        content_type: the part's ``Content-Type``, if it had one.
+        content_type: the type Discord derives from the filename (``video/mp4``...).
         description: the attachment's description from ``payload_json``, if any.
     """
 
@@ -144,6 +145,8 @@ class RecordedMessage:
         tts: whether it was sent as text-to-speech.
         author_id: the user who posted it through the fake's user route, or None for the
             bot's (or a webhook's) own message.
+        username: a webhook message's ``username`` override, if any.
+        avatar_url: a webhook message's ``avatar_url`` override, if any.
     """
 
     id: str
@@ -162,6 +165,8 @@ class RecordedMessage:
     flags: int = 0
     tts: bool = False
     author_id: str | None = None
+    username: str | None = None
+    avatar_url: str | None = None
 
 
 @attrs.frozen

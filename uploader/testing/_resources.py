@@ -6,11 +6,14 @@ updating it for a delete or a reaction.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable
 
 import attrs
 
 from ._admission import Admission
+from ._forms import Problem
 from ._messages import Refusal, find_message, refuse
 from ._records import RecordedMessage, RouteName
 from ._responses import Response, json_response, no_content, problem_response
@@ -28,6 +31,11 @@ from ._shapes import (
 from ._world import World
 
 _Answer = Callable[[World, Route, Admission, dict[str, str]], Response]
+UNKNOWN_EMOJI = Problem(400, 10014, "Unknown Emoji")
+_CUSTOM_EMOJI = re.compile(r"[A-Za-z0-9_]{1,32}:(0|[1-9][0-9]{0,19})\Z")
+_EMOJI_PARTS = frozenset({"So", "Sk", "Mn", "Me", "Cf"})
+"""Symbols, and the marks and format characters (ZWJ, variation selectors, tags) joining them."""
+_KEYCAP_BASES = frozenset("#*0123456789\u00a9\u00ae\u203c\u2049")
 
 
 def answer_resource(
@@ -130,15 +138,28 @@ def _snowflake_param(query: dict[str, str], name: str) -> int | None:
     return int(raw)
 
 
+def is_emoji(text: str) -> bool:
+    """Whether a reaction route's emoji has a form Discord knows: a custom ``name:id``, or a
+    unicode emoji (symbols with their joiners, selectors, skin tones and keycaps)."""
+    if _CUSTOM_EMOJI.match(text) is not None:
+        return True
+    if not text or len(text) > 32:
+        return False
+    kinds = [unicodedata.category(c) for c in text]
+    if not all(k in _EMOJI_PARTS or c in _KEYCAP_BASES for c, k in zip(text, kinds, strict=True)):
+        return False
+    return any(k in ("So", "Me") for k in kinds)
+
+
 def _react(world: World, route: Route, admission: Admission, query: dict[str, str]) -> Response:
     """Add, remove or clear the bot's reactions (the fake's only reacting user)."""
-    message = find_message(world, route, admission, query)
     emoji = route.emoji
+    if emoji is not None and not is_emoji(emoji):
+        raise Refusal(UNKNOWN_EMOJI)
+    message = find_message(world, route, admission, query)
     mine = route.user_id in (None, "@me", str(world.bot_user_id))
     if route.name == "add_reaction":
         assert emoji is not None
-        if not emoji:
-            raise refuse("emoji", "BASE_TYPE_REQUIRED", "Unknown Emoji")
         reactions = message.reactions if emoji in message.reactions else (*message.reactions, emoji)
     elif emoji is None:
         reactions = ()
@@ -157,9 +178,16 @@ def _store(world: World, message: RecordedMessage, reactions: tuple[str, ...]) -
 def _list_reactions(
     world: World, route: Route, admission: Admission, query: dict[str, str]
 ) -> Response:
+    if route.emoji is not None and not is_emoji(route.emoji):
+        raise Refusal(UNKNOWN_EMOJI)
     message = find_message(world, route, admission, query)
     users = [reaction_user_json(world)] if route.emoji in message.reactions else []
     return json_response(200, users, admission.bucket_headers)
+
+
+def _list_pins(world: World, _: Route, admission: Admission, __: dict[str, str]) -> Response:
+    """The channel's pins: none (nothing pins a message in the fake), in Discord's shape."""
+    return json_response(200, {"items": [], "has_more": False}, admission.bucket_headers)
 
 
 _ANSWERS: dict[RouteName, _Answer] = {
@@ -173,6 +201,7 @@ _ANSWERS: dict[RouteName, _Answer] = {
     "get_message": _get_message,
     "delete_message": _delete_message,
     "list_messages": _list_messages,
+    "list_pins": _list_pins,
     "add_reaction": _react,
     "remove_reaction": _react,
     "clear_reactions": _react,

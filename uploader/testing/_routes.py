@@ -23,7 +23,7 @@ class Route:
         name: the route, as fault filters name it.
         channel_id: the channel of a channel route, if any.
         guild_id: the guild of ``get_guild``.
-        message_id: the message the route targets (not checked as a snowflake).
+        message_id: the message the route targets: a snowflake (or a webhook's ``@original``).
         webhook_id: the webhook of a webhook route.
         webhook_token: the webhook token in the path (a secret), if any.
         emoji: a reaction route's emoji (percent-decoded), if any.
@@ -96,14 +96,18 @@ def _channel_lookup(channel_id: int, rest: list[str]) -> tuple[_Methods, Route] 
             return {"POST": "trigger_typing"}, route
         case ["messages"]:
             return {"GET": "list_messages", "POST": "create_message"}, route
-        case ["messages", mid]:
+        case ["messages", "pins"]:
+            return {"GET": "list_pins"}, route
+        case ["messages", mid] if _ok(mid):
             return _MESSAGE, attrs.evolve(route, message_id=mid)
-        case ["messages", mid, "reactions"]:
+        case ["messages", mid, "reactions"] if _ok(mid):
             return {"DELETE": "clear_reactions"}, attrs.evolve(route, message_id=mid)
-        case ["messages", mid, "reactions", emoji]:
+        case ["messages", mid, "reactions", emoji] if _ok(mid):
             found = attrs.evolve(route, message_id=mid, emoji=urllib.parse.unquote(emoji))
             return {"GET": "list_reactions", "DELETE": "clear_reactions"}, found
-        case ["messages", mid, "reactions", emoji, user] if user == "@me" or _ok(user):
+        case ["messages", mid, "reactions", emoji, user] if _ok(mid) and (
+            user == "@me" or _ok(user)
+        ):
             found = attrs.evolve(
                 route, message_id=mid, emoji=urllib.parse.unquote(emoji), user_id=user
             )
@@ -117,7 +121,7 @@ def _webhook_lookup(route: Route, rest: list[str]) -> tuple[_Methods, Route] | N
     match rest:
         case []:
             return {"GET": "get_webhook", "POST": "execute_webhook"}, route
-        case ["messages", mid]:
+        case ["messages", mid] if mid == "@original" or _ok(mid):
             return _MESSAGE, attrs.evolve(route, message_id=mid)
     return None
 

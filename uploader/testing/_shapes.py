@@ -5,9 +5,10 @@ Each matches Discord's OpenAPI response schema (the tests check them against it)
 
 from __future__ import annotations
 
-import mimetypes
+import hashlib
 from typing import Any
 
+from ._cdn import content_type_of
 from ._limits import to_ns
 from ._records import RecordedAttachment, RecordedMessage
 from ._world import Channel, Guild, Webhook, World
@@ -44,7 +45,7 @@ def message_json(world: World, message: RecordedMessage, *, nested: bool = False
     elif message.webhook_id is None:
         author = _user(str(world.bot_user_id), BOT_NAME)
     else:
-        author = _user(message.webhook_id, WEBHOOK_NAME)
+        author = _webhook_author(message)
     body: dict[str, Any] = {
         "type": 19 if message.reply_to is not None else 0,
         "content": message.content,
@@ -85,6 +86,19 @@ def message_json(world: World, message: RecordedMessage, *, nested: bool = False
                 message_json(world, target, nested=True) if target is not None else None
             )
     return body
+
+
+def _webhook_author(message: RecordedMessage) -> dict[str, Any]:
+    """A webhook message's author, with the ``username`` and ``avatar_url`` it was sent with.
+
+    Discord shows an ``avatar_url`` override as an avatar hash; the fake's is the URL's MD5.
+    """
+    assert message.webhook_id is not None
+    author = _user(message.webhook_id, message.username or WEBHOOK_NAME)
+    if message.avatar_url is not None:
+        digest = hashlib.md5(message.avatar_url.encode(), usedforsecurity=False).hexdigest()
+        author["avatar"] = digest
+    return author
 
 
 def _reaction_json(emoji: str) -> dict[str, Any]:
@@ -169,11 +183,7 @@ def attachment_json(
     base_url: str, channel_id: int, attachment: RecordedAttachment
 ) -> dict[str, Any]:
     """An attachment object, its URLs under the fake's ``/cdn`` and ``/media``."""
-    content_type = (
-        attachment.content_type
-        or mimetypes.guess_type(attachment.filename)[0]
-        or "application/octet-stream"
-    )
+    content_type = attachment.content_type or content_type_of(attachment.filename)
     path = f"attachments/{channel_id}/{attachment.id}/{attachment.filename}"
     body: dict[str, Any] = {
         "id": attachment.id,

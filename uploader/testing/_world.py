@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from .._limits import BOOSTED_FILE_LIMITS, MIB
+from ._cdn import AttachmentStore
 from ._limits import NS, to_ns
 from ._records import RecordedMessage
 
@@ -192,6 +193,8 @@ class World:
         self.request_limit_bytes = request_limit_bytes
         self.clock = Clock(now)
         self.log = MessageLog(on_record)
+        self.attachments = AttachmentStore()
+        """The attachments' names and kept bytes, which their URLs serve."""
         self.bot_token = "fake." + secrets.token_urlsafe(24)
         self.bot_user_id = self.clock.snowflake(to_ns(now))
         self.port = 0
