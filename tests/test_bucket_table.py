@@ -116,12 +116,12 @@ def test_a_headerless_answer_lowers_the_remaining_an_answer_named() -> None:
     assert table.pump(0.0).wake_at == 2.0
 
 
-def test_an_unknown_route_whose_answers_are_all_lost_is_paced_as_the_strictest_bucket() -> None:
-    """The chaos suite's second 429: five lost answers in a row before any named the bucket."""
+def test_an_unknown_route_whose_answers_say_nothing_is_paced_as_the_strictest_bucket() -> None:
+    """The chaos suite's second 429 (five lost answers before any named the bucket), with 5xx."""
     table = BucketTable[str](pacer=None, max_wait=60.0)
-    for i in range(UNTAUGHT_LIMIT):
-        sent(table, f"lost{i}", 0.1 * i)
-        table.lost(f"lost{i}", 0.1 * i + 0.05)
+    for i in range(UNTAUGHT_LIMIT):  # 5xx answers without headers (a loss also blocks 1 s)
+        sent(table, f"5xx{i}", 0.1 * i)
+        headerless(table, f"5xx{i}", 0.1 * i + 0.05)
     table.acquire("next", MESSAGES, 0.5)
     decided = table.pump(0.5)
     assert (decided.granted, decided.wake_at) == ([], 0.05 + UNTAUGHT_WINDOW)
@@ -136,14 +136,14 @@ def test_a_loss_told_before_a_lower_remaining_and_a_routes_first_requests_still_
     table = BucketTable[str](pacer=None, max_wait=60.0)
     sent(table, "a", 0.0)
     table.lost("a", 0.0)
-    sent(table, "b", 0.0)
-    answered(table, "b", 0.0, limit=5, remaining=3, reset_after=1.0)  # "a" was first
+    sent(table, "b", 1.0)
+    answered(table, "b", 1.0, limit=5, remaining=3, reset_after=1.0)  # "a" was first
     for token in ("c", "d", "e"):
-        table.acquire(token, MESSAGES, 0.0)
-    assert table.pump(0.0).granted == ["c", "d", "e"]
-    table.lost("d", 0.0)
-    answered(table, "c", 0.0, limit=5, remaining=2, reset_after=1.0)
-    answered(table, "e", 0.0, limit=5, remaining=1, reset_after=1.0)
-    table.acquire("f", MESSAGES, 0.0)
-    decided = table.pump(0.0)
-    assert (decided.granted, decided.wake_at) == ([], 1.0)
+        table.acquire(token, MESSAGES, 1.0)
+    assert table.pump(1.0).granted == ["c", "d", "e"]
+    table.lost("d", 1.0)
+    answered(table, "c", 1.0, limit=5, remaining=2, reset_after=1.0)
+    answered(table, "e", 1.0, limit=5, remaining=1, reset_after=1.0)
+    table.acquire("f", MESSAGES, 1.0)
+    decided = table.pump(1.0)
+    assert (decided.granted, decided.wake_at) == ([], 2.0)

@@ -460,3 +460,16 @@ async def test_the_pool_compresses_every_job_reports_failures_and_closes_its_cha
     assert all(r.attempts >= 1 for r in done)
     with pytest.raises(trio.EndOfChannel):
         progress_recv.receive_nowait()  # the pool closed its progress channel too
+
+
+async def test_encoders_run_in_a_session_of_their_own(tmp_path: Path) -> None:
+    """A Ctrl-C typed at the terminal goes to the terminal's process group: ffmpeg must not be
+    in it (a bot given time to finish would see its encode killed); we kill it ourselves."""
+    import sys
+
+    from uploader.compress._ffmpeg import run_tool
+
+    cmd = [sys.executable, "-c", "import os; print(os.getsid(0), os.getpgid(0))"]
+    result = await run_tool(cmd, path=tmp_path / "x.mp4", time_limit=30)
+    sid, pgid = (int(x) for x in result.stdout.split())
+    assert sid != os.getsid(0) and pgid != os.getpgid(0)

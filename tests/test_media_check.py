@@ -175,3 +175,16 @@ async def test_a_check_that_times_out_sends_the_file_with_a_warning(
     checked = await check_file(clip, Settings())
     assert checked.event == clip  # a timeout proves nothing about the file: it is still sent
     assert checked.warning is not None and "could not be checked" in checked.warning
+
+
+@needs_ffmpeg
+def test_compress_warns_when_its_source_was_cut_short(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from uploader.cli import main
+
+    short = cut(make_clip(tmp_path / "ok.mp4"), tmp_path / "cut.mp4", 0.45)
+    limit = short.stat().st_size * 0.8 / (1024 * 1024)
+    main(["compress", str(short), "--limit-mb", f"{limit:.3f}", "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert "warning" in err and "of its 10.0 s can be played (cut short?)" in err

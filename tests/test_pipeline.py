@@ -147,6 +147,7 @@ async def test_a_stalled_uploader_stops_the_detector(tmp_path: Path) -> None:
 
 async def test_cleanup_removes_only_after_everything_was_delivered(tmp_path: Path) -> None:
     hashes = make_folder(tmp_path / "ok", images=3)
+    (tmp_path / "ok" / "empty before").mkdir()  # the user's, not emptied by us: it stays
     dest = MemoryDestination()
     result = await upload_directory(
         tmp_path / "ok",
@@ -157,6 +158,16 @@ async def test_cleanup_removes_only_after_everything_was_delivered(tmp_path: Pat
     assert {name: digest for name, _, digest in dest.received} == hashes  # delivered, then removed
     assert not (tmp_path / "ok" / "photos").exists()
     assert (tmp_path / "ok" / "notes.txt").exists()  # not delivered, so not ours to delete
+    assert (tmp_path / "ok" / "empty before").is_dir()
+
+    only_media = tmp_path / "only"  # everything delivered: the folder our deletions emptied goes
+    write_random(only_media / "a" / "b.jpg", 1000)
+    result = await upload_directory(
+        only_media,
+        MemoryDestination(),
+        settings=small_settings(tmp_path, upload_cleanup_after_success=True),
+    )
+    assert result.success and not only_media.exists()
 
     make_folder(tmp_path / "bad", images=3)
     bad = tmp_path / "bad" / "photos" / "broken.mp4"

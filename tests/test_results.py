@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from uploader import (
     FileCompressed,
     FileDelivered,
@@ -203,3 +205,13 @@ def test_nothing_uploaded_is_not_a_partial_upload() -> None:
     assert summarize(outcomes).splitlines()[0] == "❌ Nothing uploaded: 0/2 files"
     one = [FileOutcome(Path("a.jpg"), FileStatus.DELIVERED, message_id="1")]
     assert summarize(one).splitlines()[0] == "🎉 Upload complete: 1/1 files uploaded"
+
+
+def test_a_folder_given_relative_still_names_files_by_their_path_in_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from uploader._results import shown_path
+
+    monkeypatch.chdir(tmp_path)
+    assert shown_path(tmp_path / "in" / "x" / "big.jpg", Path("in")) == "x/big.jpg"
+    assert shown_path(Path("in/y/big.jpg"), tmp_path / "in") == "y/big.jpg"

@@ -42,10 +42,7 @@ def cut_short(stated: float, decoded: float) -> str | None:
     """The warning for a file whose packets end at ``decoded`` s of a ``stated`` s container."""
     if stated <= 0 or decoded >= stated * SHORT_BY:
         return None
-    return (
-        f"only {decoded:.1f} s of its {stated:.1f} s can be played (cut short?);"
-        " it is sent as it is"
-    )
+    return f"only {decoded:.1f} s of its {stated:.1f} s can be played (cut short?)"
 
 
 def packets_command(path: Path, ffprobe: str) -> list[str]:
@@ -89,7 +86,7 @@ async def check_file(file: MediaFile, settings: Settings) -> Checked:
         reason = exc.reason.split(";")[0]  # without "is it damaged or not media?": it is said
         return Checked(SkippedFile(file.path, f"not playable media: {reason}"))
     warning = None if decoded is None else cut_short(probe.duration, decoded)
-    return Checked(file, warning)
+    return Checked(file, None if warning is None else f"{warning}; it is sent as it is")
 
 
 def needs_check(event: DetectorEvent) -> bool:

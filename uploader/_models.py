@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -120,6 +121,18 @@ def format_size(size_bytes: int) -> str:
             return f"{size_bytes} B" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GiB"
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: object) -> str:
+    """``text`` with control characters escaped as Python writes them (``\\n``, ``\\x1b``).
+
+    A file name may hold a newline, a carriage return or a terminal escape: shown as it is it
+    would split its line in two, or rewrite the terminal. Everything else is left as it is.
+    """
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
 # --- outcomes -------------------------------------------------------------------------------

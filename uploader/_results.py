@@ -6,17 +6,20 @@ The collector is one consumer of the pipeline's event stream (the reporters are 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
 
 from ._events import (
+    FileAlreadyDelivered,
     FileCompressed,
     FileDelivered,
     FileFailed,
     FileFound,
     FileSkipped,
+    StandInsReused,
 )
 from ._limits import MAX_MESSAGE_CHARS
 from ._models import (
@@ -30,6 +33,7 @@ from ._models import (
     UnreadablePath,
     UploadResult,
     format_size,
+    printable,
 )
 
 
@@ -86,6 +90,7 @@ class Collector:
     uncertain: set[Path] = attrs.Factory(set)
     stand_ins: dict[Path, tuple[MediaFile, ...]] = attrs.Factory(dict)
     delivered: dict[Path, list[FileDelivered]] = attrs.Factory(dict)
+    earlier: dict[Path, FileAlreadyDelivered] = attrs.Factory(dict)
     compression_attempts: int = 0
     compression_successes: int = 0
     root: Path | None = None
@@ -110,7 +115,12 @@ class Collector:
         elif isinstance(event, FileCompressed):
             self.compression_attempts += 1
             self.compression_successes += 1
-            self.stand_ins[event.file.path] = event.outputs
+            user = user_path(event.file)
+            if event.file.original_path is not None:  # one refused part, compressed on its own
+                kept = [o for o in self.stand_ins.get(user, ()) if o.path != event.file.path]
+                self.stand_ins[user] = (*kept, *event.outputs)
+            else:
+                self.stand_ins[user] = event.outputs
         elif isinstance(event, FileFailed):
             self.compression_attempts += event.compression
             if event.uncertain:
@@ -118,6 +128,10 @@ class Collector:
             self.failed.setdefault(event.path, event.reason)
         elif isinstance(event, FileDelivered):
             self.delivered.setdefault(user_path(event.file), []).append(event)
+        elif isinstance(event, FileAlreadyDelivered):
+            self.earlier[event.file.path] = event
+        elif isinstance(event, StandInsReused):
+            self.stand_ins[event.file.path] = event.outputs
 
     def outcomes(self, stopped: str | None) -> tuple[FileOutcome, ...]:
         """One outcome per reported path, in the detector's order.
@@ -133,6 +147,10 @@ class Collector:
                 result.append(FileOutcome(path, status, issue.reason))
                 continue
             original = self.originals[path]
+            earlier = self.earlier.get(path)
+            if earlier is not None:
+                result.append(_delivered_before(earlier))
+                continue
             sent = self.delivered.get(path, [])
             expected = self.stand_ins.get(path, (original,))
             if path in self.failed or len(sent) < len(expected):
@@ -175,6 +193,7 @@ class Collector:
             "platform": platform,
             "total_files": len(media),
             "successful_uploads": sum(o.status is FileStatus.DELIVERED for o in media),
+            "already_delivered": sum(o.reason == ALREADY_DELIVERED for o in media),
             "failed_uploads": sum(o.status is not FileStatus.DELIVERED for o in media),
             "skipped_files": len(outcomes) - len(media),
             "compression_attempts": self.compression_attempts,
@@ -194,6 +213,23 @@ class Collector:
         )
 
 
+ALREADY_DELIVERED = "already delivered"
+"""The reason a delivered outcome carries when an earlier run delivered the file."""
+
+
+def _delivered_before(event: FileAlreadyDelivered) -> FileOutcome:
+    return FileOutcome(
+        event.file.path,
+        FileStatus.DELIVERED,
+        ALREADY_DELIVERED,
+        message_id=event.message_ids[0],
+        attachments=event.attachment_ids,
+        sent_as=event.sent_as,
+        size_bytes=event.file.size_bytes,
+        sent_bytes=event.sent_bytes,
+    )
+
+
 def _deliberate(issue: DetectorIssue) -> bool:
     """Skipped on purpose (not media, empty, partial, refused link), not a failure."""
     return isinstance(issue, SkippedFile | RefusedPath)
@@ -205,9 +241,12 @@ GROUPED = 3
 
 def shown_path(path: Path, root: Path | None) -> str:
     """``path`` as the summary names it: relative to the folder sent (no local folders)."""
-    if root is not None and path.is_relative_to(root) and path != root:
-        return str(path.relative_to(root))
-    return path.name
+    if root is not None:
+        # one spelling for both (the folder may be given relative, files found absolute)
+        path, root = Path(os.path.abspath(path)), Path(os.path.abspath(root))
+        if path.is_relative_to(root) and path != root:
+            return printable(path.relative_to(root))
+    return printable(path.name)
 
 
 def _heading(delivered: int, media: int, unreadable: int) -> str:
@@ -232,11 +271,11 @@ def _failure_lines(failed: Sequence[FileOutcome], root: Path | None) -> list[str
         key = (o.status, o.reason)
         mark = "❓" if o.status is FileStatus.UNCERTAIN else "❌"
         if counts[key] <= GROUPED:
-            lines.append(f"{mark} {shown_path(o.path, root)}: {o.reason}")
+            lines.append(f"{mark} {shown_path(o.path, root)}: {printable(o.reason)}")
         elif key not in said:
             said.add(key)
             verb = "may have been posted" if o.status is FileStatus.UNCERTAIN else "not sent"
-            lines.append(f"{mark} {counts[key]} files {verb}: {o.reason}")
+            lines.append(f"{mark} {counts[key]} files {verb}: {printable(o.reason)}")
     return lines
 
 
@@ -253,12 +292,18 @@ def summarize(
     """
     media = [o for o in outcomes if o.status is not FileStatus.SKIPPED]
     delivered = [o for o in media if o.status is FileStatus.DELIVERED]
-    lines = [_heading(len(delivered), len(media) - unreadable, unreadable)]
-    compressed = [o for o in delivered if o.compressed]
+    earlier = sum(o.reason == ALREADY_DELIVERED for o in delivered)
+    if media and earlier == len(media):
+        lines = [f"✅ Nothing to send: {earlier} files already delivered"]
+    else:
+        lines = [_heading(len(delivered), len(media) - unreadable, unreadable)]
+    if earlier and earlier < len(media):
+        lines.append(f"↩️ {earlier} of them already delivered by an earlier run")
+    compressed = [o for o in delivered if o.compressed and o.reason != ALREADY_DELIVERED]
     if compressed:
         lines.append("ℹ️ Compression info:")
         lines.extend(
-            f"🗜️ {', '.join(o.sent_as)} (compressed from {shown_path(o.path, root)},"
+            f"🗜️ {printable(', '.join(o.sent_as))} (compressed from {shown_path(o.path, root)},"
             f" {format_size(o.size_bytes)} → {format_size(o.sent_bytes)})"
             for o in compressed
         )

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .._errors import UploaderError
-from .._models import MIB, MediaFile
+from .._media_check import cut_short, last_packet_time
+from .._models import MIB, MediaFile, MediaType
 from .._settings import X264_PRESETS, Settings, mib_to_bytes
 from ..compress import (
     CompressionError,
@@ -220,6 +221,20 @@ async def _copy_as_is(
     )
 
 
+async def _warn_if_cut_short(source: Path, stated: float, settings: Settings) -> None:
+    """Say so when the source's packets end well before its stated duration (cut short)."""
+    try:
+        decoded = await last_packet_time(source, settings)
+    except UploaderError:
+        return  # the check is a courtesy; the encode says what is wrong, if anything
+    warning = None if decoded is None else cut_short(stated, decoded)
+    if warning is not None:
+        print(
+            f"uploader compress: warning: {source}: {warning}; the result holds only that",
+            file=sys.stderr,
+        )
+
+
 async def _compress(
     source: Path, size: int, target: int, out: Path | None, settings: Settings
 ) -> None:
@@ -227,6 +242,8 @@ async def _compress(
     expected = media_type_for_suffix(source)
     if expected is not None:
         check_media_type(probe, expected)
+    if probe.media_type is not MediaType.IMAGE:
+        await _warn_if_cut_short(source, probe.duration, settings)
     plan = plan_encode(probe, target, settings)  # pure: a file that cannot fit fails now
     # refuse a taken name now, not after minutes of encoding
     names = [f"{source.stem}.compressed.{plan.container}"]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._models import FileOutcome, FileStatus, UploadResult
+from .._models import FileOutcome, FileStatus, UploadResult, printable
 from .._results import Collector
 
 LISTED = 10
@@ -30,10 +30,10 @@ def _group_lines(outcomes: Sequence[FileOutcome]) -> list[str]:
     lines = []
     for (status, reason), paths in _groups(outcomes).items():
         if len(paths) == 1:
-            lines.append(f"  {status}: {paths[0]}: {reason}")
+            lines.append(f"  {status}: {printable(paths[0])}: {printable(reason)}")
             continue
-        lines.append(f"  {status} ({len(paths)} files): {reason}")
-        lines.extend(f"    {path}" for path in paths[:LISTED])
+        lines.append(f"  {status} ({len(paths)} files): {printable(reason)}")
+        lines.extend(f"    {printable(path)}" for path in paths[:LISTED])
         if len(paths) > LISTED:
             lines.append(f"    … and {len(paths) - LISTED} more (--json lists every file)")
     return lines

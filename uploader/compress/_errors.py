@@ -12,6 +12,10 @@ SPLIT_HINT = "(set COMPRESSION_SPLIT_LONG=true or pass --split to send it in par
 flag of `uploader send` and `uploader compress`."""
 
 
+NO_SPACE = "No space left on device"
+FREE_SPACE = "free some space, or give `uploader send` a --workdir on another disk"
+
+
 def _mib(size: int) -> str:
     return f"{size / MIB:.2f} MiB"
 
@@ -72,6 +76,9 @@ class FFmpegFailedError(CompressionError):
     def __init__(self, path: Path, returncode: int, stderr_tail: str) -> None:
         self.returncode = returncode
         self.stderr_tail = stderr_tail
+        if NO_SPACE in stderr_tail:
+            super().__init__(path, f"{NO_SPACE.lower()} for the compressed file; {FREE_SPACE}")
+            return
         detail = " | ".join(line for line in stderr_tail.splitlines() if line.strip())[-400:]
         super().__init__(path, f"ffmpeg failed (exit {returncode}): {detail or 'no output'}")
 

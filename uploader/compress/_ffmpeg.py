@@ -23,6 +23,8 @@ from ._errors import EncodeTimeoutError, FFmpegFailedError, FFmpegNotFoundError
 STDERR_TAIL_BYTES = 4096
 GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "error", "-nostats")
 PROGRESS_ARGS = ("-progress", "pipe:1")
+WRITE_FAILED = ("Error writing trailer", "Error closing file")
+"""ffmpeg exits 0 when its output could not be finished (a full disk): its stderr says so."""
 
 _PRESET_SPEED = {
     "ultrafast": 0.5,
@@ -137,6 +139,10 @@ async def run_tool(
                     check=False,
                     deliver_cancel=_kill_now,
                     preexec_fn=_in_child,
+                    # Its own session: a Ctrl-C typed at the terminal reaches us, not ffmpeg,
+                    # so a bot given time to finish is not left with a killed encode ("ffmpeg
+                    # failed"); our cancellation still kills it at once.
+                    start_new_session=True,
                 )
             )
             assert process.stdout is not None and process.stderr is not None
@@ -159,12 +165,12 @@ async def run_encode(
     """Run one ffmpeg encode, reporting 0..100 of ``duration`` to ``report`` as it goes.
 
     Raises:
-        FFmpegFailedError: ffmpeg exited with an error.
+        FFmpegFailedError: ffmpeg exited with an error, or could not finish its output.
         FFmpegNotFoundError, EncodeTimeoutError: as ``run_tool``.
     """
     parser = ProgressParser(duration, report) if report else None
     result = await run_tool(cmd, path=path, time_limit=time_limit, on_stdout_line=parser)
-    if result.returncode != 0:
+    if result.returncode != 0 or any(s in result.stderr_tail for s in WRITE_FAILED):
         raise FFmpegFailedError(path, result.returncode, result.stderr_tail)
 
 

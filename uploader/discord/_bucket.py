@@ -180,6 +180,17 @@ class Bucket(Generic[T]):
         if self.span > 0.0:
             self.reset_at = later(self.reset_at, now + self.span)
 
+    def hold_for_lost(self, now: float) -> None:
+        """Count a request whose answer was lost at ``now`` (see `spent_unseen`).
+
+        No answer ever taught a bucket still unknown, and lost requests count at Discord all
+        the same: the next goes no sooner than `UNKNOWN_RESET_DELAY` later, so a run of lost
+        answers cannot exhaust a limit as tight as Discord's 5 per 5 s unseen.
+        """
+        if not self.is_known and not self.deferred:
+            self.blocked_until = later(self.blocked_until, now + UNKNOWN_RESET_DELAY)
+        self.spent_unseen(now)
+
     def drop_cancelled(self) -> None:
         while self.pending and self.pending[0].cancelled:
             self.pending.popleft()

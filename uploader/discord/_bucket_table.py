@@ -168,10 +168,10 @@ class BucketTable(Generic[T]):
     def lost(self, token: T, now: float) -> None:
         """A granted request may have reached Discord, but its answer was lost.
 
-        It stays counted as an answer that said nothing (see `Bucket.spent_unseen`).
+        It stays counted as an answer that said nothing (see `Bucket.hold_for_lost`).
         """
         source = self._count_answer(token, now)
-        source.spent_unseen(now)
+        source.hold_for_lost(now)
         source.settle(now)
 
     def banned(self, token: T, now: float) -> list[T]:

@@ -15,15 +15,17 @@ from .._events import (
     BatchSent,
     CompressionStarted,
     DetectionDone,
+    DiscordUnavailable,
     FileCompressed,
     FileFailed,
     FileFound,
     FileSkipped,
+    JournalNotice,
     LimitLowered,
     MediaWarning,
     UploadDone,
 )
-from .._models import format_size
+from .._models import format_size, printable
 from ..compress import CompressionProgress
 
 
@@ -34,18 +36,22 @@ def describe(event: object) -> str | None:
         return f"found {event.files} {noun} ({format_size(event.total_bytes)})"
     if isinstance(event, CompressionStarted):
         return (
-            f"compressing {event.file.path} ({format_size(event.file.size_bytes)}"
+            f"compressing {printable(event.file.path)} ({format_size(event.file.size_bytes)}"
             f" → at most {format_size(event.target_bytes)})"
         )
     if isinstance(event, FileCompressed):
         outputs = ", ".join(f"{o.filename} ({format_size(o.size_bytes)})" for o in event.outputs)
-        return f"compressed {event.file.path} → {outputs}"
+        return printable(f"compressed {event.file.path} → {outputs}")
     if isinstance(event, BatchSent):
         n = len(event.batch.files)
         return (
             f"sent message {event.number}: {n} file{'s' if n != 1 else ''}"
             f" ({format_size(event.batch.total_bytes)})"
         )
+    if isinstance(event, JournalNotice):
+        return event.text
+    if isinstance(event, DiscordUnavailable):
+        return f"Discord unavailable, retrying in {event.retry_in:.0f} s ({event.reason})"
     if isinstance(event, UploadDone):
         return event.result.message
     return Narrator().line(event)
@@ -62,15 +68,15 @@ class Narrator:
         """The line for a skipped or failed file or a warning; None for other events."""
         if isinstance(event, FileSkipped):
             verb = "failed" if event.failed else "skipped"
-            return f"{verb} {event.issue.path}: {event.issue.reason}"
+            return printable(f"{verb} {event.issue.path}: {event.issue.reason}")
         if isinstance(event, FileFailed):
             if not event.stopped:
-                return f"failed {event.path}: {event.reason}"
+                return printable(f"failed {event.path}: {event.reason}")
             seen = event.reason in self.stops
             self.stops[event.reason] = self.stops.get(event.reason, 0) + 1
             return None if seen else event.reason
         if isinstance(event, MediaWarning):
-            return f"warning {event.path}: {event.message}"
+            return printable(f"warning {event.path}: {event.message}")
         if isinstance(event, LimitLowered):
             now, before = format_size(event.limit_bytes), format_size(event.previous_bytes)
             if event.stated:
@@ -114,7 +120,7 @@ class LineReporter:
             path = event.file.path
             if 0 < quarter < 4 and quarter > self._quarters.get(path, 0):
                 self._quarters[path] = quarter
-                self._say(f"compressing {path}: {quarter * 25}%", hold=True)
+                self._say(f"compressing {printable(path)}: {quarter * 25}%", hold=True)
             return
         noted = self._narrator.line(event)
         if noted is not None or isinstance(event, FileSkipped | FileFailed):

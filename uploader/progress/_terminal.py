@@ -29,13 +29,15 @@ from .._events import (
     BatchSent,
     CompressionStarted,
     DetectionDone,
+    DiscordUnavailable,
     FileCompressed,
     FileFailed,
     FileFound,
     FileSkipped,
+    JournalNotice,
     UploadDone,
 )
-from .._models import format_size
+from .._models import format_size, printable
 from ..compress import CompressionProgress
 from ._lines import Narrator
 
@@ -177,6 +179,11 @@ class TerminalReporter:
             self._say(self._narrator.line(event), "red")
         elif isinstance(event, FileSkipped):
             self._say(self._narrator.line(event), "red" if event.failed else "dim")
+        elif isinstance(event, JournalNotice):
+            p.console.print(event.text, markup=False, highlight=False)
+        elif isinstance(event, DiscordUnavailable):  # until the next message goes out
+            wait = f"Discord unavailable, retrying in {event.retry_in:.0f} s"
+            p.update(self._upload, detail=wait)
         elif isinstance(event, UploadDone):
             self._finish(event)
             return
@@ -193,7 +200,7 @@ class TerminalReporter:
             if old is not None:  # compressed again after a 413: one bar per file
                 p.remove_task(old)
             self._encodes[event.file.path] = p.add_task(
-                f"🗜️ {event.file.path}", total=100, detail=""
+                f"🗜️ {printable(event.file.path)}", total=100, detail=""
             )
             return
         task = self._encodes.get(event.file.path)
