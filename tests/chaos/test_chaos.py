@@ -99,15 +99,7 @@ OUTAGE = 3 * OLD_MAX_ATTEMPTS  # consecutive failed answers, well past the old r
     [
         ("bot", Fault("status", route="create_message", status=503, times=OUTAGE, after=1)),
         ("bot", Fault("drop_before_body", route="create_message", times=OUTAGE, after=1)),
-        pytest.param(
-            "bot",
-            Fault("status_after_body", route="create_message", status=502, times=OUTAGE),
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="sometimes one client-caused 429: the 5xx-without-headers bucket bug "
-                "(test_a_5xx_answer_without_bucket_headers_still_spends_its_slot)",
-            ),
-        ),
+        ("bot", Fault("status_after_body", route="create_message", status=502, times=OUTAGE)),
         ("webhook", Fault("status", route="execute_webhook", status=503, times=OUTAGE, after=1)),
     ],
     ids=["bot-503", "bot-drop-before", "bot-502-after-post", "webhook-503"],
