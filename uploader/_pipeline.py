@@ -27,7 +27,7 @@ from ._batching import BatcherInput, run_batcher
 from ._destination import Destination, DiscordDestination
 from ._detect import check_directory, run_detector
 from ._errors import UploaderError, single_error
-from ._events import ProgressEvent, UploadDone
+from ._events import LimitLowered, ProgressEvent, UploadDone
 from ._limits import DEFAULT_FILE_LIMIT
 from ._media_check import run_media_check
 from ._models import (
@@ -114,10 +114,14 @@ class UploadPipeline:
             # A boosted server allows more than the default: no need to compress for less.
             # (A lower limit the user chose on purpose is kept.)
             settings = settings.with_file_limit_bytes(learnt)
+        run = Run(settings)
+        if learnt is not None and run.learn_limit(learnt):
+            # The server takes less than the user asked for: compress for its limit from the
+            # start (one encode, no 413) and say so once.
+            run.notices.append(LimitLowered(learnt, settings.file_limit_bytes, stated=True))
         reporters = as_reporters(progress)
         if settings.upload_enable_progress_updates:
             reporters.append(DiscordStatusReporter(target))
-        run = Run(settings)
         try:
             return await self._upload(
                 directory, target, run, workdir, own_workdir, reporters, platform
@@ -150,6 +154,8 @@ class UploadPipeline:
                     events_send, events_recv = trio.open_memory_channel[ProgressEvent](256)
                     stream.start_soon(_fan_out, events_recv, sinks)
                     async with events_send:
+                        for notice in run.notices:
+                            await events_send.send(notice)
                         await self._run_stages(
                             directory, target, run, workdir, platform, events_send
                         )

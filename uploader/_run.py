@@ -11,6 +11,7 @@ from __future__ import annotations
 import attrs
 import trio
 
+from ._events import ProgressEvent
 from ._settings import Settings
 
 
@@ -26,6 +27,7 @@ class Run:
         stopped: why sending stopped, once it has (then every later file fails with it).
         messages_sent: messages with attachments Discord created.
         upload_seconds: time the uploader spent delivering batches.
+        notices: events to announce before any other (a limit lowered up front).
     """
 
     settings: Settings
@@ -34,6 +36,7 @@ class Run:
     stopped: str | None = None
     messages_sent: int = 0
     upload_seconds: float = 0.0
+    notices: list[ProgressEvent] = attrs.Factory(list)
 
     @property
     def file_limit_bytes(self) -> int:
