@@ -233,6 +233,17 @@ def test_a_stated_lower_limit_is_said_as_the_servers() -> None:
     ]
 
 
+def test_a_guessed_lower_limit_is_said_once() -> None:
+    from uploader import LimitLowered
+
+    lines: list[str] = []
+    r = LineReporter(lines.append)
+    r.handle(DetectionDone(0, 0))
+    r.handle(LimitLowered(25 * 1024 * 1024, 100 * 1024 * 1024))
+    r.handle(LimitLowered(10 * 1024 * 1024, 25 * 1024 * 1024))
+    assert len(lines[1:]) == 1, lines
+
+
 def test_piped_lines_start_with_what_was_found() -> None:
     lines: list[str] = []
     r = LineReporter(lines.append)

@@ -57,6 +57,8 @@ class Narrator:
     def __init__(self) -> None:
         self.stops: dict[str, int] = {}
         """Each run-wide reason said, and how many files it stopped."""
+        self.guessed = False
+        """A limit Discord did not state was said: later guesses only repeat it."""
 
     def line(self, event: object) -> str | None:
         """The line for a skipped or failed file or a warning; None for other events."""
@@ -78,6 +80,9 @@ class Narrator:
                     f"this server takes files up to {now}, not {before}:"
                     " larger files are compressed to fit"
                 )
+            if self.guessed:
+                return None
+            self.guessed = True
             return (
                 f"Discord refused a file as too large: this server's limit is below {before};"
                 f" files over {now} are compressed to fit"
