@@ -122,7 +122,7 @@ class LineReporter:
                 self._say(f"compressing {printable(path)}: {quarter * 25}%", hold=True)
             return
         noted = self._narrator.line(event)
-        if noted is not None or isinstance(event, FileSkipped | FileFailed):
+        if noted is not None or isinstance(event, FileSkipped | FileFailed | LimitLowered):
             if noted is not None:  # failures wait for "found N", skips need no context
                 self._say(noted, hold=isinstance(event, FileFailed))
             return
