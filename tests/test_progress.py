@@ -268,6 +268,7 @@ async def test_a_refused_status_message_is_given_up_after_one_warning(
         async def send_message(self, content: str) -> str:
             raise MissingPermissionsError("Discord refused the webhook token")
 
+    caplog.set_level("DEBUG", logger="uploader")  # a run-wide refusal is said by the summary
     reporter = DiscordStatusReporter(Refusing(), interval=0.1)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(reporter.run)

@@ -33,7 +33,7 @@ from ._models import (
     MediaFile,
     UploadBatch,
 )
-from ._results import failure, fit_lines, reason_of, user_path
+from ._results import STOPPED, failure, fit_lines, reason_of, user_path
 from ._router import compression_event
 from ._run import Run
 from ._too_large import MAX_SPLITS, decide_too_large
@@ -119,7 +119,7 @@ class Uploader:
             for f in batch.files:
                 await self.events.send(failure(user_path(f), reason_of(exc), uncertain=True))
         except FATAL_ERRORS as exc:
-            self.run.stop(f"upload stopped: {reason_of(exc)}")
+            self.run.stop(f"{STOPPED}{reason_of(exc)}")
             await self._fail(batch.files, self.run.stopped or "")
         except UploaderError as exc:
             await self._fail(batch.files, reason_of(exc))

@@ -68,9 +68,9 @@ class Narrator:
         if isinstance(event, FileFailed):
             if not event.stopped:
                 return printable(f"failed {event.path}: {event.reason}")
-            seen = event.reason in self.stops
+            # a run-wide stop is said once, grouped, in the summary
             self.stops[event.reason] = self.stops.get(event.reason, 0) + 1
-            return None if seen else event.reason
+            return None
         if isinstance(event, MediaWarning):
             return printable(f"warning {event.path}: {event.message}")
         if isinstance(event, LimitLowered):

@@ -7,6 +7,7 @@ its rate limit on progress; the last edit is the summary, as the original system
 from __future__ import annotations
 
 import logging
+from logging import DEBUG, WARNING
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +27,7 @@ from .._events import (
 from .._models import format_size
 from .._results import fit_lines
 from ..compress import CompressionProgress
+from ..discord import DestinationNotFoundError, MissingPermissionsError
 
 logger = logging.getLogger("uploader")
 
@@ -152,7 +154,9 @@ class DiscordStatusReporter:
                     self.edits += 1
             except UploaderError as exc:
                 # Progress is a courtesy: a failed edit must never fail the upload.
-                logger.warning("status message given up: %s", exc)
+                # (a refusal of the whole destination is said by the run's summary)
+                run_wide = isinstance(exc, DestinationNotFoundError | MissingPermissionsError)
+                logger.log(DEBUG if run_wide else WARNING, "status message given up: %s", exc)
                 return
             if final:
                 return
