@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
@@ -210,7 +211,7 @@ async def test_a_warning_logged_while_the_bars_are_live_is_printed_above_them(
     r, console = reporter(100)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(r.run)
-        await trio.lowlevel.checkpoint()
+        await trio.testing.wait_all_tasks_blocked()
         r.handle(FileFound(MediaFile(Path("in/a.jpg"), 1000, MediaType.IMAGE)))  # bars live
         logging.getLogger("uploader").warning("status message given up: Discord is down")
         r.handle(done("🎉 Upload complete: 1/1 files uploaded"))
