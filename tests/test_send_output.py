@@ -166,3 +166,28 @@ def test_a_lower_server_limit_is_said_once(
     said = [line for line in err.splitlines() if "this server's limit is below" in line]
     assert len(said) == 1, err
     assert "below 1.0 MiB; files over 300.0 KiB are compressed" in said[0]
+
+
+def test_json_success_agrees_with_the_exit_code_for_an_empty_folder() -> None:
+    from uploader import UploadResult
+    from uploader.cli._output import result_to_json
+
+    empty = UploadResult(success=True, message="🤷 No media files to upload", outcomes=())
+    assert result_to_json(empty, "webhook 1")["success"] is False  # send exits 1 for it
+
+
+def test_the_workdir_is_mentioned_only_when_something_is_kept_there(tmp_path: Path) -> None:
+    import io
+
+    from uploader import FileOutcome, FileStatus, UploadResult
+    from uploader.cli._output import print_result
+
+    failed = (FileOutcome(tmp_path / "a.jpg", FileStatus.FAILED, "refused"),)
+    out = io.StringIO()
+    print_result(UploadResult(False, "x", failed, workdir=tmp_path / "work"), out)
+    assert "kept in" not in out.getvalue()  # nothing is there
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "a.compressed.mp4").write_bytes(b"v")
+    out = io.StringIO()
+    print_result(UploadResult(False, "x", failed, workdir=tmp_path / "work"), out)
+    assert f"kept in {tmp_path / 'work'}" in out.getvalue()
