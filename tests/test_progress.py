@@ -278,3 +278,10 @@ async def test_a_refused_status_message_is_given_up_after_one_warning(
         reporter.handle(UploadDone(RESULT))
     warnings = [r for r in caplog.records if "status message" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_the_status_counts_one_file_and_one_message_in_the_singular() -> None:
+    r = DiscordStatusReporter(Texts())
+    r.handle(FileFound(SMALL))
+    r.handle(BatchSent(UploadBatch(files=(SMALL,)), "42", 1))
+    assert "📎 Uploaded 1 file in 1 message" in r.render().splitlines()

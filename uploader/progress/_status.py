@@ -32,6 +32,10 @@ from ..discord import DestinationNotFoundError, MissingPermissionsError
 logger = logging.getLogger("uploader")
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 class _TextTarget(Protocol):
     async def send_message(self, content: str) -> str: ...
 
@@ -119,7 +123,8 @@ class DiscordStatusReporter:
             )
         lines.extend(self._compressed[-5:])
         if self._messages:
-            lines.append(f"📎 Uploaded {self._files_sent} files in {self._messages} messages")
+            sent, messages = _count(self._files_sent, "file"), _count(self._messages, "message")
+            lines.append(f"📎 Uploaded {sent} in {messages}")
         if len(self._failed) > 5:
             lines.append(f"❌ {len(self._failed)} files failed; the last ones:")
         lines.extend(self._failed[-5:])
