@@ -191,3 +191,18 @@ def test_the_workdir_is_mentioned_only_when_something_is_kept_there(tmp_path: Pa
     out = io.StringIO()
     print_result(UploadResult(False, "x", failed, workdir=tmp_path / "work"), out)
     assert f"kept in {tmp_path / 'work'}" in out.getvalue()
+
+
+def test_an_unreadable_folder_is_not_counted_as_a_file_not_delivered(tmp_path: Path) -> None:
+    import io
+
+    from uploader import FileOutcome, FileStatus, UploadResult
+    from uploader.cli._output import print_result
+
+    (tmp_path / "locked").mkdir()
+    outcomes = (FileOutcome(tmp_path / "locked", FileStatus.FAILED, "permission denied"),)
+    out = io.StringIO()
+    print_result(UploadResult(False, "x", outcomes), out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "0 delivered, 0 not delivered, 0 skipped, 1 folder not readable"
+    assert f"{tmp_path / 'locked'}" in out.getvalue()  # named by its path

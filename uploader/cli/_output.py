@@ -41,9 +41,11 @@ def _group_lines(outcomes: Sequence[FileOutcome]) -> list[str]:
 
 def print_result(result: UploadResult, out: TextIO) -> None:
     """The counts, then every file not delivered and every file skipped, grouped by reason."""
+    folders = sum(o.path.is_dir() for o in result.failed)  # an unreadable folder: not a file
+    unread = f", {folders} folder{'s' if folders != 1 else ''} not readable" if folders else ""
     out.write(
-        f"{result.successful_uploads} delivered, {result.failed_uploads} not delivered,"
-        f" {len(result.skipped)} skipped\n"
+        f"{result.successful_uploads} delivered, {result.failed_uploads - folders} not delivered,"
+        f" {len(result.skipped)} skipped{unread}\n"
     )
     for line in (*_group_lines(result.failed), *_group_lines(result.skipped)):
         out.write(line + "\n")
