@@ -270,3 +270,12 @@ def test_an_existing_out_is_refused_like_a_renamed_one(clip, tmp_path, capsys):
     assert out.read_text() == "keep me"
     assert main(["compress", str(clip), "--limit-mb", "50", "-o", str(out)]) == 2  # a copy too
     assert out.read_text() == "keep me"
+
+
+def test_parts_are_zero_padded_when_there_are_ten_or_more(tmp_path: Path) -> None:
+    from uploader.cli._compress import _destinations
+
+    names = [f"x.part{i}.mp4" for i in range(1, 13)]
+    placed = [p.name for p, _ in _destinations(names, tmp_path / "tiny.mp4", tmp_path / "x.mp4")]
+    assert placed[0] == "tiny.part01.mp4" and placed[-1] == "tiny.part12.mp4"
+    assert placed == sorted(placed)

@@ -159,3 +159,34 @@ async def test_a_limit_learnt_from_a_413_is_used_for_every_later_file(
     assert sorted(p.name for p, _ in encoder.encodes) == [f"clip{i}.mp4" for i in range(5)]
     assert all(a.size <= 150_000 for m in fake_discord.messages for a in m.attachments)
     assert len(fake_discord.messages) == 5
+
+
+async def test_a_guild_limit_below_the_users_is_used_up_front_and_said_once(
+    fake_discord: FakeDiscord,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    autojump_clock: object,
+) -> None:
+    """A 10 MiB guild and a user limit of 100 MiB: the guild's limit is the run's from the
+    start, so the big clip is encoded once, for 10 MiB, and Discord never answers 413."""
+    from uploader.progress import LineReporter
+
+    encoder = FakeEncoder().install(monkeypatch)
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "clip.mp4").write_bytes(os.urandom(12 * 1024 * 1024))
+    channel = fake_discord.create_channel(premium_tier=0)
+    lines: list[str] = []
+    result = await upload_directory(
+        root,
+        Channel(channel, fake_discord.bot_token),
+        settings=settings(upload_file_limit_mb=100),
+        api_base=fake_discord.api_base,
+        progress=LineReporter(lines.append),
+    )
+    assert result.success, result.message
+    assert fake_discord.stats.responses_by_status.get(413) is None
+    assert [target for _, target in encoder.encodes] == [encoder.encodes[0][1]]
+    assert encoder.encodes[0][1] <= 10 * 1024 * 1024
+    said = [line for line in lines if "this server takes files up to 10" in line]
+    assert len(said) == 1, lines

@@ -233,6 +233,17 @@ def test_a_stated_lower_limit_is_said_as_the_servers() -> None:
     ]
 
 
+def test_a_guessed_lower_limit_is_said_once() -> None:
+    from uploader import LimitLowered
+
+    lines: list[str] = []
+    r = LineReporter(lines.append)
+    r.handle(DetectionDone(0, 0))
+    r.handle(LimitLowered(25 * 1024 * 1024, 100 * 1024 * 1024))
+    r.handle(LimitLowered(10 * 1024 * 1024, 25 * 1024 * 1024))
+    assert len(lines[1:]) == 1, lines
+
+
 def test_piped_lines_start_with_what_was_found() -> None:
     lines: list[str] = []
     r = LineReporter(lines.append)
@@ -257,6 +268,7 @@ async def test_a_refused_status_message_is_given_up_after_one_warning(
         async def send_message(self, content: str) -> str:
             raise MissingPermissionsError("Discord refused the webhook token")
 
+    caplog.set_level("DEBUG", logger="uploader")  # a run-wide refusal is said by the summary
     reporter = DiscordStatusReporter(Refusing(), interval=0.1)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(reporter.run)
@@ -266,3 +278,10 @@ async def test_a_refused_status_message_is_given_up_after_one_warning(
         reporter.handle(UploadDone(RESULT))
     warnings = [r for r in caplog.records if "status message" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_the_status_counts_one_file_and_one_message_in_the_singular() -> None:
+    r = DiscordStatusReporter(Texts())
+    r.handle(FileFound(SMALL))
+    r.handle(BatchSent(UploadBatch(files=(SMALL,)), "42", 1))
+    assert "📎 Uploaded 1 file in 1 message" in r.render().splitlines()

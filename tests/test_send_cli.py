@@ -361,3 +361,17 @@ def test_a_video_over_the_limit_is_compressed_and_delivered(
     assert report["metadata"]["successful_compressions"] == 1
     assert (tmp_path / "work" / clip["sent_as"][0]).stat().st_size == clip["sent_bytes"]
     assert fake.bot_token not in out + err
+
+
+def test_a_refused_webhook_token_is_said_once_on_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_files(tmp_path, 3)
+    monkeypatch.setenv("UPLOAD_ENABLE_PROGRESS_UPDATES", "true")  # its post is refused too
+    monkeypatch.setenv("UPLOAD_CHECK_MEDIA", "false")
+    with fake_discord() as served:
+        url = served.call(served.fake.create_webhook)
+        code, out, err = send([str(tmp_path), "--webhook", url + "-SECRET-wrong"], capsys)
+    assert code == 1
+    assert err.count("Discord refused the webhook token") == 1, err
+    assert "SECRET" not in out + err

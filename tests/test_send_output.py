@@ -38,7 +38,7 @@ def test_a_refused_webhook_token_is_one_line_for_two_thousand_files(
     assert "0 delivered, 2000 not delivered, 0 skipped" in out
     assert "Discord refused the webhook token" in out
     assert "… and 1990 more" in out
-    assert err.count("Discord refused the webhook token") == 2  # when it happened, summary
+    assert err.count("Discord refused the webhook token") == 1  # in the summary (issue 13 #6)
     assert "SECRET" not in out + err
 
 
@@ -166,3 +166,43 @@ def test_a_lower_server_limit_is_said_once(
     said = [line for line in err.splitlines() if "this server's limit is below" in line]
     assert len(said) == 1, err
     assert "below 1.0 MiB; files over 300.0 KiB are compressed" in said[0]
+
+
+def test_json_success_agrees_with_the_exit_code_for_an_empty_folder() -> None:
+    from uploader import UploadResult
+    from uploader.cli._output import result_to_json
+
+    empty = UploadResult(success=True, message="🤷 No media files to upload", outcomes=())
+    assert result_to_json(empty, "webhook 1")["success"] is False  # send exits 1 for it
+
+
+def test_the_workdir_is_mentioned_only_when_something_is_kept_there(tmp_path: Path) -> None:
+    import io
+
+    from uploader import FileOutcome, FileStatus, UploadResult
+    from uploader.cli._output import print_result
+
+    failed = (FileOutcome(tmp_path / "a.jpg", FileStatus.FAILED, "refused"),)
+    out = io.StringIO()
+    print_result(UploadResult(False, "x", failed, workdir=tmp_path / "work"), out)
+    assert "kept in" not in out.getvalue()  # nothing is there
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "a.compressed.mp4").write_bytes(b"v")
+    out = io.StringIO()
+    print_result(UploadResult(False, "x", failed, workdir=tmp_path / "work"), out)
+    assert f"kept in {tmp_path / 'work'}" in out.getvalue()
+
+
+def test_an_unreadable_folder_is_not_counted_as_a_file_not_delivered(tmp_path: Path) -> None:
+    import io
+
+    from uploader import FileOutcome, FileStatus, UploadResult
+    from uploader.cli._output import print_result
+
+    (tmp_path / "locked").mkdir()
+    outcomes = (FileOutcome(tmp_path / "locked", FileStatus.FAILED, "permission denied"),)
+    out = io.StringIO()
+    print_result(UploadResult(False, "x", outcomes), out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "0 delivered, 0 not delivered, 0 skipped, 1 folder not readable"
+    assert f"{tmp_path / 'locked'}" in out.getvalue()  # named by its path

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
@@ -122,7 +123,7 @@ def test_a_run_wide_refusal_is_one_line_for_two_thousand_files() -> None:
         r.handle(FileFailed(Path(f"in/{i}.jpg"), reason, stopped=True))
     r.handle(done("⚠️ 2000 files not sent: " + reason))
     text = console.export_text()
-    assert text.count(reason) == 2  # when it happened, and in the summary
+    assert text.count(reason) == 1  # once, in the summary (issue 13 #6, QA: said 3 times)
     assert "in/1999.jpg" not in text
 
 
@@ -200,3 +201,21 @@ async def test_ctrl_c_restores_the_cursor_and_ends_the_bars_first(tmp_path: Path
     before = out[: out.index(b"uploader send: interrupted")]
     assert before.removesuffix(b"\x1b[?25h").endswith(b"\n")  # on its own line
     assert b"Traceback" not in out
+
+
+async def test_a_warning_logged_while_the_bars_are_live_is_printed_above_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    r, console = reporter(100)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(r.run)
+        await trio.testing.wait_all_tasks_blocked()
+        r.handle(FileFound(MediaFile(Path("in/a.jpg"), 1000, MediaType.IMAGE)))  # bars live
+        logging.getLogger("uploader").warning("status message given up: Discord is down")
+        r.handle(done("🎉 Upload complete: 1/1 files uploaded"))
+    logging.getLogger("uploader").warning("after the bars")
+    assert "uploader: status message given up: Discord is down" in console.export_text()
+    assert "status message given up" not in capsys.readouterr().err  # not across the bars
+    assert "after the bars" not in console.export_text()

@@ -260,6 +260,10 @@ def _heading(delivered: int, media: int, unreadable: int) -> str:
     return f"⚠️ Partial upload: {delivered}/{media} files uploaded{unread}"
 
 
+STOPPED = "upload stopped: "
+"""How the reason of a run-wide stop begins (a refused token, a deleted webhook, ...)."""
+
+
 def _failure_lines(failed: Sequence[FileOutcome], root: Path | None) -> list[str]:
     """A line per failed file, or one line for a reason many files share (a run-wide stop)."""
     counts: dict[tuple[FileStatus, str], int] = {}
@@ -270,7 +274,8 @@ def _failure_lines(failed: Sequence[FileOutcome], root: Path | None) -> list[str
     for o in failed:
         key = (o.status, o.reason)
         mark = "❓" if o.status is FileStatus.UNCERTAIN else "❌"
-        if counts[key] <= GROUPED:
+        run_wide = o.reason.startswith(STOPPED) and counts[key] > 1
+        if counts[key] <= GROUPED and not run_wide:
             lines.append(f"{mark} {shown_path(o.path, root)}: {printable(o.reason)}")
         elif key not in said:
             said.add(key)

@@ -86,7 +86,9 @@ class Router:
                 for announced in placement.events:
                     await events.send(announced)
                 if placement.send is None:
-                    await self.run.settle_limit()
+                    lowered = await self.run.settle_limit()
+                    if lowered is not None:  # the server takes less than the user asked
+                        await events.send(lowered)
                     await self._place(event, batcher, jobs, events)
                 for ready in placement.send or ():
                     await batcher.send(Ready(ready))

@@ -14,6 +14,7 @@ from pathlib import Path
 import attrs
 import trio
 
+from ._events import LimitLowered
 from ._limits import DEFAULT_FILE_LIMIT
 from ._models import MediaFile
 from ._settings import Settings
@@ -55,18 +56,26 @@ class Run:
         """The size a file compressed from now on must not exceed."""
         return self.settings.compression_target_bytes
 
-    async def settle_limit(self) -> None:
+    async def settle_limit(self) -> LimitLowered | None:
         """Learn the destination's upload limit, once, before the first file is routed.
 
         A boosted server allows more than the default: no need to compress for less. (A
-        lower limit the user chose on purpose is kept.)
+        lower limit the user chose on purpose is kept.) A server that takes less than the
+        user asked for sets the limit from the start: one encode, no 413.
+
+        Returns:
+            The event to announce when the limit was lowered to the server's, else None.
         """
         source, self.limit_source = self.limit_source, None
         if source is None:
-            return
+            return None
         learnt = await source()
         if learnt is not None and learnt > max(self.file_limit_bytes, DEFAULT_FILE_LIMIT):
             self.settings = self.settings.with_file_limit_bytes(learnt)
+        previous = self.file_limit_bytes
+        if learnt is not None and self.learn_limit(learnt):
+            return LimitLowered(learnt, previous, stated=True)
+        return None
 
     def learn_limit(self, limit: int) -> bool:
         """Lower the per-file limit to ``limit`` (never raise it); True if it changed."""

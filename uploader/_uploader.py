@@ -35,7 +35,7 @@ from ._models import (
     MediaFile,
     UploadBatch,
 )
-from ._results import failure, fit_lines, reason_of, user_path
+from ._results import STOPPED, failure, fit_lines, reason_of, user_path
 from ._router import compression_event
 from ._run import Run
 from ._too_large import MAX_SPLITS, decide_too_large
@@ -190,7 +190,7 @@ class Uploader:
         self, batch: UploadBatch, exc: BaseException, entry: str | None, nonce: str | None
     ) -> None:
         """Nothing more can be delivered: stop the run; this batch failed, or may be posted."""
-        self.run.stop(f"upload stopped: {reason_of(exc)}")
+        self.run.stop(f"{STOPPED}{reason_of(exc)}")
         reason = self.run.stopped or ""
         if isinstance(exc, DiscordUnavailableError) and exc.uncertain:
             reason += MAYBE_POSTED_BOT if nonce is not None else MAYBE_POSTED

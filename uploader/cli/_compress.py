@@ -26,6 +26,7 @@ from ..compress import (
     plan_encode,
     probe_media,
 )
+from ..compress._compress import part_number
 from ..compress._probe import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_media_type
 from ._common import EXIT_OK, UsageError, add_limit_mb, require_file, run_trio
 
@@ -148,7 +149,7 @@ def _destinations(names: list[str], out: Path | None, source: Path) -> list[tupl
     if len(names) > 1 and not out.is_dir() and out.suffix:
         # `-o tiny.mp4 --split`: the parts go next to it, named after it (not into a folder)
         placed = [
-            (out.with_name(f"{out.stem}.part{i}{Path(name).suffix}"), "")
+            (out.with_name(f"{out.stem}.part{part_number(i, len(names))}{Path(name).suffix}"), "")
             for i, name in enumerate(names, 1)
         ]
     elif len(names) > 1 or out.is_dir():
@@ -248,7 +249,8 @@ async def _compress(
     # refuse a taken name now, not after minutes of encoding
     names = [f"{source.stem}.compressed.{plan.container}"]
     if plan.parts > 1:
-        names = [f"{source.stem}.part{i}.{plan.container}" for i in range(1, plan.parts + 1)]
+        n = plan.parts
+        names = [f"{source.stem}.part{part_number(i, n)}.{plan.container}" for i in range(1, n + 1)]
     _destinations(names, out, source)
     file = MediaFile(source, size, expected or probe.media_type)
     progress = _ProgressLine(source.name)

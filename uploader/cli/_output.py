@@ -41,13 +41,15 @@ def _group_lines(outcomes: Sequence[FileOutcome]) -> list[str]:
 
 def print_result(result: UploadResult, out: TextIO) -> None:
     """The counts, then every file not delivered and every file skipped, grouped by reason."""
+    folders = sum(o.path.is_dir() for o in result.failed)  # an unreadable folder: not a file
+    unread = f", {folders} folder{'s' if folders != 1 else ''} not readable" if folders else ""
     out.write(
-        f"{result.successful_uploads} delivered, {result.failed_uploads} not delivered,"
-        f" {len(result.skipped)} skipped\n"
+        f"{result.successful_uploads} delivered, {result.failed_uploads - folders} not delivered,"
+        f" {len(result.skipped)} skipped{unread}\n"
     )
     for line in (*_group_lines(result.failed), *_group_lines(result.skipped)):
         out.write(line + "\n")
-    if result.workdir is not None and not result.success:
+    if result.workdir is not None and not result.success and _holds_files(result.workdir):
         out.write(f"compressed files not delivered are kept in {result.workdir}\n")
     if result.removed:
         n = len(result.removed)
@@ -55,6 +57,11 @@ def print_result(result: UploadResult, out: TextIO) -> None:
             f"removed {n} delivered file{'s' if n != 1 else ''}"
             " (UPLOAD_CLEANUP_AFTER_SUCCESS=true)\n"
         )
+
+
+def _holds_files(folder: Path) -> bool:
+    """True when ``folder`` holds a file (somewhere below it)."""
+    return any(p.is_file() for p in folder.rglob("*")) if folder.is_dir() else False
 
 
 def has_media(result: UploadResult) -> bool:
@@ -69,7 +76,7 @@ def result_to_json(result: UploadResult, destination: str) -> dict[str, Any]:
         counts[o.status.value] += 1
     return {
         "destination": destination,
-        "success": result.success,
+        "success": result.success and has_media(result),  # as the exit code says
         **counts,
         "messages": result.metadata.get("batches_processed", 0),
         "workdir": None if result.workdir is None else str(result.workdir),

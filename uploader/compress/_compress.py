@@ -92,11 +92,16 @@ async def _choose_frame(
     return with_frame(plan, result.chosen), result, share
 
 
+def part_number(i: int, n: int) -> str:
+    """Part ``i`` of ``n``, zero-padded so the parts sort in order (``01`` … ``12``)."""
+    return f"{i:0{len(str(n))}d}"
+
+
 def _final_names(plan: EncodePlan, ext: str) -> Callable[[str], list[str]]:
     """The final names of a plan's outputs, from the stem: a stand-in, or numbered parts."""
     n = plan.parts
     if n > 1:
-        return lambda stem: [f"{stem}.part{i}of{n}.{ext}" for i in range(1, n + 1)]
+        return lambda stem: [f"{stem}.part{part_number(i, n)}of{n}.{ext}" for i in range(1, n + 1)]
     return lambda stem: [f"{stem}.compressed.{ext}"]
 
 

@@ -63,6 +63,8 @@ class Narrator:
     def __init__(self) -> None:
         self.stops: dict[str, int] = {}
         """Each run-wide reason said, and how many files it stopped."""
+        self.guessed = False
+        """A limit Discord did not state was said: later guesses only repeat it."""
 
     def line(self, event: object) -> str | None:
         """The line for a skipped or failed file or a warning; None for other events."""
@@ -72,9 +74,9 @@ class Narrator:
         if isinstance(event, FileFailed):
             if not event.stopped:
                 return printable(f"failed {event.path}: {event.reason}")
-            seen = event.reason in self.stops
+            # a run-wide stop is said once, grouped, in the summary
             self.stops[event.reason] = self.stops.get(event.reason, 0) + 1
-            return None if seen else event.reason
+            return None
         if isinstance(event, MediaWarning):
             return printable(f"warning {event.path}: {event.message}")
         if isinstance(event, LimitLowered):
@@ -84,6 +86,9 @@ class Narrator:
                     f"this server takes files up to {now}, not {before}:"
                     " larger files are compressed to fit"
                 )
+            if self.guessed:
+                return None
+            self.guessed = True
             return (
                 f"Discord refused a file as too large: this server's limit is below {before};"
                 f" files over {now} are compressed to fit"
@@ -123,7 +128,7 @@ class LineReporter:
                 self._say(f"compressing {printable(path)}: {quarter * 25}%", hold=True)
             return
         noted = self._narrator.line(event)
-        if noted is not None or isinstance(event, FileSkipped | FileFailed):
+        if noted is not None or isinstance(event, FileSkipped | FileFailed | LimitLowered):
             if noted is not None:  # failures wait for "found N", skips need no context
                 self._say(noted, hold=isinstance(event, FileFailed))
             return

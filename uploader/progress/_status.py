@@ -7,6 +7,7 @@ its rate limit on progress; the last edit is the summary, as the original system
 from __future__ import annotations
 
 import logging
+from logging import DEBUG, WARNING
 from pathlib import Path
 from typing import Protocol
 
@@ -26,8 +27,13 @@ from .._events import (
 from .._models import format_size
 from .._results import fit_lines
 from ..compress import CompressionProgress
+from ..discord import DestinationNotFoundError, MissingPermissionsError
 
 logger = logging.getLogger("uploader")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 class _TextTarget(Protocol):
@@ -117,7 +123,8 @@ class DiscordStatusReporter:
             )
         lines.extend(self._compressed[-5:])
         if self._messages:
-            lines.append(f"📎 Uploaded {self._files_sent} files in {self._messages} messages")
+            sent, messages = _count(self._files_sent, "file"), _count(self._messages, "message")
+            lines.append(f"📎 Uploaded {sent} in {messages}")
         if len(self._failed) > 5:
             lines.append(f"❌ {len(self._failed)} files failed; the last ones:")
         lines.extend(self._failed[-5:])
@@ -152,7 +159,9 @@ class DiscordStatusReporter:
                     self.edits += 1
             except UploaderError as exc:
                 # Progress is a courtesy: a failed edit must never fail the upload.
-                logger.warning("status message given up: %s", exc)
+                # (a refusal of the whole destination is said by the run's summary)
+                run_wide = isinstance(exc, DestinationNotFoundError | MissingPermissionsError)
+                logger.log(DEBUG if run_wide else WARNING, "status message given up: %s", exc)
                 return
             if final:
                 return

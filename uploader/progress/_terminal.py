@@ -7,6 +7,7 @@ middle to fit the terminal so every row keeps its bar, percentage and ETA. The b
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import trio
@@ -96,6 +97,18 @@ class _HonestTimeColumn(TimeRemainingColumn):
         if not task.fields.get("eta", True):
             return Text("")
         return super().render(task)
+
+
+class _AboveTheBars(logging.Handler):
+    """Prints the ``uploader`` logger's records through the live console, above the bars."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.WARNING)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = f"uploader: {record.getMessage()}"
+        self.console.print(Text(line, style="yellow"), soft_wrap=True)
 
 
 class TerminalReporter:
@@ -217,8 +230,18 @@ class TerminalReporter:
             self.console.print(Text(event.result.message), soft_wrap=True)
 
     async def run(self) -> None:
-        """Wait for the run to end; stop the bars however it ends (Ctrl-C included)."""
+        """Wait for the run to end; stop the bars however it ends (Ctrl-C included).
+
+        Meanwhile the ``uploader`` logger's warnings are printed above the bars: written
+        straight to stderr they would land inside the live display.
+        """
+        logger = logging.getLogger("uploader")
+        handler, propagate = _AboveTheBars(self._progress.console), logger.propagate
+        logger.addHandler(handler)
+        logger.propagate = False
         try:
             await self._done.wait()
         finally:
             self.stop()
+            logger.removeHandler(handler)
+            logger.propagate = propagate
