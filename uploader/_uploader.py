@@ -53,7 +53,7 @@ from .discord import (
     SentMessage,
     retry_waits_to,
 )
-from .discord._client import new_nonce
+from .discord._messages import new_nonce
 
 FATAL_ERRORS = (
     DiscordUnavailableError,  # past the retry deadline: Discord is down or unreachable

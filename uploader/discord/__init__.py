@@ -23,7 +23,6 @@ Where each Discord fact lives (private modules):
 from __future__ import annotations
 
 from ._client import DiscordClient as DiscordClient
-from ._client import open_discord_client as open_discord_client
 from ._destinations import Channel as Channel
 from ._destinations import Target as Target
 from ._destinations import Webhook as Webhook
@@ -42,6 +41,7 @@ from ._errors import UploadFileError as UploadFileError
 from ._errors import WebhookUrlError as WebhookUrlError
 from ._messages import SentAttachment as SentAttachment
 from ._messages import SentMessage as SentMessage
+from ._open import open_discord_client as open_discord_client
 from ._proxy import proxy_mode_on as proxy_mode_on
 from ._retry import RetryPolicy as RetryPolicy
 from ._waits import retry_waits_to as retry_waits_to

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -31,7 +29,6 @@ from .._limits import (
     file_limit_for_tier,
 )
 from .._models import MediaFile
-from .._settings import DEFAULT_API_BASE, Settings
 from .._version import __version__
 from . import _routes
 from ._destinations import Channel, Target, Webhook
@@ -44,10 +41,9 @@ from ._errors import (
     redact,
 )
 from ._headers import from_proxy, json_or_none
-from ._messages import SentMessage, sent_message
+from ._messages import SentMessage, new_nonce, sent_message
 from ._multipart import MultipartBody, attachment_names, build_multipart
-from ._proxy import proxy_mode_on
-from ._ratelimit import RateLimitConfig, RateLimiter, open_rate_limiter
+from ._ratelimit import RateLimiter
 from ._retry import (
     Answer,
     Done,
@@ -75,33 +71,6 @@ USER_AGENT = f"DiscordBot ({PROJECT_URL}, {__version__})"
 
 _CONNECT_FAILURES = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _TRANSIENT_FAILURES = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-
-
-def new_nonce() -> str:
-    """A fresh create-message nonce: 24 hex characters (Discord allows 25)."""
-    return secrets.token_hex(12)
-
-
-class _HttpxUrlFilter(logging.Filter):
-    """Scrub webhook tokens from httpx's own log lines (it logs every request's URL)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            record.msg = record.getMessage()
-            record.args = None
-        record.msg = redact(str(record.msg))
-        return True
-
-
-_URL_FILTER = _HttpxUrlFilter()
-
-
-def install_log_redaction() -> None:
-    """Make the ``httpx`` and ``httpcore`` loggers drop webhook tokens (idempotent)."""
-    for name in ("httpx", "httpcore"):
-        log = logging.getLogger(name)
-        if _URL_FILTER not in log.filters:
-            log.addFilter(_URL_FILTER)
 
 
 class DiscordClient:
@@ -410,61 +379,6 @@ class DiscordClient:
             self._dead_webhooks.add(endpoint.route.major)
 
 
-@asynccontextmanager
-async def open_discord_client(
-    settings: Settings,
-    *,
-    http: httpx.AsyncClient | None = None,
-    limiter: RateLimiter | None = None,
-    api_base: str | None = None,
-    retry: RetryPolicy | None = None,
-) -> AsyncIterator[DiscordClient]:
-    """Open a `DiscordClient`.
-
-    Args:
-        settings: ``discord_api_base`` (bot requests), ``discord_global_rate`` and
-            ``discord_proxy_mode`` (`proxy_mode_on` of the API base in use).
-        http: the HTTP client to use (kept open); by default one is opened and closed here.
-        limiter: the rate limiter to share (e.g. between clients); by default one is opened
-            with ``settings.discord_global_rate``.
-        api_base: overrides ``settings.discord_api_base``. Webhook requests go to the webhook
-            URL's own base (``<prefix>/webhooks/...``) unless an API base was given explicitly,
-            here or as a non-default ``settings.discord_api_base`` (e.g. a rate-limit proxy).
-        retry: how long a request keeps trying through 5xx answers and connection failures;
-            by default until ``settings.upload_retry_deadline_seconds`` (`RetryPolicy.timed`).
-    """
-    if retry is None:
-        retry = RetryPolicy.timed(settings.upload_retry_deadline_seconds)
-    install_log_redaction()
-    explicit = api_base or (
-        settings.discord_api_base if settings.discord_api_base != DEFAULT_API_BASE else None
-    )
-    proxy = proxy_mode_on(settings.discord_proxy_mode, explicit or settings.discord_api_base)
-    async with AsyncExitStack() as stack:
-        if http is None:
-            http = await stack.enter_async_context(
-                httpx.AsyncClient(
-                    timeout=httpx.Timeout(60.0, connect=15.0),
-                    limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-                    follow_redirects=False,
-                )
-            )
-        if limiter is None:
-            limiter = await stack.enter_async_context(
-                open_rate_limiter(
-                    RateLimitConfig(global_rate=settings.discord_global_rate, proxy=proxy)
-                )
-            )
-        yield DiscordClient(
-            http,
-            limiter,
-            api_base=explicit or settings.discord_api_base,
-            webhook_base=explicit,
-            retry=retry,
-            proxy=proxy,
-        )
-
-
 def _check_content(content: str) -> None:
     if len(content) > MAX_MESSAGE_CHARS:
         raise InvalidRequestError(
@@ -493,4 +407,4 @@ def _told(outcome: Outcome) -> str:
     return f"HTTP {outcome.status}" if isinstance(outcome, Answer) else outcome.reason
 
 
-__all__ = ["DiscordClient", "open_discord_client"]
+__all__ = ["DiscordClient"]

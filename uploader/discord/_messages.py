@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import attrs
@@ -55,3 +56,8 @@ def sent_message(data: Any, what: str) -> SentMessage:
         return SentMessage(str(data["id"]), str(data["channel_id"]), attachments)
     except (AttributeError, KeyError, TypeError, ValueError):
         raise DiscordError(f"{what}: Discord's answer is not a message object") from None
+
+
+def new_nonce() -> str:
+    """A fresh create-message nonce: 24 hex characters (Discord allows 25)."""
+    return secrets.token_hex(12)
