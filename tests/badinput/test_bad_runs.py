@@ -11,7 +11,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,13 +39,10 @@ def test_many_tiny_files_all_arrive_in_few_messages(
     expected = Counter(
         write_data(folder / f"{i:05}.jpg", i.to_bytes(4, "big") + b"x") for i in range(count)
     )
-    started = time.monotonic()
     run = send(folder, capsys, webhook_limit=None, global_limit=None)  # our own pace only
-    took = time.monotonic() - started
     run.assert_clean()
     assert (run.code, run.recorded) == (0, expected), run.out[:2000] + run.err[-2000:]
-    assert run.messages <= count // 10
-    assert took < count / 20, f"{count} files took {took:.1f} s"
+    assert run.messages <= count // 10  # (speed is benchmarks/' business, not a test's)
 
 
 # --- the world changing under the run ---------------------------------------------------------

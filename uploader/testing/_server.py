@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TypedDict, Unpack
 
 import trio
 
@@ -18,53 +19,68 @@ from ._gateway_server import run_fake_gateway
 from ._records import RecordedMessage
 
 
+class FakeOptions(TypedDict, total=False):
+    """What a loopback Discord is like; every key is optional (the defaults are Discord's).
+
+    Keys:
+        file_limit_bytes: the per-attachment limit of tier 0 and 1 guilds (10 MiB).
+        request_limit_bytes: the per-request body limit (25 MiB).
+        webhook_limit: (requests, seconds) per webhook, shared by execute, edit and delete;
+            None: off. Default (5, 2.0).
+        channel_limit: (requests, seconds) of create-message per channel (and, separately, of
+            edit-message per channel); None turns these and the GET routes' limit off.
+            Default (5, 5.0).
+        global_limit: requests per second per bot token; None: off. Default 50.
+        ban_after_invalid: after this many 401/403/non-shared-429 answers, answer everything
+            with Cloudflare's HTML 429 ("error code: 1015"); None (the default): never.
+        bandwidth_bytes_per_second: cap on how fast request bodies are read, shared by all
+            connections; None (the default): unlimited.
+        validate: check JSON payloads against Discord's OpenAPI request schemas (True).
+        on_message: called with each newly recorded message.
+    """
+
+    file_limit_bytes: int
+    request_limit_bytes: int
+    webhook_limit: tuple[int, float] | None
+    channel_limit: tuple[int, float] | None
+    global_limit: int | None
+    ban_after_invalid: int | None
+    bandwidth_bytes_per_second: float | None
+    validate: bool
+    on_message: Callable[[RecordedMessage], None] | None
+
+
+DEFAULTS: FakeOptions = {
+    "file_limit_bytes": DEFAULT_FILE_LIMIT,
+    "request_limit_bytes": DEFAULT_REQUEST_LIMIT,
+    "webhook_limit": (5, 2.0),
+    "channel_limit": (5, 5.0),
+    "global_limit": 50,
+    "ban_after_invalid": None,
+    "bandwidth_bytes_per_second": None,
+    "validate": True,
+    "on_message": None,
+}
+
+
 async def run_fake_discord(
     *,
-    file_limit_bytes: int = DEFAULT_FILE_LIMIT,
-    request_limit_bytes: int = DEFAULT_REQUEST_LIMIT,
-    webhook_limit: tuple[int, float] | None = (5, 2.0),
-    channel_limit: tuple[int, float] | None = (5, 5.0),
-    global_limit: int | None = 50,
-    ban_after_invalid: int | None = None,
-    bandwidth_bytes_per_second: float | None = None,
-    validate: bool = True,
     port: int = 0,
-    on_message: Callable[[RecordedMessage], None] | None = None,
     gateway: bool = False,
     task_status: trio.TaskStatus[FakeDiscord] = trio.TASK_STATUS_IGNORED,
+    **options: Unpack[FakeOptions],
 ) -> None:
     """Serve a fake Discord on 127.0.0.1 until cancelled (``await nursery.start(...)``).
 
     Args:
-        file_limit_bytes: the per-attachment limit of tier 0 and 1 guilds.
-        request_limit_bytes: the per-request body limit.
-        webhook_limit: (requests, seconds) per webhook, shared by execute, edit and delete;
-            None: off.
-        channel_limit: (requests, seconds) of create-message per channel (and, separately, of
-            edit-message per channel); None turns these and the GET routes' limit off.
-        global_limit: requests per second per bot token; None: off.
-        ban_after_invalid: after this many 401/403/non-shared-429 answers, answer everything
-            with Cloudflare's HTML 429 ("error code: 1015"); None: never.
-        bandwidth_bytes_per_second: cap on how fast request bodies are read, shared by all
-            connections; None: unlimited.
-        validate: check JSON payloads against Discord's OpenAPI request schemas.
         port: the TCP port; 0 picks a free one.
-        on_message: called with each newly recorded message.
         gateway: also serve a `FakeGateway` for the bot token (``fake.gateway``), handed out
             by GET /gateway/bot and shown every message recorded here.
         task_status: the nursery start protocol; ``started`` gets the `FakeDiscord`.
+        **options: what the fake is like (`FakeOptions`: limits, rate limits, validation).
     """
-    fake = FakeDiscord(
-        file_limit_bytes=file_limit_bytes,
-        request_limit_bytes=request_limit_bytes,
-        webhook_limit=webhook_limit,
-        channel_limit=channel_limit,
-        global_limit=global_limit,
-        ban_after_invalid=ban_after_invalid,
-        bandwidth_bytes_per_second=bandwidth_bytes_per_second,
-        validate=validate,
-        on_message=on_message,
-    )
+    settled: FakeOptions = {**DEFAULTS, **options}
+    fake = FakeDiscord(**settled)
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(
             functools.partial(trio.serve_tcp, host="127.0.0.1"), fake.serve_connection, port
@@ -83,18 +99,7 @@ async def run_fake_discord(
 
 @asynccontextmanager
 async def open_fake_discord(
-    *,
-    file_limit_bytes: int = DEFAULT_FILE_LIMIT,
-    request_limit_bytes: int = DEFAULT_REQUEST_LIMIT,
-    webhook_limit: tuple[int, float] | None = (5, 2.0),
-    channel_limit: tuple[int, float] | None = (5, 5.0),
-    global_limit: int | None = 50,
-    ban_after_invalid: int | None = None,
-    bandwidth_bytes_per_second: float | None = None,
-    validate: bool = True,
-    port: int = 0,
-    on_message: Callable[[RecordedMessage], None] | None = None,
-    gateway: bool = False,
+    *, port: int = 0, gateway: bool = False, **options: Unpack[FakeOptions]
 ) -> AsyncIterator[FakeDiscord]:
     """Run a fake Discord for the duration of an ``async with`` block.
 
@@ -103,20 +108,7 @@ async def open_fake_discord(
     """
     try:
         async with trio.open_nursery() as nursery:
-            start = functools.partial(
-                run_fake_discord,
-                file_limit_bytes=file_limit_bytes,
-                request_limit_bytes=request_limit_bytes,
-                webhook_limit=webhook_limit,
-                channel_limit=channel_limit,
-                global_limit=global_limit,
-                ban_after_invalid=ban_after_invalid,
-                bandwidth_bytes_per_second=bandwidth_bytes_per_second,
-                validate=validate,
-                port=port,
-                on_message=on_message,
-                gateway=gateway,
-            )
+            start = functools.partial(run_fake_discord, port=port, gateway=gateway, **options)
             fake: FakeDiscord = await nursery.start(start)
             try:
                 yield fake
