@@ -252,3 +252,5 @@ async def test_sigint_during_a_request_leaves_nothing_behind(tmp_path: Path) -> 
         with trio.fail_after(20):
             await s.bot.stopped.wait()
         assert list(s.downloads.iterdir()) == []
+        [status] = bot_messages(s.fake)  # not left saying "Downloading" forever
+        assert status.content.startswith("⏹️ Stopped"), status.content

@@ -185,17 +185,25 @@ class Bot:
         links = f"{len(command.urls)} link{'s' if len(command.urls) != 1 else ''}"
         waiting = f"⏳ Queued behind {now.running + now.waiting} request(s): {links}"
         status = await answer.start(waiting if queued else f"⬇️ Downloading {links}...")
+        destination = StatusFirst(self.pipeline.destination(answer.target), status)
         try:
             async with self.gate.admit(request.user_id):
                 if queued:
                     await answer.edit(status, f"⬇️ Downloading {links}...")
-                await self._deliver(request, command, answer, status)
+                await self._deliver(request, command, answer, destination)
         except BusyError as exc:
             await answer.edit(status, f"❌ {exc}")
+        except BaseException as exc:
+            # the pipeline's status reporter says "stopped" once it has the message; before that
+            # (queued, downloading) the message is ours to mark, or it would wait forever
+            if _cancelled(exc) and not destination.taken_over:
+                await _say_stopped(answer, status)
+            raise
 
     async def _deliver(
-        self, request: Request, command: UploadCommand, answer: Answer, status: str
+        self, request: Request, command: UploadCommand, answer: Answer, destination: StatusFirst
     ) -> None:
+        status = destination.status_id
         base = self.settings.download_dir
         folder = await make_request_dir(base, request.user_id, request.message_id)
         try:
@@ -206,7 +214,6 @@ class Bot:
                 return
             if refusals:
                 await answer.post(fit_lines(refusals))
-            destination = StatusFirst(self.pipeline.destination(answer.target), status)
             result = await self.pipeline.upload(folder, destination)
             if not destination.taken_over:  # progress updates are off: the summary, once
                 await answer.edit(status, fit_lines(result.message.splitlines()))
@@ -261,6 +268,13 @@ def _cancelled(exc: BaseException) -> bool:
     if isinstance(exc, trio.Cancelled | KeyboardInterrupt):
         return True
     return isinstance(exc, BaseExceptionGroup) and exc.subgroup(trio.Cancelled) is not None
+
+
+async def _say_stopped(answer: Answer, status: str) -> None:
+    text = "⏹️ Stopped: the bot shut down before this request was done"
+    shield = trio.CancelScope(shield=True)
+    with shield, trio.move_on_after(5.0), contextlib.suppress(UploaderError):  # never waits long
+        await answer.edit(status, text)
 
 
 async def _remove(folder: Path) -> None:
