@@ -23,8 +23,9 @@ import httpx
 import trio
 
 from .._errors import UploaderError
+from .._models import FileStatus, UploadResult, printable
 from .._pipeline import UploadPipeline, open_upload_pipeline
-from .._results import fit_lines
+from .._results import fit_lines, shown_path
 from .._settings import Settings
 from ..discord import Channel
 from ..gateway import Gateway, GatewayEvent, open_gateway
@@ -215,8 +216,10 @@ class Bot:
             if refusals:
                 await answer.post(fit_lines(refusals))
             result = await self.pipeline.upload(folder, destination)
-            if not destination.taken_over:  # progress updates are off: the summary, once
-                await answer.edit(status, fit_lines(result.message.splitlines()))
+            summary = _request_summary(result, folder)
+            # progress updates off: the summary, once; else only when it names skipped files
+            if not destination.taken_over or summary != fit_lines(result.message.splitlines()):
+                await answer.edit(status, summary)
             logger.info("bot: request %s: %s", request.message_id, result.message.splitlines()[0])
         except BaseException as exc:
             if _cancelled(exc):  # shutting down: nothing of this request stays behind
@@ -262,6 +265,17 @@ class Bot:
         return await fetch_page(
             url, folder, max_bytes=budget, allow_private=private, resolve=self._resolve
         )
+
+
+def _request_summary(result: UploadResult, folder: Path) -> str:
+    """The run's summary, naming every download that was not sent and why: each was asked for
+    (a link that was not really media would otherwise vanish without a word)."""
+    skipped = [
+        f"⏭️ {shown_path(o.path, folder)}: {printable(o.reason)}"
+        for o in result.outcomes
+        if o.status is FileStatus.SKIPPED
+    ]
+    return fit_lines([*result.message.splitlines(), *skipped])
 
 
 def _cancelled(exc: BaseException) -> bool:
