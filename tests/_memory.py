@@ -24,7 +24,9 @@ class MemoryDestination:
     messages: list[tuple[str, list[tuple[str, int, str]]]] = attrs.Factory(list)
     texts: dict[str, str] = attrs.Factory(dict)
 
-    async def send_files(self, files: Sequence[MediaFile], *, content: str) -> SentMessage:
+    async def send_files(
+        self, files: Sequence[MediaFile], *, content: str, nonce: str | None = None
+    ) -> SentMessage:
         if self.gate is not None:
             await self.gate.wait()
         await trio.lowlevel.checkpoint()

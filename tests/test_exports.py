@@ -27,6 +27,7 @@ PINNED: dict[str, frozenset[str]] = {
             "CompressionProgress",
             "CompressionStarted",
             "DetectionDone",
+            "DiscordUnavailable",
             "Destination",
             "FileCompressed",
             "FileDelivered",
@@ -115,6 +116,7 @@ PINNED: dict[str, frozenset[str]] = {
             "WebhookUrlError",
             "open_discord_client",
             "proxy_mode_on",
+            "retry_waits_to",
         }
     ),
     "uploader.progress": frozenset(

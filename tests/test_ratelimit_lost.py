@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests._ratelimit import MESSAGES, FakeBucketServer
+from uploader.discord._bucket import Bucket
 from uploader.discord._ratelimit import RateLimitConfig, RateLimiter, open_rate_limiter
 
 T = TypeVar("T")
@@ -127,3 +128,17 @@ def test_a_lost_answer_holds_the_bucket_for_a_whole_window() -> None:
     server = run(_ALONE_IN_ITS_WINDOW)
     # The priming request at 0, the lost one at 2.5, the next one when its window ends: 5.0.
     assert [t / 1e9 for t in server.accepted] == [0.0, 2.5, 5.0]
+
+
+def test_a_bucket_never_answered_waits_a_second_after_each_lost_answer() -> None:
+    """No answer has taught the bucket, so the limiter cannot know its limit; lost requests
+    count at Discord all the same, so the next goes no sooner than a second later (within any
+    limit of at least one a second, Discord's tightest known being 5 per 5 s)."""
+    bucket: Bucket[str] = Bucket(("route", "messages", "7"), 0.0)
+    assert bucket.ready_at(10.0) == 10.0
+    bucket.hold_for_lost(10.0)
+    assert bucket.ready_at(10.5) == 11.0
+    bucket.hold_for_lost(10.2)  # another loss: a second from that one
+    assert bucket.ready_at(10.5) == 11.2
+    bucket.hold_for_lost(9.0)  # a loss noticed late never shortens the wait
+    assert bucket.ready_at(11.2) == 11.2

@@ -195,8 +195,87 @@ def test_the_give_up_error_names_the_request_and_the_attempts() -> None:
         (Answer(429), Tries(1, 3, 3.0)),
         (Answer(503), Tries(2, 2, 3.0)),
         (Answer(404), Tries(1, 2, 3.0)),
-        (DROPPED_AFTER_BODY, Tries(2, 2, 3.0)),
+        (DROPPED_AFTER_BODY, Tries(2, 2, 3.0, maybe_posted=True)),
     ],
 )
 def test_tries_count_429s_apart_from_failures(outcome: Outcome, after: Tries) -> None:
     assert Tries(1, 2, 0.0).after(outcome, 3.0) == after
+
+
+# --- bounded by time, and honest when giving up (issue 9) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("outcome", "maybe_posted"),
+    [
+        (Answer(503), False),  # a front end refusing to forward: not acted on
+        (Answer(500, body_sent=False), False),
+        (NEVER_CONNECTED, False),
+        (DROPPED_MID_BODY, False),
+        (Answer(500), True),
+        (Answer(502), True),
+        (Answer(524), True),
+        (DROPPED_AFTER_BODY, True),
+    ],
+)
+def test_a_failure_that_may_have_posted_is_remembered(outcome: Outcome, maybe_posted: bool) -> None:
+    assert Tries().after(outcome, 1.0).maybe_posted is maybe_posted
+    # and never forgotten by a later failure that did not post
+    assert Tries().after(outcome, 1.0).after(Answer(503), 2.0).maybe_posted is maybe_posted
+
+
+@pytest.mark.parametrize("maybe_posted", [False, True])
+def test_giving_up_says_whether_the_request_may_have_posted(maybe_posted: bool) -> None:
+    tries = Tries(failures=3, elapsed=200.0, maybe_posted=maybe_posted)
+    step = next_step(Answer(503), tries, BOT_POST, RetryPolicy.timed(180.0), random=lambda: 1.0)
+    assert isinstance(step, Raise)
+    assert isinstance(step.error, DiscordUnavailableError)
+    assert step.error.uncertain is maybe_posted
+    assert "Discord unavailable for 200 s" in str(step.error)
+
+
+def test_a_timed_policy_keeps_retrying_past_the_old_attempt_count() -> None:
+    policy = RetryPolicy.timed(180.0)
+    step = next_step(Answer(503), Tries(failures=50, elapsed=100.0), BOT_POST, policy)
+    assert isinstance(step, RetryAfter)
+    assert step.seconds <= policy.backoff_cap
+
+
+@given(
+    deadline=st.floats(min_value=1.0, max_value=10_000.0),
+    window=st.floats(min_value=1.0, max_value=1000.0),
+    elapsed=st.floats(min_value=0.0, max_value=20_000.0),
+    failures=st.integers(1, 10_000),
+    fraction=st.floats(min_value=0.0, max_value=1.0),
+    lost=st.booleans(),
+)
+def test_no_retry_starts_past_the_deadline_or_the_nonce_window(
+    deadline: float, window: float, elapsed: float, failures: int, fraction: float, lost: bool
+) -> None:
+    request = Request("create message in channel 7", dedup_window=window)
+    outcome: Outcome = DROPPED_AFTER_BODY if lost else Answer(503)
+    tries = Tries(failures=failures, elapsed=elapsed)
+    step = next_step(outcome, tries, request, RetryPolicy.timed(deadline), random=lambda: fraction)
+    if isinstance(step, RetryAfter):
+        assert elapsed + step.seconds <= min(deadline, window)
+        assert step.seconds <= RetryPolicy().backoff_cap
+    else:
+        assert isinstance(step, Raise)
+        assert isinstance(step.error, DiscordUnavailableError)
+
+
+@pytest.mark.parametrize(
+    ("maybe_posted", "elapsed", "step"),
+    [
+        (False, 179.0, DiscordUnavailableError),  # the deadline: 180 s
+        (True, 179.0, ("retry", 10.0)),  # may have posted: the nonce can still settle it
+        (True, 231.0, DiscordUnavailableError),  # but never past the nonce window (240 s)
+    ],
+)
+def test_a_bot_post_that_may_have_posted_keeps_trying_while_its_nonce_deduplicates(
+    maybe_posted: bool, elapsed: float, step: object
+) -> None:
+    request = Request("create message in channel 7", dedup_window=240.0)
+    tries = Tries(failures=9, elapsed=elapsed, maybe_posted=maybe_posted)
+    policy = RetryPolicy.timed(180.0)
+    assert expect(next_step(Answer(503), tries, request, policy, random=lambda: 1.0)) == step

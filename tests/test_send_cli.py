@@ -180,6 +180,46 @@ def test_exit_0_when_every_media_file_is_delivered(
     assert fake.bot_token not in out + err
 
 
+def test_a_second_send_of_the_same_folder_sends_nothing_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hashes = make_files(tmp_path / "in", 5)
+    journals = tmp_path / "journals"
+    with fake_discord() as served:
+        url = served.call(served.fake.create_webhook)
+        argv = [str(tmp_path / "in"), "--webhook", url, "--journal-dir", str(journals)]
+        assert send(argv, capsys)[0] == 0
+        code, out, _ = send(argv, capsys)
+        assert served.recorded() == Counter(hashes.keys())  # once, though sent twice
+        [journal] = journals.glob("*.jsonl")
+        assert send([*argv, "--fresh"], capsys)[0] == 0
+        assert sum(served.recorded().values()) == 10  # --fresh sends everything again
+    assert code == 0
+    said = f"nothing to send: 5 files already delivered (journal {journal};"
+    assert out == f"{said} --fresh sends them again)\n"
+    assert url.rsplit("/", 1)[1] not in journal.read_text()
+
+
+def test_a_damaged_journal_is_one_line_and_its_whole_records_still_count(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_files(tmp_path / "in", 3)
+    journals = tmp_path / "journals"
+    with fake_discord() as served:
+        url = served.call(served.fake.create_webhook)
+        argv = [str(tmp_path / "in"), "--webhook", url, "--journal-dir", str(journals)]
+        assert send(argv, capsys)[0] == 0
+        [journal] = journals.glob("*.jsonl")
+        with journal.open("ab") as f:
+            f.write(b'{"cut short')  # a crash in the middle of a write
+        code, out, err = send(argv, capsys)
+        assert sum(served.recorded().values()) == 3
+    assert code == 0
+    assert out.startswith("nothing to send: 3 files already delivered")
+    warnings = [line for line in err.splitlines() if "journal" in line]
+    assert len(warnings) == 1 and str(journal) in warnings[0]
+
+
 def test_exit_1_names_every_file_a_deleted_webhook_left_undelivered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -239,6 +279,23 @@ def test_exit_1_when_a_webhook_answer_is_lost_and_nothing_is_posted_twice(
     assert all("may have been posted" in f["reason"] for f in uncertain)
     assert err == ""  # --json prints no progress
     assert url.rsplit("/", 1)[1] not in out
+
+
+def test_resend_uncertain_reposts_a_lost_webhook_batch_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hashes = make_files(tmp_path, 6)
+    monkeypatch.setenv("UPLOAD_MAX_FILES_PER_BATCH", "2")
+    with fake_discord() as served:
+        url = served.call(served.fake.create_webhook)
+        served.call(served.fake.inject, Fault("drop_after_body", route="execute_webhook"))
+        argv = [str(tmp_path), "--webhook", url, "--json", "--resend-uncertain"]
+        code, out, _ = send(argv, capsys)
+        recorded = served.recorded()
+    assert code == 0
+    assert json.loads(out)["delivered"] == 6
+    assert set(recorded) == set(hashes)
+    assert sum(recorded.values()) in (7, 8)  # the lost batch's files twice: the trade asked for
 
 
 def test_json_gives_every_files_outcome_and_no_secret(

@@ -17,6 +17,7 @@ from ._errors import UploaderError as UploaderError
 from ._events import BatchSent as BatchSent
 from ._events import CompressionStarted as CompressionStarted
 from ._events import DetectionDone as DetectionDone
+from ._events import DiscordUnavailable as DiscordUnavailable
 from ._events import FileCompressed as FileCompressed
 from ._events import FileDelivered as FileDelivered
 from ._events import FileFailed as FileFailed

@@ -17,10 +17,18 @@ class Destination(Protocol):
 
     Implement these four methods to deliver somewhere else (the original system's
     ``register_processor``); pass the object wherever a Webhook or Channel is accepted.
+    A custom destination has no idempotency key and no journal: it is never passed a
+    ``nonce`` and a run to it is not resumed.
     """
 
-    async def send_files(self, files: Sequence[MediaFile], *, content: str) -> SentMessage:
-        """Post one message with these attachments; return it with its attachments in order."""
+    async def send_files(
+        self, files: Sequence[MediaFile], *, content: str, nonce: str | None = None
+    ) -> SentMessage:
+        """Post one message with these attachments; return it with its attachments in order.
+
+        ``nonce`` (passed only to destinations that deduplicate, `dedupes`) makes a repeat of
+        the same batch return the first message.
+        """
         ...
 
     async def send_message(self, content: str) -> str:
@@ -43,8 +51,10 @@ class DiscordDestination:
     client: DiscordClient
     target: Webhook | Channel
 
-    async def send_files(self, files: Sequence[MediaFile], *, content: str) -> SentMessage:
-        return await self.client.send_files(self.target, files, content=content)
+    async def send_files(
+        self, files: Sequence[MediaFile], *, content: str, nonce: str | None = None
+    ) -> SentMessage:
+        return await self.client.send_files(self.target, files, content=content, nonce=nonce)
 
     async def send_message(self, content: str) -> str:
         return (await self.client.send_message(self.target, content)).id
@@ -54,3 +64,8 @@ class DiscordDestination:
 
     async def upload_limit(self) -> int | None:
         return await self.client.fetch_upload_limit(self.target)
+
+
+def dedupes(destination: Destination) -> bool:
+    """Whether a repeat of a post with the same nonce returns the first message (bot channels)."""
+    return isinstance(destination, DiscordDestination) and isinstance(destination.target, Channel)

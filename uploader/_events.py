@@ -136,6 +136,58 @@ class MediaWarning:
 
 
 @attrs.frozen
+class FileAlreadyDelivered:
+    """The run's journal shows this file in the channel already: it is not sent again.
+
+    Attributes:
+        file: the user's file.
+        message_ids: the message of each attachment that carries it (its parts, in order).
+        attachment_ids: those attachments.
+        sent_as: their file names.
+        sent_bytes: their bytes in all.
+    """
+
+    file: MediaFile
+    message_ids: tuple[str, ...]
+    attachment_ids: tuple[str, ...]
+    sent_as: tuple[str, ...]
+    sent_bytes: int
+
+
+@attrs.frozen
+class StandInsReused:
+    """A compression recorded by an earlier run is sent instead of encoding again.
+
+    Attributes:
+        file: the user's file.
+        outputs: every stand-in of that compression (parts delivered before included).
+    """
+
+    file: MediaFile
+    outputs: tuple[MediaFile, ...]
+
+
+@attrs.frozen
+class JournalNotice:
+    """Something about the run's journal the user should read once (e.g. a cut-short record)."""
+
+    text: str
+
+
+@attrs.frozen
+class DiscordUnavailable:
+    """A request failed for a reason that may pass (a 5xx, a lost connection): retrying soon.
+
+    Attributes:
+        retry_in: seconds until the next attempt.
+        reason: what failed (e.g. ``"HTTP 503"``), without secrets.
+    """
+
+    retry_in: float
+    reason: str
+
+
+@attrs.frozen
 class UploadDone:
     """The run is over."""
 
@@ -154,6 +206,10 @@ ProgressEvent = (
     | FileFailed
     | LimitLowered
     | MediaWarning
+    | FileAlreadyDelivered
+    | StandInsReused
+    | JournalNotice
+    | DiscordUnavailable
     | UploadDone
 )
 """Every event of a run, in the order actors may send them (`UploadDone` always last)."""

@@ -35,3 +35,15 @@ def file_limit_for_tier(premium_tier: int) -> int:
 
 INVALID_REQUEST_WINDOW = 600.0
 """Seconds over which Discord counts 401, 403 and non-shared 429 answers (a sliding 10 minutes)."""
+
+NONCE_WINDOW_SECONDS = 240.0
+"""Seconds a create-message ``nonce`` is trusted to deduplicate a repeat.
+
+Discord promises "a few minutes" for ``enforce_nonce``; four minutes stays inside that. A bot
+post is retried only within this window of its first attempt, a journal resends an uncertain
+bot batch only within it of its intent, and the loopback Discord deduplicates for exactly this
+long, so all three share this one number.
+"""
+
+DEFAULT_RETRY_DEADLINE_SECONDS = 180.0
+"""How long a request keeps retrying through 5xx answers and connection failures by default."""

@@ -27,8 +27,8 @@ from ._batching import BatcherInput, run_batcher
 from ._destination import Destination, DiscordDestination
 from ._detect import check_directory, run_detector
 from ._errors import UploaderError, single_error
-from ._events import ProgressEvent, UploadDone
-from ._limits import DEFAULT_FILE_LIMIT
+from ._events import JournalNotice, ProgressEvent, UploadDone
+from ._ledger import Ledger, open_ledger
 from ._media_check import run_media_check
 from ._models import (
     DetectorEvent,
@@ -95,37 +95,69 @@ class UploadPipeline:
         progress: ProgressArg = None,
         workdir: Path | None = None,
         platform: str = "",
+        resume: bool | None = None,
+        fresh: bool = False,
+        resend_uncertain: bool | None = None,
     ) -> UploadResult:
         """Deliver every media file under ``directory`` (see `upload_directory`)."""
         directory = Path(directory)
         await trio.to_thread.run_sync(check_directory, directory)
         settings = self.settings
+        if resend_uncertain is not None:
+            settings = attrs.evolve(settings, upload_resend_uncertain=resend_uncertain)
         target = self.destination(destination)
-        own_workdir = workdir is None
         if workdir is not None and _inside(Path(workdir), directory):
             # its stand-ins would be found and sent again on the next run
             raise UploaderError(f"{workdir}: the working folder must not be inside {directory}")
-        if workdir is None:
+        journal_dir = settings.upload_journal_dir
+        async with open_ledger(
+            directory,
+            target,
+            resume=settings.upload_resume if resume is None else resume,
+            fresh=fresh,
+            journal_dir=None if journal_dir is None else Path(journal_dir),
+            resend_uncertain=settings.upload_resend_uncertain,
+        ) as ledger:
+            return await self._upload_with(
+                directory, destination, target, settings, ledger, progress, workdir, platform
+            )
+
+    async def _upload_with(
+        self,
+        directory: Path,
+        destination: Webhook | Channel | Destination,
+        target: Destination,
+        settings: Settings,
+        ledger: Ledger,
+        progress: ProgressArg,
+        workdir: Path | None,
+        platform: str,
+    ) -> UploadResult:
+        own_workdir = workdir is None
+        # With a journal, the working folder is stable (beside the journal), so stand-ins made
+        # before a crash or Ctrl-C are reused by the next run; it goes after full success.
+        stable = None if ledger.journal is None else ledger.journal.path.with_suffix(".work")
+        if workdir is None and stable is None:
             workdir = Path(await trio.to_thread.run_sync(tempfile.mkdtemp, None, "uploader-"))
         else:
+            workdir = workdir or stable
+            assert workdir is not None
             await trio.Path(workdir).mkdir(mode=0o700, parents=True, exist_ok=True)
-        learnt = await self._upload_limit(destination, target)
-        if learnt is not None and learnt > max(settings.file_limit_bytes, DEFAULT_FILE_LIMIT):
-            # A boosted server allows more than the default: no need to compress for less.
-            # (A lower limit the user chose on purpose is kept.)
-            settings = settings.with_file_limit_bytes(learnt)
         reporters = as_reporters(progress)
         if settings.upload_enable_progress_updates:
             reporters.append(DiscordStatusReporter(target))
-        run = Run(settings)
+        # The limit is asked for when the first file needs routing: a run that finds every
+        # file delivered already sends no request at all.
+        run = Run(settings, limit_source=lambda: self._upload_limit(destination, target))
         try:
             return await self._upload(
-                directory, target, run, workdir, own_workdir, reporters, platform
+                directory, target, run, workdir, own_workdir, reporters, platform, ledger
             )
         except BaseException:
             # Cancelled or crashed: nobody will learn where our temporary folder is, so it goes.
-            # (A caller's own workdir is left as it is; partial encodes never outlive ffmpeg.)
-            if own_workdir:
+            # (A caller's own workdir is left as it is, and so is a journal's: the next run
+            # reuses its stand-ins; partial encodes never outlive ffmpeg.)
+            if own_workdir and workdir != stable:
                 with trio.CancelScope(shield=True):
                     await trio.to_thread.run_sync(shutil.rmtree, workdir, True)
             raise
@@ -139,6 +171,7 @@ class UploadPipeline:
         own_workdir: bool,
         reporters: list[Reporter],
         platform: str,
+        ledger: Ledger,
     ) -> UploadResult:
         collector = Collector(root=directory)
         with single_error():
@@ -151,7 +184,7 @@ class UploadPipeline:
                     stream.start_soon(_fan_out, events_recv, sinks)
                     async with events_send:
                         await self._run_stages(
-                            directory, target, run, workdir, platform, events_send
+                            directory, target, run, workdir, platform, events_send, ledger
                         )
                 # every event was taken: the result is complete
                 result = collector.result(
@@ -163,6 +196,9 @@ class UploadPipeline:
                     upload_seconds=run.upload_seconds,
                     file_limit_bytes=run.file_limit_bytes,
                 )
+                if ledger.journal is not None:
+                    journal = str(ledger.journal.path)
+                    result = attrs.evolve(result, metadata={**result.metadata, "journal": journal})
                 result = await self._cleanup(
                     result, directory, own_workdir, collector.delivered_stand_ins()
                 )
@@ -178,11 +214,19 @@ class UploadPipeline:
         workdir: Path,
         platform: str,
         events: trio.MemorySendChannel[ProgressEvent],
+        ledger: Ledger,
     ) -> None:
-        """Wire the actors; each owns (and closes) the channel ends it is given."""
+        """Wire the actors; each owns (and closes) the channel ends it is given.
+
+        Batches an earlier run left uncertain are sent again first (with their nonces), so
+        the router's questions to the journal meet them settled.
+        """
         s = run.settings
-        router = Router(run)
-        uploader = Uploader(target, run, workdir, platform, events.clone(), self._encoders)
+        router = Router(run, ledger)
+        uploader = Uploader(target, run, workdir, platform, events.clone(), self._encoders, ledger)
+        if ledger.journal is not None and ledger.journal.warning is not None:
+            await events.send(JournalNotice(str(ledger.journal.warning)))
+        await uploader.resend_earlier()
         detected_send, detected_recv = trio.open_memory_channel[DetectorEvent](1)
         checked_send, checked_recv = trio.open_memory_channel[DetectorEvent](1)
         # Descriptors again: a few messages' worth lets detection finish while the uploader
@@ -337,6 +381,9 @@ async def upload_directory(
     platform: str = "",
     api_base: str | None = None,
     http: httpx.AsyncClient | None = None,
+    resume: bool | None = None,
+    fresh: bool = False,
+    resend_uncertain: bool | None = None,
 ) -> UploadResult:
     """Deliver every media file under ``directory`` to ``destination``.
 
@@ -349,12 +396,23 @@ async def upload_directory(
         destination: a `Webhook`, a bot `Channel`, or your own `Destination`.
         settings: defaults to `Settings.from_env()`.
         progress: a reporter, a list of reporters, or a callable taking each event.
-        workdir: where compressed files go (created 0700); a fresh temporary folder by default,
-            removed after full success. After any failure nothing is removed and
-            ``result.workdir`` says where the files are.
+        workdir: where compressed files go (created 0700); by default a folder beside the
+            run's journal (``<journal>.work``, kept until full success so a later run reuses
+            its stand-ins), or a fresh temporary folder without a journal. After any failure
+            nothing is removed and ``result.workdir`` says where the files are.
         platform: a label for the messages ("🎯 <platform> media files:").
         api_base: overrides the settings' API base (e.g. the loopback Discord's).
         http: an ``httpx.AsyncClient`` to use.
+        resume: keep a delivery journal for this folder and destination and send only what
+            it does not show delivered (``UPLOAD_RESUME``, on by default); uncertain bot
+            batches of an earlier run are sent again with their nonce, so never twice. The
+            journal lives in ``UPLOAD_JOURNAL_DIR`` (default ``$XDG_STATE_HOME/uploader/
+            journals``) and holds no token and no webhook URL. A custom `Destination` has
+            no journal.
+        fresh: ignore the journal (it is kept as ``<name>.previous.jsonl``) and start anew.
+        resend_uncertain: post a webhook batch once more when its answer was lost, in this
+            run and for an earlier run's uncertain batches (``UPLOAD_RESEND_UNCERTAIN``): a
+            possible duplicate instead of a possible gap.
 
     Returns:
         The result; ``success`` only when every media file was delivered.
@@ -364,5 +422,12 @@ async def upload_directory(
     """
     async with open_upload_pipeline(settings, http=http, api_base=api_base) as pipeline:
         return await pipeline.upload(
-            directory, destination, progress=progress, workdir=workdir, platform=platform
+            directory,
+            destination,
+            progress=progress,
+            workdir=workdir,
+            platform=platform,
+            resume=resume,
+            fresh=fresh,
+            resend_uncertain=resend_uncertain,
         )

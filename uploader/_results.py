@@ -13,11 +13,13 @@ from pathlib import Path
 import attrs
 
 from ._events import (
+    FileAlreadyDelivered,
     FileCompressed,
     FileDelivered,
     FileFailed,
     FileFound,
     FileSkipped,
+    StandInsReused,
 )
 from ._limits import MAX_MESSAGE_CHARS
 from ._models import (
@@ -88,6 +90,7 @@ class Collector:
     uncertain: set[Path] = attrs.Factory(set)
     stand_ins: dict[Path, tuple[MediaFile, ...]] = attrs.Factory(dict)
     delivered: dict[Path, list[FileDelivered]] = attrs.Factory(dict)
+    earlier: dict[Path, FileAlreadyDelivered] = attrs.Factory(dict)
     compression_attempts: int = 0
     compression_successes: int = 0
     root: Path | None = None
@@ -112,7 +115,12 @@ class Collector:
         elif isinstance(event, FileCompressed):
             self.compression_attempts += 1
             self.compression_successes += 1
-            self.stand_ins[event.file.path] = event.outputs
+            user = user_path(event.file)
+            if event.file.original_path is not None:  # one refused part, compressed on its own
+                kept = [o for o in self.stand_ins.get(user, ()) if o.path != event.file.path]
+                self.stand_ins[user] = (*kept, *event.outputs)
+            else:
+                self.stand_ins[user] = event.outputs
         elif isinstance(event, FileFailed):
             self.compression_attempts += event.compression
             if event.uncertain:
@@ -120,6 +128,10 @@ class Collector:
             self.failed.setdefault(event.path, event.reason)
         elif isinstance(event, FileDelivered):
             self.delivered.setdefault(user_path(event.file), []).append(event)
+        elif isinstance(event, FileAlreadyDelivered):
+            self.earlier[event.file.path] = event
+        elif isinstance(event, StandInsReused):
+            self.stand_ins[event.file.path] = event.outputs
 
     def outcomes(self, stopped: str | None) -> tuple[FileOutcome, ...]:
         """One outcome per reported path, in the detector's order.
@@ -135,6 +147,10 @@ class Collector:
                 result.append(FileOutcome(path, status, issue.reason))
                 continue
             original = self.originals[path]
+            earlier = self.earlier.get(path)
+            if earlier is not None:
+                result.append(_delivered_before(earlier))
+                continue
             sent = self.delivered.get(path, [])
             expected = self.stand_ins.get(path, (original,))
             if path in self.failed or len(sent) < len(expected):
@@ -177,6 +193,7 @@ class Collector:
             "platform": platform,
             "total_files": len(media),
             "successful_uploads": sum(o.status is FileStatus.DELIVERED for o in media),
+            "already_delivered": sum(o.reason == ALREADY_DELIVERED for o in media),
             "failed_uploads": sum(o.status is not FileStatus.DELIVERED for o in media),
             "skipped_files": len(outcomes) - len(media),
             "compression_attempts": self.compression_attempts,
@@ -194,6 +211,23 @@ class Collector:
             workdir=workdir,
             metadata=metadata,
         )
+
+
+ALREADY_DELIVERED = "already delivered"
+"""The reason a delivered outcome carries when an earlier run delivered the file."""
+
+
+def _delivered_before(event: FileAlreadyDelivered) -> FileOutcome:
+    return FileOutcome(
+        event.file.path,
+        FileStatus.DELIVERED,
+        ALREADY_DELIVERED,
+        message_id=event.message_ids[0],
+        attachments=event.attachment_ids,
+        sent_as=event.sent_as,
+        size_bytes=event.file.size_bytes,
+        sent_bytes=event.sent_bytes,
+    )
 
 
 def _deliberate(issue: DetectorIssue) -> bool:
@@ -258,8 +292,14 @@ def summarize(
     """
     media = [o for o in outcomes if o.status is not FileStatus.SKIPPED]
     delivered = [o for o in media if o.status is FileStatus.DELIVERED]
-    lines = [_heading(len(delivered), len(media) - unreadable, unreadable)]
-    compressed = [o for o in delivered if o.compressed]
+    earlier = sum(o.reason == ALREADY_DELIVERED for o in delivered)
+    if media and earlier == len(media):
+        lines = [f"✅ Nothing to send: {earlier} files already delivered"]
+    else:
+        lines = [_heading(len(delivered), len(media) - unreadable, unreadable)]
+    if earlier and earlier < len(media):
+        lines.append(f"↩️ {earlier} of them already delivered by an earlier run")
+    compressed = [o for o in delivered if o.compressed and o.reason != ALREADY_DELIVERED]
     if compressed:
         lines.append("ℹ️ Compression info:")
         lines.extend(

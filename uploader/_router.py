@@ -20,24 +20,32 @@ from ._events import (
     FileSkipped,
     ProgressEvent,
 )
+from ._ledger import Ledger
 from ._models import (
     DetectorEvent,
     MediaFile,
 )
-from ._results import failure, reason_of
+from ._results import failure, reason_of, user_path
 from ._run import Run
 from .compress import Compressed, CompressionFailed, CompressionJob, FFmpegNotFoundError
 
 
 def compression_event(result: Compressed | CompressionFailed) -> FileCompressed | FileFailed:
-    """The event a finished compression deserves (the pool's and a recompression's alike)."""
+    """The event a finished compression deserves (the pool's and a recompression's alike).
+
+    A refused part compressed on its own keeps naming the user's file as its outputs' original.
+    """
     original = result.job.file
+    user = user_path(original)
     if isinstance(result, Compressed):
-        return FileCompressed(original, result.outputs)
+        outputs = result.outputs
+        if original.original_path is not None:
+            outputs = tuple(attrs.evolve(o, original_path=user) for o in outputs)
+        return FileCompressed(original, outputs)
     if isinstance(result.error, FFmpegNotFoundError):  # how to install it is said once, up front
         reason = f"not compressed: {result.error.program!r} is not installed"
-        return failure(original.path, reason, compression=True)
-    return failure(original.path, reason_of(result.error), compression=True)
+        return failure(user, reason, compression=True)
+    return failure(user, reason_of(result.error), compression=True)
 
 
 @attrs.define
@@ -46,9 +54,12 @@ class Router:
 
     Attributes:
         run: the run's state (its current limit, whether it stopped).
+        ledger: the run's journal: what was delivered before is not sent again, and every
+            compression is recorded before its stand-ins go on.
     """
 
     run: Run
+    ledger: Ledger = attrs.Factory(Ledger)
 
     async def route(
         self,
@@ -67,7 +78,18 @@ class Router:
                 found += 1
                 total += event.size_bytes
                 await events.send(FileFound(event))
-                await self._place(event, batcher, jobs, events)
+                try:
+                    placement = await self.ledger.place(event, self.run.file_limit_bytes)
+                except OSError as exc:
+                    await events.send(failure(event.path, reason_of(exc)))
+                    continue
+                for announced in placement.events:
+                    await events.send(announced)
+                if placement.send is None:
+                    await self.run.settle_limit()
+                    await self._place(event, batcher, jobs, events)
+                for ready in placement.send or ():
+                    await batcher.send(Ready(ready))
             await batcher.send(AllFound())
             await events.send(DetectionDone(found, total))
 
@@ -105,6 +127,11 @@ class Router:
         async with results, batcher, events:
             async for result in results:
                 event = compression_event(result)
-                await events.send(event)
                 outputs = event.outputs if isinstance(event, FileCompressed) else ()
+                try:
+                    await self.ledger.compressed(result.job.file, outputs)  # before they go on
+                except OSError as exc:  # the user's file vanished meanwhile
+                    event, outputs = failure(result.job.file.path, reason_of(exc)), ()
+                self.run.note_compressed(result.job.file.path, outputs)
+                await events.send(event)
                 await batcher.send(Resolved(result.job.file.path, outputs))

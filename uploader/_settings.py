@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import attrs
 
 from ._errors import SettingsError
-from ._limits import MAX_ATTACHMENTS, MIB
+from ._limits import DEFAULT_RETRY_DEADLINE_SECONDS, MAX_ATTACHMENTS, MIB
 
 T = TypeVar("T")
 
@@ -95,6 +95,16 @@ class Settings:
         upload_request_limit_mb: UPLOAD_REQUEST_LIMIT_MB, Discord's per-request cap (25 MiB).
         upload_linger_seconds: UPLOAD_LINGER_SECONDS, how long the streaming batcher may wait for
             more files before it sends a partly filled message.
+        upload_retry_deadline_seconds: UPLOAD_RETRY_DEADLINE_SECONDS, how long one request keeps
+            retrying through 5xx answers and connection failures before the run stops (a bot
+            post never longer than its nonce window, `NONCE_WINDOW_SECONDS`).
+        upload_resend_uncertain: UPLOAD_RESEND_UNCERTAIN, post a webhook batch once more when
+            its answer was lost (a possible duplicate rather than a possible gap; webhooks have
+            no nonce). Bot posts never need it: their nonce settles it.
+        upload_resume: UPLOAD_RESUME, keep a delivery journal per folder and destination and
+            send only what it does not show delivered.
+        upload_journal_dir: UPLOAD_JOURNAL_DIR, where journals live (None:
+            ``$XDG_STATE_HOME/uploader/journals``).
         compression_max_concurrent: COMPRESSION_MAX_CONCURRENT, parallel ffmpeg encodes.
         compression_ffmpeg_preset: COMPRESSION_FFMPEG_PRESET, the x264 preset; None (unset):
             chosen per clip from its length and the machine's cores.
@@ -118,6 +128,10 @@ class Settings:
     upload_file_limit_mb: float = DEFAULT_FILE_LIMIT_MB
     upload_request_limit_mb: float = DEFAULT_REQUEST_LIMIT_MB
     upload_linger_seconds: float = 0.5
+    upload_retry_deadline_seconds: float = DEFAULT_RETRY_DEADLINE_SECONDS
+    upload_resend_uncertain: bool = False
+    upload_resume: bool = True
+    upload_journal_dir: str | None = None
     compression_max_concurrent: int = attrs.field(factory=lambda: os.cpu_count() or 1)
     compression_ffmpeg_preset: str | None = None
     compression_max_upload_size_mb: float | None = None
@@ -269,6 +283,15 @@ _ENV_PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
         "UPLOAD_LINGER_SECONDS",
         lambda raw: _parse_number("UPLOAD_LINGER_SECONDS", raw, minimum=0, maximum=60),
     ),
+    "upload_retry_deadline_seconds": (
+        "UPLOAD_RETRY_DEADLINE_SECONDS",
+        lambda raw: _parse_number(
+            "UPLOAD_RETRY_DEADLINE_SECONDS", raw, minimum=1, maximum=24 * 3600
+        ),
+    ),
+    "upload_resend_uncertain": ("UPLOAD_RESEND_UNCERTAIN", _bool("UPLOAD_RESEND_UNCERTAIN")),
+    "upload_resume": ("UPLOAD_RESUME", _bool("UPLOAD_RESUME")),
+    "upload_journal_dir": ("UPLOAD_JOURNAL_DIR", _text),
     "compression_max_concurrent": (
         "COMPRESSION_MAX_CONCURRENT",
         lambda raw: int(

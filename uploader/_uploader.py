@@ -19,16 +19,18 @@ import attrs
 import trio
 
 from ._batching import plan_batches
-from ._destination import Destination
+from ._destination import Destination, dedupes
 from ._errors import UploaderError
 from ._events import (
     BatchSent,
     CompressionStarted,
+    DiscordUnavailable,
     FileCompressed,
     FileDelivered,
     LimitLowered,
     ProgressEvent,
 )
+from ._ledger import Ledger
 from ._models import (
     MediaFile,
     UploadBatch,
@@ -49,10 +51,12 @@ from .discord import (
     RateLimitBanError,
     RateLimitWaitTooLongError,
     SentMessage,
+    retry_waits_to,
 )
+from .discord._client import new_nonce
 
 FATAL_ERRORS = (
-    DiscordUnavailableError,  # after bounded retries: Discord is down or unreachable
+    DiscordUnavailableError,  # past the retry deadline: Discord is down or unreachable
     DestinationNotFoundError,
     MissingPermissionsError,
     RateLimitBanError,
@@ -62,6 +66,11 @@ FATAL_ERRORS = (
 """Errors after which no further message can succeed: the run stops sending."""
 
 UNCONFIRMED = "Discord's answer did not confirm this attachment"
+MAYBE_POSTED = " (an answer was lost: the message may have been posted)"
+MAYBE_POSTED_BOT = (
+    " (an answer was lost: the message may have been posted; sending again within"
+    " 4 minutes settles it without a duplicate)"
+)
 
 
 @attrs.define
@@ -75,6 +84,7 @@ class Uploader:
         platform: the label of media messages.
         events: the run's event channel (the uploader's own clone: it closes it).
         encoders: the limiter every encode of the pipeline shares, if any.
+        ledger: the run's journal: an intent before each request, its outcome after.
     """
 
     destination: Destination
@@ -83,6 +93,9 @@ class Uploader:
     platform: str
     events: trio.MemorySendChannel[ProgressEvent]
     encoders: trio.CapacityLimiter | None = None
+    ledger: Ledger = attrs.Factory(Ledger)
+    _sent: dict[Path, tuple[str, str]] = attrs.Factory(dict)
+    """Stand-ins delivered this run: (message id, attachment id)."""
 
     async def deliver_all(self, batches: trio.MemoryReceiveChannel[UploadBatch]) -> None:
         """Send every batch in order; owns ``batches`` and ``events``."""
@@ -92,10 +105,41 @@ class Uploader:
                 await self._deliver(batch, depth=0)
                 self.run.upload_seconds += trio.current_time() - started
 
-    async def _fail(self, files: tuple[MediaFile, ...], reason: str) -> None:
+    async def resend_earlier(self) -> None:
+        """Send an earlier run's uncertain bot batches again, each with its own nonce.
+
+        Discord answers with the message it holds if the first request posted (so never a
+        duplicate), else posts it now. Whatever goes wrong leaves the batch uncertain: its
+        first request may still have posted, so it is never sent under a new nonce.
+        """
+        journal = self.ledger.journal
+        if journal is None or not dedupes(self.destination):
+            return
+        for resend in await journal.resends():
+            found = await journal.resend_files(resend)
+            files = tuple(f for f in found if f is not None)
+            if not files or len(files) != len(found):
+                continue  # a stand-in is gone: the batch stays uncertain
+            batch = UploadBatch(files)
+            try:
+                with retry_waits_to(self._waiting):
+                    message = await self.destination.send_files(
+                        files, content=batch_content(batch, self.platform), nonce=resend.nonce
+                    )
+            except UploaderError as exc:
+                await journal.uncertain(resend.batch, reason_of(exc))
+                continue
+            ids = resend.confirm([(a.id, a.size) for a in message.attachments])
+            await journal.delivered(resend.batch, message.id, ids)
+            await self.events.send(BatchSent(batch, message.id, self.run.count_message()))
+
+    async def _fail(
+        self, files: tuple[MediaFile, ...], reason: str, *, uncertain: bool = False
+    ) -> None:
         stopped = reason == self.run.stopped  # run-wide: reporters say it once
         for f in files:
-            await self.events.send(failure(user_path(f), reason, stopped=stopped))
+            event = failure(user_path(f), reason, uncertain=uncertain, stopped=stopped)
+            await self.events.send(event)
 
     async def _deliver(self, batch: UploadBatch, *, depth: int) -> None:
         if self.run.stopped is not None:
@@ -109,33 +153,72 @@ class Uploader:
             batch = UploadBatch(tuple(f for f in batch.files if f.size_bytes <= limit))
             if not batch.files:
                 return
+        await self._send(batch, depth=depth, resend=self.run.settings.upload_resend_uncertain)
+
+    async def _send(self, batch: UploadBatch, *, depth: int, resend: bool) -> None:
+        """One message, with one nonce for every attempt (bot path), and its true outcome."""
+        nonce = new_nonce() if dedupes(self.destination) else None
+        extra = {"nonce": nonce} if nonce is not None else {}
         try:
-            message = await self.destination.send_files(
-                batch.files, content=batch_content(batch, self.platform)
-            )
+            entry = await self.ledger.intent(batch.files, nonce)  # before the request
+        except OSError as exc:
+            await self._fail(batch.files, reason_of(exc))
+            return
+        try:
+            with retry_waits_to(self._waiting):
+                message = await self.destination.send_files(
+                    batch.files, content=batch_content(batch, self.platform), **extra
+                )
         except FileTooLargeError as exc:
+            await self.ledger.failed(entry, reason_of(exc))
             await self._too_large(batch, exc, depth=depth)
         except DeliveryUncertainError as exc:
-            for f in batch.files:
-                await self.events.send(failure(user_path(f), reason_of(exc), uncertain=True))
+            await self.ledger.uncertain(entry, reason_of(exc))
+            if resend:  # the user prefers a possible duplicate to a possible gap
+                await self._send(batch, depth=depth, resend=False)
+                return
+            await self._fail(batch.files, reason_of(exc), uncertain=True)
         except FATAL_ERRORS as exc:
-            self.run.stop(f"upload stopped: {reason_of(exc)}")
-            await self._fail(batch.files, self.run.stopped or "")
+            await self._stopped(batch, exc, entry, nonce)
         except UploaderError as exc:
+            await self.ledger.failed(entry, reason_of(exc))
             await self._fail(batch.files, reason_of(exc))
         else:
-            await self._confirm(batch, message)
+            await self._confirm(batch, message, entry)
 
-    async def _confirm(self, batch: UploadBatch, message: SentMessage) -> None:
+    async def _stopped(
+        self, batch: UploadBatch, exc: BaseException, entry: str | None, nonce: str | None
+    ) -> None:
+        """Nothing more can be delivered: stop the run; this batch failed, or may be posted."""
+        self.run.stop(f"upload stopped: {reason_of(exc)}")
+        reason = self.run.stopped or ""
+        if isinstance(exc, DiscordUnavailableError) and exc.uncertain:
+            reason += MAYBE_POSTED_BOT if nonce is not None else MAYBE_POSTED
+            await self.ledger.uncertain(entry, reason)
+            await self._fail(batch.files, reason, uncertain=True)
+        else:
+            await self.ledger.failed(entry, reason)
+            await self._fail(batch.files, reason)
+
+    async def _waiting(self, seconds: float, reason: str) -> None:
+        await self.events.send(DiscordUnavailable(seconds, reason))
+
+    async def _confirm(self, batch: UploadBatch, message: SentMessage, entry: str | None) -> None:
         """Announce the message, and each file Discord's answer shows at its size."""
-        await self.events.send(BatchSent(batch, message.id, self.run.count_message()))
         attachments = list(message.attachments)
-        for i, f in enumerate(batch.files):
-            attachment = attachments[i] if i < len(attachments) else None
-            if attachment is None or attachment.size != f.size_bytes:
-                await self.events.send(failure(user_path(f), UNCONFIRMED))
-            else:
+        confirmed = [
+            i < len(attachments) and attachments[i].size == f.size_bytes
+            for i, f in enumerate(batch.files)
+        ]
+        await self.ledger.delivered(entry, message, confirmed)
+        await self.events.send(BatchSent(batch, message.id, self.run.count_message()))
+        for f, ok, attachment in zip(batch.files, confirmed, attachments, strict=False):
+            if ok:
+                self._sent[f.path] = (message.id, attachment.id)
                 await self.events.send(FileDelivered(f, message.id, attachment.id))
+        for f, ok in zip(batch.files, confirmed, strict=True):
+            if not ok:  # something was posted, but not this file as it was sent
+                await self.events.send(failure(user_path(f), UNCONFIRMED, uncertain=True))
 
     async def _too_large(self, batch: UploadBatch, exc: FileTooLargeError, *, depth: int) -> None:
         """A 413: learn the limit, recompress what is over it, resend the rest smaller."""
@@ -159,18 +242,26 @@ class Uploader:
             await self._deliver(part, depth=depth + 1)
 
     async def _recompress(self, file: MediaFile, *, depth: int) -> None:
-        """Compress the user's file (not the refused stand-in) for the run's limit, then send."""
+        """Compress the user's file again for the run's limit, then send the result.
+
+        A part of a split video is compressed on its own instead (its siblings may be
+        delivered already, and the user's file would give a new set of parts to send again).
+        """
         path = user_path(file)
         if depth >= MAX_SPLITS:
             await self._fail((file,), f"still over Discord's limit after {depth} tries")
             return
+        siblings = self.run.parts.get(path) if file.original_path is not None else None
+        one_part = siblings is not None
+        source = file.path if one_part else path
         try:
-            size = (await trio.Path(path).stat()).st_size
+            size = (await trio.Path(source).stat()).st_size
         except OSError as exc:
             await self._fail((file,), reason_of(exc))
             return
         job = CompressionJob(
-            MediaFile(path, size, file.media_type), self.run.compression_target_bytes
+            MediaFile(source, size, file.media_type, original_path=path if one_part else None),
+            self.run.compression_target_bytes,
         )
         await self.events.send(CompressionStarted(job.file, job.target_bytes))
         result = await run_job(
@@ -181,6 +272,15 @@ class Uploader:
             progress=self.events,
         )
         event = compression_event(result)
+        if isinstance(event, FileCompressed):
+            user = MediaFile(path, size if not one_part else 0, file.media_type)
+            outputs = event.outputs
+            if siblings is not None:  # the set the journal knows: this part replaced
+                outputs = _replace(siblings, file, outputs)
+            await self.ledger.compressed(user, outputs)  # before any output is sent
+            if siblings is not None:
+                await self.ledger.reattribute(outputs, self._sent)
+            self.run.note_compressed(path, outputs)
         await self.events.send(event)
         if isinstance(event, FileCompressed):
             settings = self.run.settings
@@ -190,6 +290,16 @@ class Uploader:
                 max_bytes=settings.batch_max_bytes,
             ):
                 await self._deliver(part, depth=depth + 1)
+
+
+def _replace(
+    parts: tuple[MediaFile, ...], refused: MediaFile, outputs: tuple[MediaFile, ...]
+) -> tuple[MediaFile, ...]:
+    """The parts of a split file with the refused one replaced by its own compression."""
+    merged: list[MediaFile] = []
+    for p in parts:
+        merged.extend(outputs if p.path == refused.path else (p,))
+    return tuple(merged)
 
 
 def batch_content(batch: UploadBatch, platform: str) -> str:

@@ -98,23 +98,26 @@ def test_a_5xx_after_the_body_is_answered_once_the_message_is_recorded(tmp_path:
     assert violations(observed) == []
 
 
-# --- promises today's code does not keep (xfail strict: flip them when they pass) ---------
+# --- promises the old code did not keep (issue 9); xfail strict where one still is not ------
 
 FILES = tuple(MediaSpec(f"m{i:03d}_a.png", 300 + i) for i in range(6))
 OUTAGE = 3 * OLD_MAX_ATTEMPTS  # consecutive failed answers, well past the old retry count
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: retries are bounded by a count (MAX_ATTEMPTS=5, ~6 s of backoff), not by "
-    "time: a short outage stops the run and every file not yet sent is reported failed",
-)
 @pytest.mark.parametrize(
     ("path", "fault"),
     [
         ("bot", Fault("status", route="create_message", status=503, times=OUTAGE, after=1)),
         ("bot", Fault("drop_before_body", route="create_message", times=OUTAGE, after=1)),
-        ("bot", Fault("status_after_body", route="create_message", status=502, times=OUTAGE)),
+        pytest.param(
+            "bot",
+            Fault("status_after_body", route="create_message", status=502, times=OUTAGE),
+            marks=pytest.mark.xfail(
+                strict=False,
+                reason="sometimes one client-caused 429: the 5xx-without-headers bucket bug "
+                "(test_a_5xx_answer_without_bucket_headers_still_spends_its_slot)",
+            ),
+        ),
         ("webhook", Fault("status", route="execute_webhook", status=503, times=OUTAGE, after=1)),
     ],
     ids=["bot-503", "bot-drop-before", "bot-502-after-post", "webhook-503"],
@@ -129,11 +132,6 @@ def test_an_outage_longer_than_the_old_retry_count_costs_only_time(
     assert sorted(observed.held.values()) == [1] * len(FILES)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: files reported failed although Discord recorded their message (the answer "
-    "to an earlier attempt was lost, then the retries ran out)",
-)
 def test_a_message_recorded_before_the_retries_ran_out_is_never_reported_failed(
     tmp_path: Path,
 ) -> None:
@@ -198,11 +196,6 @@ async def _concurrent_uploads(folders: list[Path], faults: tuple[Fault, ...]) ->
         return fake.stats
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: after dropped connections the client sends a request into an exhausted "
-    "bucket (the fake counts client_caused_429s > 0)",
-)
 @given(
     faults=st.lists(
         fault_strategy(

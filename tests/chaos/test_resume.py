@@ -4,7 +4,7 @@ The library form of `uploader send` run again (`upload_directory(..., resume=Tru
 ``resend_uncertain`` as journal-api.md proposes), over the loopback Discord under MockClock.
 A first run is interrupted by cancelling it at the moment the fake records a message (its
 answer not yet sent): the in-process twin of the SIGKILL in test_crash.py. These are
-xfail(strict) until the journal is wired into the pipeline.
+(They were xfail(strict) until the journal was wired in.)
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import trio
 from uploader import Channel, FileStatus, Settings, UploadResult, Webhook, upload_directory
 from uploader.testing import FakeDiscord, Fault, RecordedMessage, open_fake_discord
 
-NOT_WIRED = "resume not wired"
 SETTINGS = Settings(
     upload_linger_seconds=0.05,
     upload_max_files_per_batch=2,
@@ -65,7 +64,6 @@ async def send(
     )
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_WIRED)
 @pytest.mark.parametrize("kind", ["bot", "webhook"])
 async def test_a_second_send_of_the_same_folder_sends_nothing(
     tmp_path: Path, kind: str, autojump_clock: object
@@ -87,7 +85,6 @@ async def test_a_second_send_of_the_same_folder_sends_nothing(
     assert {o.path: (o.message_id, o.attachments) for o in second.outcomes} == ids
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_WIRED)
 @pytest.mark.parametrize("at_message", [1, 2, 4])
 async def test_a_run_cancelled_between_the_post_and_its_answer_is_finished_once(
     tmp_path: Path, at_message: int, autojump_clock: object
@@ -112,7 +109,6 @@ async def test_a_run_cancelled_between_the_post_and_its_answer_is_finished_once(
     assert {o.status for o in result.outcomes} == {FileStatus.DELIVERED}
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_WIRED)
 async def test_an_uncertain_webhook_post_is_sent_again_only_when_asked(
     tmp_path: Path, autojump_clock: object
 ) -> None:

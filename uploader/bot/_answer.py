@@ -79,8 +79,10 @@ class StatusFirst:
     status_id: str
     taken_over: bool = False
 
-    async def send_files(self, files: Sequence[MediaFile], *, content: str) -> SentMessage:
-        return await self.inner.send_files(files, content=content)
+    async def send_files(
+        self, files: Sequence[MediaFile], *, content: str, nonce: str | None = None
+    ) -> SentMessage:
+        return await self.inner.send_files(files, content=content, nonce=nonce)
 
     async def send_message(self, content: str) -> str:
         if not self.taken_over:

@@ -75,7 +75,38 @@ def register(subcommands: Subcommands) -> None:
     )
     send.add_argument("--platform", default="", help='label messages "🎯 <platform> media files"')
     send.add_argument("--json", action="store_true", help="print one JSON document")
+    _add_delivery_options(send)
     send.set_defaults(func=run_send)
+
+
+def _add_delivery_options(send: argparse.ArgumentParser) -> None:
+    delivery = send.add_argument_group("delivery")
+    delivery.add_argument(
+        "--resend-uncertain",
+        action="store_true",
+        help=(
+            "webhooks only: post a batch once more when Discord's answer was lost, trading a "
+            "possible duplicate for a possible gap (UPLOAD_RESEND_UNCERTAIN; the default keeps "
+            "such files 'uncertain' for you to check). Bot posts never need it: their nonce "
+            "makes a repeat harmless"
+        ),
+    )
+    delivery.add_argument(
+        "--fresh",
+        action="store_true",
+        help=(
+            "ignore this folder's delivery journal and send everything again (by default a "
+            "second send of the same folder to the same place sends only what is not yet "
+            "delivered; UPLOAD_RESUME=false turns journaling off)"
+        ),
+    )
+    delivery.add_argument(
+        "--journal-dir",
+        type=Path,
+        metavar="DIR",
+        help="where delivery journals live (UPLOAD_JOURNAL_DIR; default "
+        "$XDG_STATE_HOME/uploader/journals); they hold no token and no webhook URL",
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -84,6 +115,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["upload_file_limit_mb"] = args.limit_mb
     if args.split:
         overrides["compression_split_long"] = True
+    if args.resend_uncertain:
+        overrides["upload_resend_uncertain"] = True
+    if args.journal_dir is not None:
+        overrides["upload_journal_dir"] = str(args.journal_dir)
     return Settings.from_env(**overrides)
 
 
@@ -138,6 +173,7 @@ def run_send(args: argparse.Namespace) -> int:
                 workdir=args.workdir,
                 platform=args.platform,
                 api_base=api_base,
+                fresh=args.fresh,
             )
         )
     except KeyboardInterrupt:
@@ -150,6 +186,17 @@ def run_send(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILED
     return EXIT_OK if result.success else EXIT_FAILED
+
+
+def nothing_to_send(result: UploadResult) -> str | None:
+    """The one line for a run whose every file an earlier run delivered, else None."""
+    earlier = result.metadata.get("already_delivered", 0)
+    if not result.success or not earlier or earlier != result.metadata.get("total_files"):
+        return None
+    return (
+        f"nothing to send: {earlier} files already delivered "
+        f"(journal {result.metadata.get('journal')}; --fresh sends them again)"
+    )
 
 
 @attrs.frozen
@@ -167,9 +214,12 @@ class _Taker:
 
 def _report(result: UploadResult, args: argparse.Namespace, destination: Webhook | Channel) -> None:
     """The result on stdout: one JSON document with ``--json``, else the text report."""
+    nothing = nothing_to_send(result)
     if args.json:
         json.dump(result_to_json(result, describe(destination)), sys.stdout, indent=2)
         sys.stdout.write("\n")
+    elif nothing is not None:
+        print(nothing)
     else:
         print_result(result, sys.stdout)
     sys.stdout.flush()

@@ -44,3 +44,4 @@ from ._messages import SentAttachment as SentAttachment
 from ._messages import SentMessage as SentMessage
 from ._proxy import proxy_mode_on as proxy_mode_on
 from ._retry import RetryPolicy as RetryPolicy
+from ._waits import retry_waits_to as retry_waits_to

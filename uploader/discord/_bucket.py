@@ -157,6 +157,11 @@ class Bucket(Generic[T]):
         """
         if self.span > 0.0:
             self.reset_at = later(self.reset_at, now + self.span)
+        elif not self.is_known:
+            # No answer ever taught this bucket, and lost requests count at Discord all the
+            # same: send the next no sooner than `UNKNOWN_RESET_DELAY` later, so a run of lost
+            # answers cannot exhaust a limit as tight as Discord's 5 per 5 s unseen.
+            self.blocked_until = later(self.blocked_until, now + UNKNOWN_RESET_DELAY)
 
     def drop_cancelled(self) -> None:
         while self.pending and self.pending[0].cancelled:

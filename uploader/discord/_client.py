@@ -24,7 +24,12 @@ from typing import Any
 import httpx
 import trio
 
-from .._limits import MAX_ATTACHMENTS, MAX_MESSAGE_CHARS, file_limit_for_tier
+from .._limits import (
+    MAX_ATTACHMENTS,
+    MAX_MESSAGE_CHARS,
+    NONCE_WINDOW_SECONDS,
+    file_limit_for_tier,
+)
 from .._models import MediaFile
 from .._settings import DEFAULT_API_BASE, Settings
 from .._version import __version__
@@ -56,10 +61,12 @@ from ._retry import (
     Uncertain,
     next_step,
 )
+from ._waits import tell_retry_wait
 
 logger = logging.getLogger("uploader.discord")
 
-DEFAULT_RETRY = RetryPolicy()
+DEFAULT_RETRY = RetryPolicy.timed()
+"""Retries bounded by time (`DEFAULT_RETRY_DEADLINE_SECONDS`), not by a count."""
 
 PROJECT_URL = "https://github.com/uploader-project/uploader"
 """The URL Discord's required ``User-Agent: DiscordBot (<url>, <version>)`` names."""
@@ -127,6 +134,10 @@ class DiscordClient:
         return f"<DiscordClient api_base={self._api_base!r}>"
 
     # -- public operations -------------------------------------------------------------------
+
+    def base_url(self, destination: Target) -> str:
+        """The base URL requests to ``destination`` go to (a webhook's own, or the API base)."""
+        return self._url(destination, "")
 
     async def send_files(
         self,
@@ -253,6 +264,7 @@ class DiscordClient:
         files: Sequence[MediaFile],
         nonce: str | None,
     ) -> SentMessage:
+        window = None
         if isinstance(destination, Webhook):
             endpoint = _routes.execute_webhook(destination)
             at_most_once = True
@@ -260,6 +272,7 @@ class DiscordClient:
             endpoint = _routes.create_message(destination)
             payload = {**payload, "nonce": nonce or new_nonce(), "enforce_nonce": True}
             at_most_once = False
+            window = NONCE_WINDOW_SECONDS  # a retry past it could post twice
 
         async def body() -> MultipartBody:
             try:
@@ -268,7 +281,12 @@ class DiscordClient:
                 raise UploadFileError(redact(str(exc))) from None
 
         response = await self._request(
-            destination, endpoint, multipart=body, files=files, at_most_once=at_most_once
+            destination,
+            endpoint,
+            multipart=body,
+            files=files,
+            at_most_once=at_most_once,
+            dedup_window=window,
         )
         return sent_message(_json(response), endpoint.what)
 
@@ -303,12 +321,14 @@ class DiscordClient:
         multipart: Callable[[], Awaitable[MultipartBody]] | None = None,
         files: Sequence[MediaFile] = (),
         at_most_once: bool = False,
+        dedup_window: float | None = None,
     ) -> Answer:
         """Send one request until it succeeds or fails for good (`next_step` decides).
 
         Args:
             at_most_once: the request must never take effect twice (webhook posts): retry only
                 when it provably did not reach Discord, else raise `DeliveryUncertainError`.
+            dedup_window: how long a repeat is deduplicated (a bot post's nonce window).
         """
         if isinstance(destination, Webhook) and destination.major in self._dead_webhooks:
             raise DestinationNotFoundError(
@@ -316,13 +336,19 @@ class DiscordClient:
                 status=404,
             )
         facts = Request(
-            endpoint.what, at_most_once, tuple(files), _secrets_of(destination), self._proxy
+            endpoint.what,
+            at_most_once,
+            tuple(files),
+            _secrets_of(destination),
+            self._proxy,
+            dedup_window,
         )
         tries = Tries()
         started = trio.current_time()
+        safe = self._policy.webhook_retry_statuses
         while True:
             outcome = await self._attempt(destination, endpoint, json_body, multipart, facts)
-            tries = tries.after(outcome, trio.current_time() - started)
+            tries = tries.after(outcome, trio.current_time() - started, safe)
             step = next_step(outcome, tries, facts, self._policy, random=self._random)
             if isinstance(step, Done):
                 assert isinstance(outcome, Answer)
@@ -334,6 +360,7 @@ class DiscordClient:
                 raise step.error
             if not (isinstance(outcome, Answer) and outcome.status == 429):
                 logger.info("%s: %s (attempt %d)", endpoint.what, _told(outcome), tries.failures)
+                await tell_retry_wait(step.seconds, _told(outcome))
             await trio.sleep(step.seconds)
 
     async def _attempt(
@@ -390,7 +417,7 @@ async def open_discord_client(
     http: httpx.AsyncClient | None = None,
     limiter: RateLimiter | None = None,
     api_base: str | None = None,
-    retry: RetryPolicy = DEFAULT_RETRY,
+    retry: RetryPolicy | None = None,
 ) -> AsyncIterator[DiscordClient]:
     """Open a `DiscordClient`.
 
@@ -403,8 +430,11 @@ async def open_discord_client(
         api_base: overrides ``settings.discord_api_base``. Webhook requests go to the webhook
             URL's own base (``<prefix>/webhooks/...``) unless an API base was given explicitly,
             here or as a non-default ``settings.discord_api_base`` (e.g. a rate-limit proxy).
-        retry: how long a request keeps trying through 5xx answers and connection failures.
+        retry: how long a request keeps trying through 5xx answers and connection failures;
+            by default until ``settings.upload_retry_deadline_seconds`` (`RetryPolicy.timed`).
     """
+    if retry is None:
+        retry = RetryPolicy.timed(settings.upload_retry_deadline_seconds)
     install_log_redaction()
     explicit = api_base or (
         settings.discord_api_base if settings.discord_api_base != DEFAULT_API_BASE else None

@@ -80,7 +80,23 @@ class InvalidRequestError(DiscordError):
 
 
 class DiscordUnavailableError(DiscordError):
-    """Discord kept answering 5xx, or the connection kept failing, after bounded retries."""
+    """Discord kept answering 5xx, or the connection kept failing, after bounded retries.
+
+    Attributes:
+        uncertain: an attempt may have posted (its answer was lost): the files are not
+            provably undelivered. A bot post settles it by repeating its nonce in time.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        uncertain: bool = False,
+    ):
+        self.uncertain = uncertain
+        super().__init__(message, status=status, code=code)
 
 
 class DeliveryUncertainError(DiscordError):

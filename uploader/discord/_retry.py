@@ -34,6 +34,7 @@ from typing import TypeAlias
 
 import attrs
 
+from .._limits import DEFAULT_RETRY_DEADLINE_SECONDS
 from .._models import MediaFile
 from ._errors import DiscordError, DiscordUnavailableError, error_from_response
 from ._headers import decode_json_object, json_or_none
@@ -121,22 +122,39 @@ a backend that may still post) are not safe: they leave the post uncertain.
 class RetryPolicy:
     """How long one request keeps trying through 5xx answers and connection failures.
 
+    The plain ``RetryPolicy()`` counts attempts; the client's default is `RetryPolicy.timed`:
+    retries bounded by time, so a Discord outage of a minute costs only that minute.
+
     Attributes:
-        max_attempts: attempts through 5xx answers and connection failures (429s not counted).
-        deadline: seconds from the first attempt after which no retry starts; None (today's
-            default) bounds retries by ``max_attempts`` alone.
+        max_attempts: attempts through 5xx answers and connection failures (429s not counted);
+            None bounds retries by ``deadline`` alone.
+        deadline: seconds from the first attempt after which no retry starts; None bounds
+            retries by ``max_attempts`` alone. A request deduplicated for a limited time (a bot
+            post's nonce) never retries past that time (`Request.dedup_window`).
         max_rate_limited: 429 answers one request may get before it gives up.
         backoff_base: the backoff envelope of the first retry, in seconds.
         backoff_cap: the largest backoff, in seconds.
         webhook_retry_statuses: 5xx answers after which a fully sent webhook post is sent again.
     """
 
-    max_attempts: int = MAX_ATTEMPTS
+    max_attempts: int | None = MAX_ATTEMPTS
     deadline: float | None = None
     max_rate_limited: int = MAX_RATE_LIMITED
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     webhook_retry_statuses: frozenset[int] = WEBHOOK_RETRY_STATUSES
+
+    @classmethod
+    def timed(
+        cls, deadline: float = DEFAULT_RETRY_DEADLINE_SECONDS, *, backoff_cap: float = 10.0
+    ) -> RetryPolicy:
+        """Retry 5xx answers and connection failures until ``deadline`` seconds have passed.
+
+        The backoff is capped lower (10 s) than a counted policy's: with the deadline as the
+        bound, a short cap notices the end of an outage sooner at the cost of a few more
+        requests (5xx answers do not count against Discord's invalid-request limit).
+        """
+        return cls(max_attempts=None, deadline=deadline, backoff_cap=backoff_cap)
 
 
 class Stage(enum.Enum):
@@ -195,21 +213,46 @@ class Tries:
             it lost and its own 408: see `body_lost`, `proxy_gave_up`).
         rate_limited: 429 answers.
         elapsed: seconds since the first attempt began.
+        maybe_posted: some failed attempt may have taken effect (its whole body went out and
+            the answer was lost, or was a 5xx other than ``safe_statuses``): if the request
+            gives up, it did not provably fail.
     """
 
     failures: int = 0
     rate_limited: int = 0
     elapsed: float = 0.0
+    maybe_posted: bool = False
 
-    def after(self, outcome: Outcome, elapsed: float) -> Tries:
-        """These tries plus ``outcome``, ``elapsed`` seconds after the first attempt began."""
+    def after(
+        self,
+        outcome: Outcome,
+        elapsed: float,
+        safe_statuses: frozenset[int] = WEBHOOK_RETRY_STATUSES,
+    ) -> Tries:
+        """These tries plus ``outcome``, ``elapsed`` seconds after the first attempt began.
+
+        Args:
+            safe_statuses: 5xx answers that say the request was not acted on (503).
+        """
         if isinstance(outcome, Answer) and outcome.status == 429:
-            return Tries(self.failures, self.rate_limited + 1, elapsed)
+            return attrs.evolve(self, rate_limited=self.rate_limited + 1, elapsed=elapsed)
         if isinstance(outcome, Lost) or is_transient_status(outcome.status):
-            return Tries(self.failures + 1, self.rate_limited, elapsed)
+            return attrs.evolve(
+                self,
+                failures=self.failures + 1,
+                elapsed=elapsed,
+                maybe_posted=self.maybe_posted or _maybe_acted(outcome, safe_statuses),
+            )
         if outcome.status in (400, 408):  # a proxy that lost the body or gave up (`next_step`)
-            return Tries(self.failures + 1, self.rate_limited, elapsed)
-        return Tries(self.failures, self.rate_limited, elapsed)
+            return attrs.evolve(self, failures=self.failures + 1, elapsed=elapsed)
+        return attrs.evolve(self, elapsed=elapsed)
+
+
+def _maybe_acted(outcome: Outcome, safe_statuses: frozenset[int]) -> bool:
+    """Whether a failed attempt may have taken effect on Discord's side."""
+    if isinstance(outcome, Lost):
+        return outcome.stage is Stage.BODY_SENT
+    return outcome.body_sent and outcome.status not in safe_statuses
 
 
 @attrs.frozen
@@ -224,6 +267,8 @@ class Request:
         files: the files it carries, named by a 413's error.
         secrets: strings scrubbed from Discord's error messages (the token).
         via_proxy: proxy mode is on (`uploader.discord.proxy_mode_on`).
+        dedup_window: seconds from the first attempt during which a repeat is deduplicated (a
+            bot post's nonce window): no retry starts after it, whatever the policy's deadline.
     """
 
     what: str
@@ -231,6 +276,7 @@ class Request:
     files: tuple[MediaFile, ...] = ()
     secrets: tuple[str, ...] = ()
     via_proxy: bool = False
+    dedup_window: float | None = None
 
 
 @attrs.frozen
@@ -286,7 +332,8 @@ def next_step(
         if status == 429:
             if tries.rate_limited > policy.max_rate_limited:
                 message = f"{request.what}: rate limited {tries.rate_limited} times in a row"
-                return Raise(DiscordUnavailableError(message, status=429))
+                limited = DiscordUnavailableError(message, status=429, uncertain=tries.maybe_posted)
+                return Raise(limited)
             return RetryAfter(0.0)
         if body_lost(outcome, request):
             return _resend_lost_body(outcome, tries, request, policy, random)
@@ -370,15 +417,41 @@ def _backoff(
     policy: RetryPolicy,
     random: Callable[[], float],
 ) -> RetryAfter | Raise:
-    """Retry after a jittered backoff, unless the attempts or the deadline are used up."""
+    """Retry after a jittered backoff, unless the attempts or the deadline are used up.
+
+    Giving up after an attempt that may have posted says so (`DiscordUnavailableError.uncertain`).
+    """
     give_up = DiscordUnavailableError(
-        f"{request.what}: {reason}, {tries.failures} attempts", status=status
+        f"{request.what}: {reason}, {tries.failures} attempts",
+        status=status,
+        uncertain=tries.maybe_posted,
     )
-    if tries.failures >= policy.max_attempts:
+    if policy.max_attempts is not None and tries.failures >= policy.max_attempts:
         return Raise(give_up)
     delay = backoff_delay(
         tries.failures - 1, base=policy.backoff_base, cap=policy.backoff_cap, random=random
     )
-    if policy.deadline is not None and tries.elapsed + delay > policy.deadline:
+    deadline = _deadline(policy, request)
+    if tries.maybe_posted and request.dedup_window is not None:
+        # An attempt may have posted: only a repeat with the nonce can still tell, so keep
+        # trying for as long as the nonce deduplicates, past the policy's deadline if need be.
+        deadline = request.dedup_window
+    if deadline is not None and tries.elapsed + delay > deadline:
+        if policy.max_attempts is None:  # bounded by time: say how long it tried
+            give_up = DiscordUnavailableError(
+                f"{request.what}: {reason}; Discord unavailable for {tries.elapsed:.0f} s "
+                f"({tries.failures} attempts)",
+                status=status,
+                uncertain=tries.maybe_posted,
+            )
         return Raise(give_up)
     return RetryAfter(delay)
+
+
+def _deadline(policy: RetryPolicy, request: Request) -> float | None:
+    """The policy's deadline, never past the request's deduplication window."""
+    if request.dedup_window is None:
+        return policy.deadline
+    if policy.deadline is None:
+        return request.dedup_window
+    return min(policy.deadline, request.dedup_window)

@@ -9,6 +9,7 @@ then `Journal.decide` for each detected file. The decisions themselves are pure
 
 from __future__ import annotations
 
+from .._limits import NONCE_WINDOW_SECONDS as NONCE_WINDOW_SECONDS
 from ._files import JournalBusyError as JournalBusyError
 from ._files import JournalError as JournalError
 from ._files import JournalMismatchError as JournalMismatchError
@@ -30,7 +31,6 @@ from ._records import Status as Status
 from ._records import decode as decode
 from ._records import destination_key as destination_key
 from ._records import encode as encode
-from ._resume import NONCE_WINDOW_SECONDS as NONCE_WINDOW_SECONDS
 from ._resume import AlreadyDelivered as AlreadyDelivered
 from ._resume import Delivery as Delivery
 from ._resume import FileDecision as FileDecision

@@ -24,15 +24,10 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
+from .._limits import NONCE_WINDOW_SECONDS
 from .._models import MediaFile
 from ._records import Compressed, Entry, Fingerprint, StandIn, Status
 from ._state import BatchState, EntryRef, JournalState
-
-NONCE_WINDOW_SECONDS = 240.0
-"""How long after a bot batch's intent a resend with its nonce is trusted to deduplicate.
-
-Discord promises "a few minutes" (the loopback Discord keeps nonces 300 s); this stays below.
-"""
 
 
 @attrs.frozen

@@ -18,6 +18,7 @@ from pathlib import Path
 import attrs
 import trio
 
+from .._limits import NONCE_WINDOW_SECONDS
 from .._models import MediaFile, MediaType
 from .._version import __version__
 from ..discord._errors import redact
@@ -47,7 +48,6 @@ from ._records import (
     encode,
 )
 from ._resume import (
-    NONCE_WINDOW_SECONDS,
     FileDecision,
     NeedsHash,
     Resend,
@@ -191,7 +191,7 @@ class Journal:
         self, *, resend_uncertain: bool = False, limit_bytes: int | None = None
     ) -> ResumePolicy:
         """The resume policy for now."""
-        return ResumePolicy(self._clock(), NONCE_WINDOW_SECONDS, resend_uncertain, limit_bytes)
+        return ResumePolicy(self._clock(), self._nonce_window, resend_uncertain, limit_bytes)
 
     async def _seen(self, path: Path, *, hashed: bool = False) -> Seen | None:
         stat = await trio.to_thread.run_sync(stat_of, path)

@@ -15,10 +15,12 @@ from .._events import (
     BatchSent,
     CompressionStarted,
     DetectionDone,
+    DiscordUnavailable,
     FileCompressed,
     FileFailed,
     FileFound,
     FileSkipped,
+    JournalNotice,
     LimitLowered,
     MediaWarning,
     UploadDone,
@@ -46,6 +48,10 @@ def describe(event: object) -> str | None:
             f"sent message {event.number}: {n} file{'s' if n != 1 else ''}"
             f" ({format_size(event.batch.total_bytes)})"
         )
+    if isinstance(event, JournalNotice):
+        return event.text
+    if isinstance(event, DiscordUnavailable):
+        return f"Discord unavailable, retrying in {event.retry_in:.0f} s ({event.reason})"
     if isinstance(event, UploadDone):
         return event.result.message
     return Narrator().line(event)

@@ -29,10 +29,12 @@ from .._events import (
     BatchSent,
     CompressionStarted,
     DetectionDone,
+    DiscordUnavailable,
     FileCompressed,
     FileFailed,
     FileFound,
     FileSkipped,
+    JournalNotice,
     UploadDone,
 )
 from .._models import format_size, printable
@@ -177,6 +179,11 @@ class TerminalReporter:
             self._say(self._narrator.line(event), "red")
         elif isinstance(event, FileSkipped):
             self._say(self._narrator.line(event), "red" if event.failed else "dim")
+        elif isinstance(event, JournalNotice):
+            p.console.print(event.text, markup=False, highlight=False)
+        elif isinstance(event, DiscordUnavailable):  # until the next message goes out
+            wait = f"Discord unavailable, retrying in {event.retry_in:.0f} s"
+            p.update(self._upload, detail=wait)
         elif isinstance(event, UploadDone):
             self._finish(event)
             return

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from .._limits import MAX_ATTACHMENTS, MAX_MESSAGE_CHARS
+from .._limits import MAX_ATTACHMENTS, MAX_MESSAGE_CHARS, NONCE_WINDOW_SECONDS
 from ._admission import Admission
 from ._cdn import content_type_of
 from ._forms import TOO_MANY_ATTACHMENTS, Form, Problem, UploadedFile, invalid_form
@@ -29,8 +29,6 @@ from ._schemas import (
 from ._shapes import message_json
 from ._world import World
 
-NONCE_WINDOW_SECONDS = 300.0
-"""How long ``enforce_nonce`` remembers a nonce (Discord says "a few minutes")."""
 _EXTRAS = ("embeds", "sticker_ids", "components", "poll")
 _CREATE_FLAGS = 4 | 4096 | 32768
 """The flags a create keeps: SUPPRESS_EMBEDS, SUPPRESS_NOTIFICATIONS, IS_COMPONENTS_V2."""
