@@ -236,7 +236,7 @@ async def test_a_busy_user_a_bad_command_and_status_get_replies(tmp_path: Path) 
         s.fake.post_as_user(s.channel, "!download", author_id=USER)
         await settle(s.fake, lambda ms: any("Usage: `!download <link>" in m.content for m in ms))
         s.fake.post_as_user(s.channel, "!status", author_id=USER)
-        await settle(s.fake, lambda ms: any("2 request(s) running" in m.content for m in ms))
+        await settle(s.fake, lambda ms: any("2 requests running" in m.content for m in ms))
 
 
 async def test_sigint_during_a_request_leaves_nothing_behind(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ from ._commands import (
 )
 from ._download import Downloaded, download, make_request_dir
 from ._errors import BusyError, RequestRefusedError, WebPageError
-from ._gate import RequestGate
+from ._gate import RequestGate, requests_said
 from ._settings import BotSettings
 from ._ytdlp import fetch_page, ytdlp_available
 
@@ -184,7 +184,7 @@ class Bot:
         now = self.gate.status(request.user_id)
         queued = now.running >= self.settings.max_concurrent_requests
         links = f"{len(command.urls)} link{'s' if len(command.urls) != 1 else ''}"
-        waiting = f"⏳ Queued behind {now.running + now.waiting} request(s): {links}"
+        waiting = f"⏳ Queued behind {requests_said(now.running + now.waiting)}: {links}"
         status = await answer.start(waiting if queued else f"⬇️ Downloading {links}...")
         destination = StatusFirst(self.pipeline.destination(answer.target), status)
         try:
