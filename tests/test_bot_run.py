@@ -270,3 +270,10 @@ async def test_a_download_that_is_not_really_media_is_named_in_the_summary(
         lines = summary.content.splitlines()
         assert lines[0] == "🎉 Upload complete: 1/1 files uploaded", lines
         assert lines[1].startswith("⏭️ sneaky.mp4: not playable media"), lines
+
+
+async def test_the_bot_is_started_only_once_its_slash_commands_are_registered(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    async with scene(tmp_path) as s:
+        assert [c["name"] for c in s.fake.commands] == ["upload", "status"]

@@ -111,7 +111,7 @@ class Bot:
                 self._requests = requests.cancel_scope
                 async with trio.open_nursery() as intake:
                     intake.start_soon(self._read_events, gateway, requests)
-                    await self._ready.wait()  # READY read: user_id is known
+                    await self._ready.wait()
                     task_status.started(self)
                     await self._stopping.wait()
                     intake.cancel_scope.cancel()
@@ -146,7 +146,6 @@ class Bot:
             self.user_id = str(data.get("user", {}).get("id"))
             self.application_id = str(data.get("application", {}).get("id") or self.user_id)
             requests.start_soon(self._register_commands, self.application_id)
-            self._ready.set()
         elif event.name == "MESSAGE_CREATE" and isinstance(data, dict):
             return request_from_message(data, self.settings.command_prefix, self.user_id)
         elif event.name == "INTERACTION_CREATE" and isinstance(data, dict):
@@ -160,6 +159,8 @@ class Bot:
             )
         except UploaderError as exc:
             logger.warning("bot: slash commands not registered: %s", exc)
+        finally:
+            self._ready.set()  # started: READY read (user_id known), /upload registered
 
     async def serve(self, request: Request) -> None:
         """Carry out one request and answer it (errors are logged, never raised)."""
@@ -318,7 +319,8 @@ async def run_bot(
         shutdown_grace: seconds running requests get to finish when stopping.
         resolve: how link hosts are resolved (tests pin addresses with it).
         downloads: the HTTP client links are fetched with (kept open); one by default.
-        task_status: the nursery start protocol; ``started`` once the gateway is ready.
+        task_status: the nursery start protocol; ``started`` once the gateway is ready and the
+            slash commands are registered (or their refusal logged).
 
     Raises:
         GatewayClosedError: Discord refused the token or the intents.
