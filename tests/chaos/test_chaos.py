@@ -43,9 +43,6 @@ from uploader import Channel, FileStatus, Settings, open_upload_pipeline
 from uploader.testing import FakeStats, Fault, RouteName, open_fake_discord
 
 EXAMPLES = 300 if LONG else 20
-ANSWERS_WITHOUT_BUCKET_HEADERS = frozenset(
-    {"status_after_body", "drop_before_body", "drop_after_body"}
-)
 _runs = itertools.count()
 
 
@@ -71,14 +68,7 @@ def test_every_file_is_delivered_once_or_named_truly(
 ) -> None:
     scenario = data.draw(scenarios(path))  # type: ignore[arg-type]
     observed = run(scenario, tmp_path)
-    problems = violations(observed)
-    if any(f.kind in ANSWERS_WITHOUT_BUCKET_HEADERS for f in scenario.faults):
-        # KNOWN BUGS, pinned by test_a_5xx_answer_without_bucket_headers_still_spends_its_slot
-        # and test_no_429_is_caused_by_the_client_when_connections_drop (the status message's
-        # edits share the webhook's bucket, so drops meet concurrency here too): drop this
-        # exception when both pass.
-        problems = [p for p in problems if not p.endswith("429s the client caused")]
-    assert problems == []
+    assert violations(observed) == []
 
 
 # --- the fault vocabulary -----------------------------------------------------------------
@@ -109,15 +99,7 @@ OUTAGE = 3 * OLD_MAX_ATTEMPTS  # consecutive failed answers, well past the old r
     [
         ("bot", Fault("status", route="create_message", status=503, times=OUTAGE, after=1)),
         ("bot", Fault("drop_before_body", route="create_message", times=OUTAGE, after=1)),
-        pytest.param(
-            "bot",
-            Fault("status_after_body", route="create_message", status=502, times=OUTAGE),
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="sometimes one client-caused 429: the 5xx-without-headers bucket bug "
-                "(test_a_5xx_answer_without_bucket_headers_still_spends_its_slot)",
-            ),
-        ),
+        ("bot", Fault("status_after_body", route="create_message", status=502, times=OUTAGE)),
         ("webhook", Fault("status", route="execute_webhook", status=503, times=OUTAGE, after=1)),
     ],
     ids=["bot-503", "bot-drop-before", "bot-502-after-post", "webhook-503"],
@@ -156,11 +138,9 @@ def test_a_webhook_post_answered_503_after_it_was_recorded_is_not_posted_again(
     assert violations(observed) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a request answered 5xx without rate-limit headers (Discord recorded it) is "
-    "not counted against its bucket, so the client later sends into an exhausted bucket",
-)
+# --- no 429 the client caused (once pinned bugs, fixed in the bucket table) --------------
+
+
 @pytest.mark.parametrize("path", ["bot", "webhook"])
 def test_a_5xx_answer_without_bucket_headers_still_spends_its_slot(
     path: str, tmp_path: Path

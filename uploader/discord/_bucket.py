@@ -19,6 +19,11 @@ T = TypeVar("T", bound=Hashable)
 
 UNKNOWN_RESET_DELAY = 1.0
 """How long an exhausted bucket waits, at least, when no answer said when it resets."""
+UNTAUGHT_LIMIT = 5
+UNTAUGHT_WINDOW = 5.0
+"""A route no answer has named a bucket for yet, whose answers were lost or said nothing, sends
+at most `UNTAUGHT_LIMIT` such requests per `UNTAUGHT_WINDOW` seconds: Discord's strictest bucket
+on the routes this client uses (create message, 5 per 5 s per channel), as the limit is unknown."""
 
 
 @attrs.frozen
@@ -68,6 +73,7 @@ class Bucket(Generic[T]):
     The window's count is ``answered + in_flight``: every request answered since the window
     began, and every request still out, whenever it was granted. A request still out when the
     window resets may reach Discord after the reset, so it stays counted in the new window.
+    An answer's Limit - Remaining, less the requests still out, is a floor on ``answered``.
     """
 
     def __init__(self, key: BucketKey, now: float) -> None:
@@ -83,6 +89,8 @@ class Bucket(Generic[T]):
         self.last_used = now
         self.span = 0.0
         """The longest Reset-After any answer named: about as long as one of its windows."""
+        self.untaught: collections.deque[float] = collections.deque()
+        """While the limit is unknown: when each answer that taught nothing came (or was lost)."""
         self.deferred = False
         """A rate-limit proxy answers for this bucket without its headers (proxy mode): it can
         never be learnt, so requests are not held to one at a time; the proxy queues them."""
@@ -117,6 +125,8 @@ class Bucket(Generic[T]):
             self.lowest = None
         if self.blocked_until is not None and now >= self.blocked_until:
             self.blocked_until = None
+        while self.untaught and self.untaught[0] <= now - UNTAUGHT_WINDOW:
+            self.untaught.popleft()
 
     def ready_at(self, now: float) -> float | None:
         """When the head request may go (bucket-wise), or None while waiting for an answer."""
@@ -125,6 +135,8 @@ class Bucket(Generic[T]):
             if self.in_flight and not self.deferred:
                 return None
             ready = now
+            if len(self.untaught) >= UNTAUGHT_LIMIT and not self.deferred:
+                ready = self.untaught[-UNTAUGHT_LIMIT] + UNTAUGHT_WINDOW
         elif self.remaining:
             ready = now
         elif self.reset_at is not None:
@@ -147,21 +159,37 @@ class Bucket(Generic[T]):
         if exhausted and self.reset_at is None and not self.in_flight:
             self.reset_at = now + max(UNKNOWN_RESET_DELAY, self.span)
 
-    def hold_for_lost(self, now: float) -> None:
-        """Keep the window open for a request whose answer was lost at ``now``.
+    def spent_unseen(self, now: float) -> None:
+        """Count a request whose answer, at ``now``, said nothing of the bucket (or was lost).
 
-        The request reached Discord at ``now`` at the latest, possibly after Discord's window
-        reset: then it opened a window there that ends by ``now`` plus one window (`span`).
-        An answer would have named that end; without one, this window may not reset sooner,
-        or the requests of the next would land in the window the lost one opened.
+        It reached Discord by ``now``: after the answer that named the lowest Remaining,
+        perhaps, so that Remaining goes down by one. It may also have reached Discord after
+        Discord's window reset and opened a window there that ends by ``now`` plus one window
+        (`span`); an answer would have named that end, and without one this window may not
+        reset sooner, or the requests of the next would land in the window it opened. While
+        the limit is unknown, it is one of the `UNTAUGHT_LIMIT` such requests a window allows
+        (unless a proxy limits the bucket: `deferred`).
         """
+        if self.deferred:
+            return
+        if not self.is_known:
+            self.untaught.append(now)
+            return
+        if self.lowest is not None:
+            self.lowest = max(0, self.lowest - 1)
         if self.span > 0.0:
             self.reset_at = later(self.reset_at, now + self.span)
-        elif not self.is_known:
-            # No answer ever taught this bucket, and lost requests count at Discord all the
-            # same: send the next no sooner than `UNKNOWN_RESET_DELAY` later, so a run of lost
-            # answers cannot exhaust a limit as tight as Discord's 5 per 5 s unseen.
+
+    def hold_for_lost(self, now: float) -> None:
+        """Count a request whose answer was lost at ``now`` (see `spent_unseen`).
+
+        No answer ever taught a bucket still unknown, and lost requests count at Discord all
+        the same: the next goes no sooner than `UNKNOWN_RESET_DELAY` later, so a run of lost
+        answers cannot exhaust a limit as tight as Discord's 5 per 5 s unseen.
+        """
+        if not self.is_known and not self.deferred:
             self.blocked_until = later(self.blocked_until, now + UNKNOWN_RESET_DELAY)
+        self.spent_unseen(now)
 
     def drop_cancelled(self) -> None:
         while self.pending and self.pending[0].cancelled:
@@ -182,6 +210,12 @@ class Bucket(Generic[T]):
             self.lowest = (
                 headers.remaining if self.lowest is None else min(self.lowest, headers.remaining)
             )
+            if self.limit is not None:
+                # Limit - Remaining requests reached this window, this one too: those not out
+                # are answered, even any the count missed (sent before an answer named the
+                # route's bucket, then counted on the route)
+                taken = self.limit - headers.remaining - self.in_flight
+                self.answered = max(self.answered, taken)
         delay = headers.reset_after
         if delay is None and headers.reset_at is not None:
             delay = max(headers.reset_at - wall_now, 0.0)

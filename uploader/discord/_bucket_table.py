@@ -20,8 +20,12 @@ How it limits:
 * Proxy mode (`uploader.discord._proxy`): an answer the proxy stripped of its rate-limit headers
   defers its bucket to the proxy (no longer one request at a time) and ends the global pacing.
 * A request released without an answer gives its bucket count and its global slot back. One
-  whose answer was lost stays counted, and keeps its window from resetting until any window
-  it may have opened at Discord has ended (one window's length after the loss).
+  whose answer was lost, or said nothing of the bucket (a 5xx, an error page from the edge),
+  stays counted: it lowers the lowest Remaining named by one, and keeps its window from
+  resetting until any window it may have opened at Discord has ended (one window's length
+  after the answer). Before a route's bucket is known, such requests are paced as Discord's
+  strictest bucket (`UNTAUGHT_LIMIT` per `UNTAUGHT_WINDOW`); the first answer that names the
+  bucket counts them in its Remaining, as they went one at a time.
 
 Requests are named by opaque, hashable tokens the caller chooses (the actor's tickets).
 """
@@ -154,6 +158,8 @@ class BucketTable(Generic[T]):
             target.refresh(now)
             target.answered += 1  # the request reached the bucket it names
         target.learn(headers, now, wall_now)
+        if scope is RateLimitScope.NONE and headers.remaining is None and not defer:
+            target.spent_unseen(now)  # a 5xx, or an error page from the edge
         if scope is not RateLimitScope.NONE:
             self._block(route, headers, scope, target, now)
         source.settle(now)
@@ -162,8 +168,7 @@ class BucketTable(Generic[T]):
     def lost(self, token: T, now: float) -> None:
         """A granted request may have reached Discord, but its answer was lost.
 
-        It stays counted, and its bucket's window lasts until any window it may have opened at
-        Discord has ended (see `Bucket.hold_for_lost`).
+        It stays counted as an answer that said nothing (see `Bucket.hold_for_lost`).
         """
         source = self._count_answer(token, now)
         source.hold_for_lost(now)
