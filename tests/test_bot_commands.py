@@ -158,7 +158,8 @@ async def test_gate_refuses_a_busy_user_and_queues_in_arrival_order(
             nursery.start_soon(request, user)
             await trio.sleep(1)
         assert gate.status("u2") == gate.status("u2").__class__(running=1, waiting=2, yours=1)
-        with pytest.raises(BusyError, match="already have 1"):
+        assert gate.status("u2").describe() == "1 request running, 2 waiting; 1 of them yours."
+        with pytest.raises(BusyError, match="already have 1 request running;"):
             async with gate.admit("u1"):
                 pass
     assert started == ["u1", "u2", "u3"]

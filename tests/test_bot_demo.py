@@ -23,4 +23,8 @@ async def test_the_bot_demo_shows_the_conversation_and_the_media_arrives(
     assert "👤 user" in out and "!upload http://127.0.0.1:" in out
     assert "🤖 bot: 🎉 Upload complete: 2/2 files uploaded" in out
     assert "📎 clip.mp4" in out and "📎 photo.jpg" in out
+    assert "🤖 bot: \n" not in out and not any(
+        line.endswith("🤖 bot:") for line in out.splitlines()
+    )
+    assert "\n   … " in out  # the bot's work is shown while it works
     assert out.rstrip().endswith("✅ the bot answered with the media")

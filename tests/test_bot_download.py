@@ -80,9 +80,9 @@ async def fetch(
         ("fd00:ec2::254", "metadata"),
         ("169.254.1.1", "link-local"),
         ("fe80::1", "link-local"),
-        ("100.64.0.1", "not a public"),
+        ("100.64.0.1", "an address that is not public"),
         ("0.0.0.0", "private"),
-        ("224.0.0.1", "not a public"),
+        ("224.0.0.1", "an address that is not public"),
     ],
 )
 def test_non_public_addresses_are_refused_with_a_reason(address: str, reason: str) -> None:
@@ -273,3 +273,14 @@ async def test_a_real_loopback_download_with_private_links_allowed(tmp_path: Pat
     assert got.path.read_bytes() == VIDEO and got.size == len(VIDEO)
     assert f"Host: 127.0.0.1:{port}".encode() in heads[0]
     assert len(heads) == 1  # the refused link never connected
+
+
+async def test_a_link_that_cannot_be_reached_is_said_in_words(tmp_path: Path) -> None:
+    with trio.socket.socket() as sock:  # a port nothing listens on
+        await sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(BadLinkError) as caught:
+            url = f"http://127.0.0.1:{port}/clip.mp4"
+            await download(http, url, tmp_path, max_bytes=10_000, allow_private=True)
+    assert str(caught.value) == "The link could not be fetched: could not connect."

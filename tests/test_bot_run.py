@@ -56,6 +56,7 @@ def media_folder(tmp_path: Path) -> Path:
     (folder / "dog.png").write_bytes(PNG[:-1] + b"\x01")
     (folder / "big.mp4").write_bytes(bytes(3 * 1024 * 1024))
     (folder / "page.html").write_text("<html>not media</html>")
+    (folder / "sneaky.mp4").write_text("text, served as a video")
     (folder / "video.html").write_text(
         '<html><head><title>A clip</title></head><body><video src="clip.mp4"></video></body></html>'
     )
@@ -235,7 +236,7 @@ async def test_a_busy_user_a_bad_command_and_status_get_replies(tmp_path: Path) 
         s.fake.post_as_user(s.channel, "!download", author_id=USER)
         await settle(s.fake, lambda ms: any("Usage: `!download <link>" in m.content for m in ms))
         s.fake.post_as_user(s.channel, "!status", author_id=USER)
-        await settle(s.fake, lambda ms: any("2 request(s) running" in m.content for m in ms))
+        await settle(s.fake, lambda ms: any("2 requests running" in m.content for m in ms))
 
 
 async def test_sigint_during_a_request_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -252,3 +253,27 @@ async def test_sigint_during_a_request_leaves_nothing_behind(tmp_path: Path) -> 
         with trio.fail_after(20):
             await s.bot.stopped.wait()
         assert list(s.downloads.iterdir()) == []
+        [status] = bot_messages(s.fake)  # not left saying "Downloading" forever
+        assert status.content.startswith("⏹️ Stopped"), status.content
+
+
+async def test_a_download_that_is_not_really_media_is_named_in_the_summary(
+    tmp_path: Path,
+) -> None:
+    # the wall clock: ffprobe's timeout must not trip on a jumping clock
+    async with scene(tmp_path) as s:
+        links = f"{s.files.url('clip.mp4')} {s.files.url('sneaky.mp4')}"
+        s.fake.post_as_user(s.channel, f"!upload {links}", author_id=USER)
+        await settle(s.fake, lambda ms: any("⏭️" in m.content for m in ms))
+        summary = summary_of(s.fake)
+        assert summary is not None
+        lines = summary.content.splitlines()
+        assert lines[0] == "🎉 Upload complete: 1/1 files uploaded", lines
+        assert lines[1].startswith("⏭️ sneaky.mp4: not playable media"), lines
+
+
+async def test_the_bot_is_started_only_once_its_slash_commands_are_registered(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    async with scene(tmp_path) as s:
+        assert [c["name"] for c in s.fake.commands] == ["upload", "status"]

@@ -83,6 +83,8 @@ def test_the_command_prints_what_to_use_logs_messages_and_stops_cleanly_on_ctrl_
         assert "Route.BASE" in printed
         assert "/_fake/faults" in lines["control"]
         assert f"DISCORD_TOKEN={token} uploader send DIR --channel {channel}" in printed
+        assert "example.com" not in printed  # a link the bot could fetch on loopback
+        assert "!upload http://127.0.0.1:8000/FILE" in printed and "http.server 8000" in printed
         response = httpx.post(
             f"{lines['api base']}/channels/{channel}/messages",
             headers={"Authorization": f"Bot {token}"},
@@ -95,6 +97,17 @@ def test_the_command_prints_what_to_use_logs_messages_and_stops_cleanly_on_ctrl_
         assert f"in channel {channel}" in logged[0]
         assert "'hi'" in logged[0]
         assert "a.mp4" in logged[1]
+        message_id = response.json()["id"]
+        edited = httpx.patch(
+            f"{lines['api base']}/channels/{channel}/messages/{message_id}",
+            headers={"Authorization": f"Bot {token}"},
+            json={"content": "hi again"},
+            timeout=10,
+        )
+        assert edited.status_code == 200
+        assert process.stdout.readline().strip() == (
+            f"message {message_id} in channel {channel} edited: 'hi again'"
+        )
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=10)
     finally:

@@ -338,3 +338,19 @@ async def test_a_send_during_a_reconnect_goes_out_on_the_next_connection(
     [sent] = fake.frames(3)
     assert sent.connection == 1 and sent.data == presence["d"]
     assert fake.resumes[0].at <= sent.at
+
+
+async def test_every_session_of_the_token_gets_the_events_as_on_discord(
+    autojump_clock: trio.testing.MockClock, fake: FakeGateway, http: httpx.AsyncClient
+) -> None:
+    async with open_gateway(FAKE_BOT_TOKEN, http=http, api_base=API, random=half) as first:
+        await next_event(first, "READY")
+        async with open_gateway(FAKE_BOT_TOKEN, http=http, api_base=API, random=half) as second:
+            await next_event(second, "READY")
+            await fake.message_create("to both")
+            for gw in (first, second):
+                assert (await next_event(gw, "MESSAGE_CREATE")).data["content"] == "to both"
+        # the newer one gone, the first still hears everything
+        await fake.message_create("to the first")
+        event = await next_event(first, "MESSAGE_CREATE")
+        assert event.data["content"] == "to the first"

@@ -239,3 +239,16 @@ def test_dispatches_are_handed_out_once_in_order_whatever_is_replayed(
                 handed.append(seq)
     assert handed == list(range(2, len(handed) + 2))
     assert session.seq == (handed[-1] if handed else 1)
+
+
+async def test_an_unreachable_gateway_address_is_said_in_words(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as http:
+        with pytest.raises(GatewayUnavailableError) as caught:
+            await fetch_gateway_info(http, TOKEN, api_base="https://discord.com/api/v10")
+    assert str(caught.value).endswith(": could not connect"), str(caught.value)
+    assert "ConnectError" not in str(caught.value)

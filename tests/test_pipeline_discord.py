@@ -6,10 +6,19 @@ import os
 from pathlib import Path
 
 import pytest
+import trio
 
 from tests._encoder import FakeEncoder
 from tests._files import write_random
-from uploader import Channel, FileStatus, Settings, UploadResult, Webhook, upload_directory
+from uploader import (
+    BatchSent,
+    Channel,
+    FileStatus,
+    Settings,
+    UploadResult,
+    Webhook,
+    upload_directory,
+)
 from uploader.testing import FakeDiscord, Fault
 
 KIB = 1024
@@ -190,3 +199,29 @@ async def test_a_guild_limit_below_the_users_is_used_up_front_and_said_once(
     assert encoder.encodes[0][1] <= 10 * 1024 * 1024
     said = [line for line in lines if "this server takes files up to 10" in line]
     assert len(said) == 1, lines
+
+
+async def test_a_cancelled_run_leaves_its_status_message_saying_it_stopped(
+    fake_discord: FakeDiscord, tmp_path: Path, autojump_clock: object
+) -> None:
+    folder(tmp_path / "in", 3)
+    channel = fake_discord.create_channel()
+    target = Channel(channel, fake_discord.bot_token)
+    kw = settings(upload_enable_progress_updates=True, upload_max_files_per_batch=1)
+    with trio.CancelScope() as scope:
+
+        def cancel_after_the_first_file(event: object) -> None:
+            if isinstance(event, BatchSent):
+                scope.cancel()
+
+        await upload_directory(
+            tmp_path / "in",
+            target,
+            settings=kw,
+            api_base=fake_discord.api_base,
+            progress=cancel_after_the_first_file,
+        )
+    assert scope.cancelled_caught
+    texts = [m for m in fake_discord.messages if not m.attachments]
+    assert len(texts) == 1
+    assert texts[0].content.startswith("⏹️ Stopped: 1/3 files uploaded"), texts[0].content

@@ -63,9 +63,9 @@ def address_refusal(address: IPAddress) -> str | None:
     if address.is_private:
         return "a private network address"
     if address.is_multicast or address.is_reserved or address.is_unspecified:
-        return "not a public address"
+        return "an address that is not public"
     if not address.is_global:
-        return "not a public address"
+        return "an address that is not public"
     return None
 
 

@@ -19,6 +19,7 @@ import attrs
 import httpx
 import trio
 
+from .._http_words import http_failure
 from .._mediatypes import media_type_of_suffix
 from ._addresses import Resolver, checked_address, parse_link, resolve_host
 from ._errors import BadLinkError, NotMediaError, TooLargeError, WebPageError
@@ -84,7 +85,7 @@ async def download(
         try:
             response = await http.send(request, stream=True, follow_redirects=False)
         except httpx.HTTPError as exc:
-            raise BadLinkError(f"The link could not be fetched ({type(exc).__name__}).") from None
+            raise BadLinkError(f"The link could not be fetched: {http_failure(exc)}.") from None
         try:
             if response.is_redirect and "Location" in response.headers:
                 current = parse_link(str(current.join(response.headers["Location"])))
@@ -129,7 +130,7 @@ async def _save(
     except httpx.HTTPError as exc:
         with trio.CancelScope(shield=True):
             await part.unlink(missing_ok=True)
-        raise BadLinkError(f"The download broke off ({type(exc).__name__}).") from None
+        raise BadLinkError(f"The download broke off: {http_failure(exc)}.") from None
     except BaseException:
         with trio.CancelScope(shield=True):
             await part.unlink(missing_ok=True)

@@ -36,7 +36,7 @@ class GateStatus:
         if not self.running and not self.waiting:
             return "Idle: no requests running."
         return (
-            f"{self.running} request(s) running, {self.waiting} waiting; "
+            f"{requests_said(self.running)} running, {self.waiting} waiting; "
             f"{self.yours} of them yours."
         )
 
@@ -71,7 +71,7 @@ class RequestGate:
         """
         if self._admitted[user_id] >= self.per_user:
             raise BusyError(
-                f"You already have {self._admitted[user_id]} request(s) running; "
+                f"You already have {requests_said(self._admitted[user_id])} running; "
                 "wait for one to finish."
             )
         self._admitted[user_id] += 1
@@ -82,3 +82,8 @@ class RequestGate:
             self._admitted[user_id] -= 1
             if not self._admitted[user_id]:
                 del self._admitted[user_id]
+
+
+def requests_said(n: int) -> str:
+    """``n`` requests, in words: "1 request", "2 requests"."""
+    return f"{n} request" if n == 1 else f"{n} requests"

@@ -23,8 +23,9 @@ import httpx
 import trio
 
 from .._errors import UploaderError
+from .._models import FileStatus, UploadResult, printable
 from .._pipeline import UploadPipeline, open_upload_pipeline
-from .._results import fit_lines
+from .._results import fit_lines, shown_path
 from .._settings import Settings
 from ..discord import Channel
 from ..gateway import Gateway, GatewayEvent, open_gateway
@@ -41,7 +42,7 @@ from ._commands import (
 )
 from ._download import Downloaded, download, make_request_dir
 from ._errors import BusyError, RequestRefusedError, WebPageError
-from ._gate import RequestGate
+from ._gate import RequestGate, requests_said
 from ._settings import BotSettings
 from ._ytdlp import fetch_page, ytdlp_available
 
@@ -110,7 +111,7 @@ class Bot:
                 self._requests = requests.cancel_scope
                 async with trio.open_nursery() as intake:
                     intake.start_soon(self._read_events, gateway, requests)
-                    await self._ready.wait()  # READY read: user_id is known
+                    await self._ready.wait()
                     task_status.started(self)
                     await self._stopping.wait()
                     intake.cancel_scope.cancel()
@@ -145,7 +146,6 @@ class Bot:
             self.user_id = str(data.get("user", {}).get("id"))
             self.application_id = str(data.get("application", {}).get("id") or self.user_id)
             requests.start_soon(self._register_commands, self.application_id)
-            self._ready.set()
         elif event.name == "MESSAGE_CREATE" and isinstance(data, dict):
             return request_from_message(data, self.settings.command_prefix, self.user_id)
         elif event.name == "INTERACTION_CREATE" and isinstance(data, dict):
@@ -159,6 +159,8 @@ class Bot:
             )
         except UploaderError as exc:
             logger.warning("bot: slash commands not registered: %s", exc)
+        finally:
+            self._ready.set()  # started: READY read (user_id known), /upload registered
 
     async def serve(self, request: Request) -> None:
         """Carry out one request and answer it (errors are logged, never raised)."""
@@ -183,19 +185,27 @@ class Bot:
         now = self.gate.status(request.user_id)
         queued = now.running >= self.settings.max_concurrent_requests
         links = f"{len(command.urls)} link{'s' if len(command.urls) != 1 else ''}"
-        waiting = f"⏳ Queued behind {now.running + now.waiting} request(s): {links}"
+        waiting = f"⏳ Queued behind {requests_said(now.running + now.waiting)}: {links}"
         status = await answer.start(waiting if queued else f"⬇️ Downloading {links}...")
+        destination = StatusFirst(self.pipeline.destination(answer.target), status)
         try:
             async with self.gate.admit(request.user_id):
                 if queued:
                     await answer.edit(status, f"⬇️ Downloading {links}...")
-                await self._deliver(request, command, answer, status)
+                await self._deliver(request, command, answer, destination)
         except BusyError as exc:
             await answer.edit(status, f"❌ {exc}")
+        except BaseException as exc:
+            # the pipeline's status reporter says "stopped" once it has the message; before that
+            # (queued, downloading) the message is ours to mark, or it would wait forever
+            if _cancelled(exc) and not destination.taken_over:
+                await _say_stopped(answer, status)
+            raise
 
     async def _deliver(
-        self, request: Request, command: UploadCommand, answer: Answer, status: str
+        self, request: Request, command: UploadCommand, answer: Answer, destination: StatusFirst
     ) -> None:
+        status = destination.status_id
         base = self.settings.download_dir
         folder = await make_request_dir(base, request.user_id, request.message_id)
         try:
@@ -206,10 +216,11 @@ class Bot:
                 return
             if refusals:
                 await answer.post(fit_lines(refusals))
-            destination = StatusFirst(self.pipeline.destination(answer.target), status)
             result = await self.pipeline.upload(folder, destination)
-            if not destination.taken_over:  # progress updates are off: the summary, once
-                await answer.edit(status, fit_lines(result.message.splitlines()))
+            summary = _request_summary(result, folder)
+            # progress updates off: the summary, once; else only when it names skipped files
+            if not destination.taken_over or summary != fit_lines(result.message.splitlines()):
+                await answer.edit(status, summary)
             logger.info("bot: request %s: %s", request.message_id, result.message.splitlines()[0])
         except BaseException as exc:
             if _cancelled(exc):  # shutting down: nothing of this request stays behind
@@ -257,10 +268,28 @@ class Bot:
         )
 
 
+def _request_summary(result: UploadResult, folder: Path) -> str:
+    """The run's summary, naming every download that was not sent and why: each was asked for
+    (a link that was not really media would otherwise vanish without a word)."""
+    skipped = [
+        f"⏭️ {shown_path(o.path, folder)}: {printable(o.reason)}"
+        for o in result.outcomes
+        if o.status is FileStatus.SKIPPED
+    ]
+    return fit_lines([*result.message.splitlines(), *skipped])
+
+
 def _cancelled(exc: BaseException) -> bool:
     if isinstance(exc, trio.Cancelled | KeyboardInterrupt):
         return True
     return isinstance(exc, BaseExceptionGroup) and exc.subgroup(trio.Cancelled) is not None
+
+
+async def _say_stopped(answer: Answer, status: str) -> None:
+    text = "⏹️ Stopped: the bot shut down before this request was done"
+    shield = trio.CancelScope(shield=True)
+    with shield, trio.move_on_after(5.0), contextlib.suppress(UploaderError):  # never waits long
+        await answer.edit(status, text)
 
 
 async def _remove(folder: Path) -> None:
@@ -290,7 +319,8 @@ async def run_bot(
         shutdown_grace: seconds running requests get to finish when stopping.
         resolve: how link hosts are resolved (tests pin addresses with it).
         downloads: the HTTP client links are fetched with (kept open); one by default.
-        task_status: the nursery start protocol; ``started`` once the gateway is ready.
+        task_status: the nursery start protocol; ``started`` once the gateway is ready and the
+            slash commands are registered (or their refusal logged).
 
     Raises:
         GatewayClosedError: Discord refused the token or the intents.

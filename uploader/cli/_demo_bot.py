@@ -92,10 +92,17 @@ async def run_bot_demo(settings: Settings) -> bool:
 
 
 async def _wait_for_summary(fake: FakeDiscord) -> None:
+    """Wait for the bot's summary, saying each new line its status message shows meanwhile."""
     give_up = time.monotonic() + DEMO_TIMEOUT
+    shown: set[str] = set()
     while time.monotonic() < give_up:
         if any(_is_summary(m) for m in fake.messages):
             return
+        status = [m for m in fake.messages if m.author_id is None and not m.attachments]
+        for line in status[0].content.splitlines() if status else []:
+            if line not in shown and not line.startswith("📤"):
+                _say(f"   … {line}")
+                shown.add(line)
         await trio.sleep(0.1)
 
 
@@ -108,12 +115,14 @@ def _show_conversation(fake: FakeDiscord, names: list[str]) -> bool:
     for message in fake.messages:
         who = f"👤 user {message.author_id}" if message.author_id else "🤖 bot"
         edited = f"  (edited {message.edits}x)" if message.edits else ""
-        lines = message.content.splitlines() or [""]
+        files = [
+            f"📎 {a.filename}  {format_size(a.size)}  sha256 {a.sha256[:12]}…"
+            for a in message.attachments
+        ]
+        lines = [*message.content.splitlines(), *files] or [""]
         _say(f"   {who}: {lines[0]}{edited}")
         for line in lines[1:]:
             _say(f"      {line}")
-        for a in message.attachments:
-            _say(f"      📎 {a.filename}  {format_size(a.size)}  sha256 {a.sha256[:12]}…")
     arrived = {a.filename for m in fake.messages for a in m.attachments}
     ok = all(any(got.startswith(Path(name).stem) for got in arrived) for name in names)
     _say("✅ the bot answered with the media" if ok else "❌ the media did not arrive")

@@ -94,6 +94,14 @@ def _log_message(message: RecordedMessage) -> None:
         )
 
 
+def _log_update(message: RecordedMessage) -> None:
+    if message.deleted:
+        _print(f"message {message.id} in channel {message.channel_id} deleted")
+        return
+    preview = message.content if len(message.content) <= 60 else message.content[:57] + "..."
+    _print(f"message {message.id} in channel {message.channel_id} edited: {preview!r}")
+
+
 async def _serve(args: argparse.Namespace) -> None:
     file_limit = round(args.limit_mb * MIB)
     limits: dict[str, Any] = {}
@@ -108,6 +116,7 @@ async def _serve(args: argparse.Namespace) -> None:
             gateway=True,
             **limits,
         ) as fake:
+            fake.on_update = _log_update
             tier = premium_tier_for(file_limit)
             channel = fake.create_channel(premium_tier=tier)
             webhook = fake.create_webhook(channel_id=channel)
@@ -139,10 +148,12 @@ async def _serve(args: argparse.Namespace) -> None:
                 f"  DISCORD_TOKEN={fake.bot_token} BOT_ALLOW_PRIVATE_URLS=true "
                 f"uploader bot --api-base {fake.api_base}"
             )
-            _print("  then post as a user (the bot answers in the channel):")
+            _print("  serve a folder of media on loopback for the bot to fetch:")
+            _print("  python3 -m http.server 8000 --bind 127.0.0.1 --directory DIR")
+            _print("  then post as a user (the bot answers in the channel; FILE is in DIR):")
             _print(
                 f"  curl -s {fake.user_post_url(channel)} -H 'Content-Type: application/json' "
-                """-d '{"content": "!upload https://example.com/clip.mp4"}'"""
+                """-d '{"content": "!upload http://127.0.0.1:8000/FILE"}'"""
             )
             _print("Ctrl-C to stop.")
             async for _ in signals:

@@ -434,15 +434,27 @@ def _only_error(group: BaseExceptionGroup[BaseException]) -> BaseException | Non
     return errors[0] if len(errors) == 1 else None
 
 
+async def _run_until_closed(
+    config: RateLimitConfig | None,
+    *,
+    task_status: trio.TaskStatus[RateLimiter] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """The actor, deaf to cancellation: the body's last shielded requests (a status message's
+    "stopped" edit) still get their slot; the body's ``finally`` closes it."""
+    with trio.CancelScope(shield=True):
+        await run_rate_limiter(config, task_status=task_status)
+
+
 @contextlib.asynccontextmanager
 async def open_rate_limiter(config: RateLimitConfig | None = None) -> AsyncIterator[RateLimiter]:
     """Run a rate-limit actor for the body of an ``async with``; see `run_rate_limiter`.
 
-    An error raised in the body comes out as itself, not wrapped in an ExceptionGroup.
+    An error raised in the body comes out as itself, not wrapped in an ExceptionGroup. The actor
+    outlives a cancellation of the body until the body ends, so shielded cleanup can still send.
     """
     try:
         async with trio.open_nursery() as nursery:
-            limiter: RateLimiter = await nursery.start(functools.partial(run_rate_limiter, config))
+            limiter: RateLimiter = await nursery.start(functools.partial(_run_until_closed, config))
             try:
                 yield limiter
             finally:

@@ -22,6 +22,7 @@ import trio
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
 from .._errors import single_error
+from .._http_words import http_failure
 from .._settings import DEFAULT_API_BASE
 from ._connection import DROPPED, Link, run_connection
 from ._errors import GatewayUnavailableError
@@ -255,7 +256,7 @@ class _Runner:
                 return ending
         except (OSError, HandshakeError, ConnectionClosed) as exc:
             self._gateway._lost()
-            logger.warning("gateway: cannot connect: %s", type(exc).__name__)
+            logger.warning("gateway: cannot connect: %s", http_failure(exc))
             return session.closed(DROPPED)
 
     # -- ConnectionHooks ---------------------------------------------------------------------

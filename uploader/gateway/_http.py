@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import trio
 
+from .._http_words import http_failure
 from .._version import __version__
 from ._errors import GatewayUnavailableError
 from ._models import GatewayInfo, SessionStartLimit
@@ -41,7 +42,7 @@ async def fetch_gateway_info(http: httpx.AsyncClient, token: str, *, api_base: s
         except httpx.HTTPError as exc:
             if last:
                 raise GatewayUnavailableError(
-                    f"GET /gateway/bot failed: {type(exc).__name__}"
+                    f"Discord's gateway address could not be fetched: {http_failure(exc)}"
                 ) from None
             await trio.sleep(2.0**attempt)
             continue

@@ -1,7 +1,8 @@
 """DiscordStatusReporter: one status message in the channel, created once, edited in place.
 
 Edits are throttled (one per ``interval`` seconds, two by default) so a busy upload never spends
-its rate limit on progress; the last edit is the summary, as the original system wrote it.
+its rate limit on progress; the last edit is the summary, as the original system wrote it, or,
+when the run is cancelled (shutdown, Ctrl-C), a shielded "stopped" line with what arrived so far.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from ..compress import CompressionProgress
 from ..discord import DestinationNotFoundError, MissingPermissionsError
 
 logger = logging.getLogger("uploader")
+
+STOPPED_EDIT_TIMEOUT = 5.0
+"""Seconds the "stopped" edit of a cancelled run may take: a shutdown never waits on Discord."""
 
 
 def _count(n: int, noun: str) -> str:
@@ -64,6 +68,7 @@ class DiscordStatusReporter:
         self._failed: list[str] = []
         self._final: str | None = None
         self._changed = trio.Event()
+        self._given_up = False
         self.message_id: str | None = None
         self.edits = 0
 
@@ -130,6 +135,12 @@ class DiscordStatusReporter:
         lines.extend(self._failed[-5:])
         return fit_lines(lines)
 
+    def render_stopped(self) -> str:
+        """The status text of a run cancelled before its summary."""
+        lines = [f"⏹️ Stopped: {self._files_sent}/{self._found} files uploaded"]
+        lines.extend(self._failed[-5:])
+        return fit_lines(lines)
+
     def _worth_posting(self) -> bool:
         """Post nothing for a folder with nothing to send (no media found, nothing failed)."""
         return self.message_id is not None or bool(self._found or self._failed)
@@ -139,7 +150,26 @@ class DiscordStatusReporter:
 
         A status message that cannot be posted or edited is given up after one warning: the
         reason (a refused token, a deleted webhook) is the run's to report, not once per edit.
+        Cancelled before the summary, it says once that the run was stopped, so the message is
+        never left showing a compression or an upload that will not go on.
         """
+        try:
+            await self._follow()
+        except trio.Cancelled:
+            await self._say_stopped()
+            raise
+
+    async def _say_stopped(self) -> None:
+        if self.message_id is None or self._final is not None or self._given_up:
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(STOPPED_EDIT_TIMEOUT):
+            try:
+                await self._destination.edit_message(self.message_id, self.render_stopped())
+                self.edits += 1
+            except UploaderError as exc:
+                logger.warning("status message not marked stopped: %s", exc)
+
+    async def _follow(self) -> None:
         next_edit = trio.current_time()
         while True:
             await self._changed.wait()
@@ -162,6 +192,7 @@ class DiscordStatusReporter:
                 # (a refusal of the whole destination is said by the run's summary)
                 run_wide = isinstance(exc, DestinationNotFoundError | MissingPermissionsError)
                 logger.log(DEBUG if run_wide else WARNING, "status message given up: %s", exc)
+                self._given_up = True
                 return
             if final:
                 return

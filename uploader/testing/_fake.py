@@ -53,6 +53,8 @@ class FakeDiscord:
         )
         self._pacer = Pacer(bandwidth_bytes_per_second)
         self._on_message = on_message
+        self.on_update: Callable[[RecordedMessage], None] | None = None
+        """Called with a message each time it is edited or deleted (e.g. to log it)."""
         self.gateway: FakeGateway | None = None
         """The fake gateway serving alongside (``gateway=True``); None otherwise."""
         self._world.log.on_update = self._updated
@@ -204,6 +206,8 @@ class FakeDiscord:
         self._dispatch("MESSAGE_CREATE", message)
 
     def _updated(self, message: RecordedMessage) -> None:
+        if self.on_update is not None:
+            self.on_update(message)
         self._dispatch("MESSAGE_DELETE" if message.deleted else "MESSAGE_UPDATE", message)
 
     def _dispatch(self, name: str, message: RecordedMessage) -> None:

@@ -187,13 +187,22 @@ class FakeGateway:
     # -- the script --------------------------------------------------------------------------
 
     async def dispatch(self, name: str, data: Any, *, session_id: str | None = None) -> int:
-        """Dispatch an event in a session (the latest by default); return its sequence.
+        """Dispatch an event in one session, or by default in every live session of the token
+        (as Discord does for a bot connected twice); return its sequence in the latest session.
 
-        When no connection carries the session, the event waits for a RESUME to replay it.
+        When no connection carries a session, the event waits there for a RESUME to replay it.
         """
-        session = self._sessions[session_id] if session_id else self._latest_session
-        if session is None:
+        if session_id:
+            return await self._dispatch_in(self._sessions[session_id], name, data)
+        sessions = [s for s in self._sessions.values() if s.valid]
+        if not sessions:
             raise RuntimeError("no session to dispatch in")
+        seq = 0
+        for session in sessions:
+            seq = await self._dispatch_in(session, name, data)
+        return seq
+
+    async def _dispatch_in(self, session: _Session, name: str, data: Any) -> int:
         session.seq += 1
         payload = {"op": 0, "t": name, "s": session.seq, "d": data}
         session.log.append(payload)
@@ -293,7 +302,10 @@ class FakeGateway:
                 self._notify()
                 await self._answer(link, frame)
         except ConnectionClosed as exc:
-            self.client_close_codes.append(exc.reason.code if exc.reason else None)
+            code = exc.reason.code if exc.reason else None
+            self.client_close_codes.append(code)
+            if code in (1000, 1001) and link.session is not None:
+                link.session.valid = False  # a normal close ends the session, as on Discord
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.client_close_codes.append(None)
         finally:
