@@ -147,3 +147,23 @@ def test_a_loss_told_before_a_lower_remaining_and_a_routes_first_requests_still_
     table.acquire("f", MESSAGES, 1.0)
     decided = table.pump(1.0)
     assert (decided.granted, decided.wake_at) == ([], 2.0)
+
+
+def test_successes_without_rate_limit_headers_are_not_paced() -> None:
+    """A 2xx that names no bucket says the route has no limit (a server or route without
+    one): only error pages and lost answers, which may hide a spent slot, are paced."""
+    table = BucketTable[str](pacer=None, max_wait=60.0)
+    parsed = parse_rate_limit_headers({})
+    now = 0.0
+    for i in range(UNTAUGHT_LIMIT * 3):
+        token = f"t{i}"
+        table.acquire(token, MESSAGES, now)
+        assert table.pump(now).granted == [token]
+        table.answer(token, MESSAGES, parsed, RateLimitScope.NONE, now, 0.0, succeeded=True)
+    for i in range(UNTAUGHT_LIMIT):
+        table.acquire(f"e{i}", MESSAGES, now)
+        table.pump(now)
+        table.answer(f"e{i}", MESSAGES, parsed, RateLimitScope.NONE, now, 0.0)  # a 5xx page
+    table.acquire("next", MESSAGES, now)
+    assert table.pump(now).granted == []  # error pages may hide spent slots: paced again
+    assert table.pump(now + UNTAUGHT_WINDOW).granted == ["next"]

@@ -141,8 +141,10 @@ class BucketTable(Generic[T]):
         wall_now: float,
         *,
         defer: bool = False,
+        succeeded: bool = False,
     ) -> None:
-        """Learn from the answer to a granted request (``scope``: what kind of 429 it was).
+        """Learn from the answer to a granted request (``scope``: what kind of 429 it was;
+        ``succeeded``: a 2xx, which without rate-limit headers means the route has no limit).
 
         ``defer``: a proxy answered for Discord and stripped the rate-limit headers, so the
         proxy limits this route and the token's global rate for the group (see `Bucket.deferred`).
@@ -158,7 +160,8 @@ class BucketTable(Generic[T]):
             target.refresh(now)
             target.answered += 1  # the request reached the bucket it names
         target.learn(headers, now, wall_now)
-        if scope is RateLimitScope.NONE and headers.remaining is None and not defer:
+        unseen = headers.remaining is None and not defer and not succeeded
+        if scope is RateLimitScope.NONE and unseen:
             target.spent_unseen(now)  # a 5xx, or an error page from the edge
         if scope is not RateLimitScope.NONE:
             self._block(route, headers, scope, target, now)

@@ -146,6 +146,7 @@ class _Response:
     ticket: _Ticket
     reading: Reading
     at: float
+    succeeded: bool = False
 
 
 @attrs.frozen
@@ -199,7 +200,7 @@ class Permit:
         limiter = self._limiter
         reading = read_answer(status, headers, body, proxy=limiter.config.proxy)
         now = trio.current_time()
-        limiter._post(_Response(ticket, reading, now))
+        limiter._post(_Response(ticket, reading, now, succeeded=200 <= status < 300))
         if reading.ban:
             limiter._banned = True
             raise RateLimitBanError()
@@ -398,6 +399,7 @@ class _Actor:
                     at,
                     self.wall_clock(),
                     defer=reading.defer,
+                    succeeded=message.succeeded,
                 )
         else:
             with contextlib.suppress(trio.BrokenResourceError):
