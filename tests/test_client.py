@@ -349,9 +349,13 @@ SAFE_WEBHOOK_FAULTS = [
     "connect_error",
     "drop_mid_body",
     (429, {"message": "slow", "retry_after": 0.1, "global": False}),
-    (503, {"message": "unavailable", "code": 0}),
+    httpx.Response(
+        503,
+        text="upstream connect error or disconnect/reset before headers. reset reason: overflow",
+    ),
 ]
 UNSAFE_WEBHOOK_FAULTS = [
+    (503, {"message": "unavailable", "code": 0}),  # not the front end's refusal: maybe posted
     "drop_after_body",
     (500, {"message": "oops", "code": 0}),
     (502, {"message": "bad gateway", "code": 0}),

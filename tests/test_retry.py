@@ -122,6 +122,9 @@ NOT_TRANSIENT = Lost("InvalidURL: bad", Stage.NOT_CONNECTED, transient=False)
 DROPPED_AFTER_BODY = Lost("RemoteProtocolError: disconnected", Stage.BODY_SENT)
 DROPPED_MID_BODY = Lost("ReadError: reset", Stage.BODY_UNSENT)
 NEVER_CONNECTED = Lost("ConnectError: refused", Stage.NOT_CONNECTED)
+ENVOY = b"upstream connect error or disconnect/reset before headers. reset reason: "
+OVERFLOW = ENVOY + b"overflow"
+"""Discord's front end refusing to forward a request: it reached no backend."""
 
 
 def expect(step: Step) -> object:
@@ -142,14 +145,16 @@ EXACTLY_ONCE = [
     (NEVER_CONNECTED, FIRST, ("retry", 0.5), ("retry", 0.5)),
     (DROPPED_MID_BODY, FIRST, ("retry", 0.5), ("retry", 0.5)),
     (DROPPED_AFTER_BODY, FIRST, "uncertain", ("retry", 0.5)),
-    (Answer(503), FIRST, ("retry", 0.5), ("retry", 0.5)),
+    (Answer(503, OVERFLOW), FIRST, ("retry", 0.5), ("retry", 0.5)),
+    (Answer(503, ENVOY + b"connection termination"), FIRST, "uncertain", ("retry", 0.5)),
+    (Answer(503, b"<html>503 Service Unavailable</html>"), FIRST, "uncertain", ("retry", 0.5)),
     (Answer(500), FIRST, "uncertain", ("retry", 0.5)),
     (Answer(502), FIRST, "uncertain", ("retry", 0.5)),
     (Answer(504), FIRST, "uncertain", ("retry", 0.5)),
     (Answer(524), FIRST, "uncertain", ("retry", 0.5)),
     (Answer(500, body_sent=False), FIRST, ("retry", 0.5), ("retry", 0.5)),
-    (Answer(503), Tries(failures=3), ("retry", 2.0), ("retry", 2.0)),
-    (Answer(503), Tries(failures=5), DiscordUnavailableError, DiscordUnavailableError),
+    (Answer(503, OVERFLOW), Tries(failures=3), ("retry", 2.0), ("retry", 2.0)),
+    (Answer(503, OVERFLOW), Tries(failures=5), DiscordUnavailableError, DiscordUnavailableError),
     (NEVER_CONNECTED, Tries(failures=5), DiscordUnavailableError, DiscordUnavailableError),
     (Answer(429), Tries(rate_limited=26), DiscordUnavailableError, DiscordUnavailableError),
     (
@@ -193,7 +198,7 @@ def test_the_give_up_error_names_the_request_and_the_attempts() -> None:
     [
         (Answer(200), Tries(1, 2, 3.0)),
         (Answer(429), Tries(1, 3, 3.0)),
-        (Answer(503), Tries(2, 2, 3.0)),
+        (Answer(503, OVERFLOW), Tries(2, 2, 3.0)),
         (Answer(404), Tries(1, 2, 3.0)),
         (DROPPED_AFTER_BODY, Tries(2, 2, 3.0, maybe_posted=True)),
     ],
@@ -208,7 +213,11 @@ def test_tries_count_429s_apart_from_failures(outcome: Outcome, after: Tries) ->
 @pytest.mark.parametrize(
     ("outcome", "maybe_posted"),
     [
-        (Answer(503), False),  # a front end refusing to forward: not acted on
+        (Answer(503, OVERFLOW), False),  # the front end refused to forward: not acted on
+        (Answer(503, b"no healthy upstream"), False),
+        (Answer(503, ENVOY + b"remote connection failure, transport failure"), False),
+        (Answer(503, ENVOY + b"connection termination"), True),  # a backend had it
+        (Answer(503), True),  # a 503 that does not say it was refused may have posted
         (Answer(500, body_sent=False), False),
         (NEVER_CONNECTED, False),
         (DROPPED_MID_BODY, False),
@@ -221,7 +230,9 @@ def test_tries_count_429s_apart_from_failures(outcome: Outcome, after: Tries) ->
 def test_a_failure_that_may_have_posted_is_remembered(outcome: Outcome, maybe_posted: bool) -> None:
     assert Tries().after(outcome, 1.0).maybe_posted is maybe_posted
     # and never forgotten by a later failure that did not post
-    assert Tries().after(outcome, 1.0).after(Answer(503), 2.0).maybe_posted is maybe_posted
+    assert (
+        Tries().after(outcome, 1.0).after(Answer(503, OVERFLOW), 2.0).maybe_posted is maybe_posted
+    )
 
 
 @pytest.mark.parametrize("maybe_posted", [False, True])

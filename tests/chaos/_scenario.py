@@ -57,8 +57,6 @@ READ_TIMEOUT = 60.0
 FAILURE_KINDS = frozenset({"status", "status_after_body", "drop_before_body", "drop_after_body"})
 RATE_LIMIT_KINDS = ("rate_limit_user", "rate_limit_global", "rate_limit_shared")
 STATUSES = (500, 502, 503, 504, 524)
-WEBHOOK_503_AFTER_POST = ("status_after_body", 503)
-"""A 503 answered after a webhook post was recorded (outside the general property)."""
 MEDIA_SUFFIXES = (".png", ".jpg", ".gif", ".webp", ".mp4", ".mp3", ".m4a", ".webm")
 
 
@@ -181,10 +179,6 @@ def bounded_schedule(draw: st.DrawFn, route: str, max_failures: int) -> tuple[Fa
     faults: list[Fault] = []
     budget = max_failures
     for fault in draw(st.lists(fault_strategy(route), max_size=8)):
-        if route == "execute_webhook" and (fault.kind, fault.status) == WEBHOOK_503_AFTER_POST:
-            # The client re-posts a webhook after a 503 by design (it takes 503 for "not
-            # forwarded"); test_chaos pins that trade in its own test.
-            fault = attrs.evolve(fault, status=502)
         cost = failures_of(fault)
         if cost > budget:
             continue

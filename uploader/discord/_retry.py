@@ -13,9 +13,11 @@ Exactly-once delivery:
 * Webhook path (``at_most_once``): execute-webhook has no nonce, so a request is sent again only
   when it provably did not post: the connection was never established, the request body was not
   fully sent (the server cannot hold a complete request), the answer was a 429 (Discord does not
-  act on a rate-limited request), or the answer came while the body was still being sent. A 503
-  is also retried by default (`WEBHOOK_RETRY_STATUSES`). Any other failure after the whole body
-  was sent (connection reset, timeout waiting for the answer, 500/502/504/524) is `Uncertain`.
+  act on a rate-limited request), the answer came while the body was still being sent, or the
+  answer was a 503 whose body says Discord's front end never reached a backend
+  (`never_forwarded`: "reset reason: overflow", "connection failure", "no healthy upstream").
+  Any other failure after the whole body was sent (connection reset, timeout waiting for the
+  answer, 500/502/504/524, a 503 that does not say so) is `Uncertain`.
 * Behind a rate-limit proxy that lost the body (`body_lost`): a 400 with code 50006 or 50035,
   relayed by the proxy, to a request that carried files means the proxy re-sent a body it had
   already consumed, after an attempt of its own that may have posted. A bot post is sent again
@@ -50,13 +52,19 @@ MAX_ATTEMPTS = 5
 MAX_RATE_LIMITED = 25
 """429 answers one request may get before the client gives up."""
 
-WEBHOOK_RETRY_STATUSES = frozenset({503})
-"""5xx answers after which a webhook post is sent again although its body was fully sent.
+WEBHOOK_RETRY_STATUSES: frozenset[int] = frozenset()
+"""5xx answers after which a fully sent webhook post is sent again whatever their body says.
 
-503 is what a front end answers when it refuses to forward a request (overload, maintenance).
-500 (the handler failed, possibly after posting), 502, 504 and 524 (the edge gave up waiting on
-a backend that may still post) are not safe: they leave the post uncertain.
+None by default: 500 (the handler failed, possibly after posting), 502, 504 and 524 (the edge
+gave up waiting on a backend that may still post) leave the post uncertain, and so does a 503
+unless its body proves it was never forwarded (`never_forwarded`).
 """
+
+NOT_FORWARDED_REASONS = ("reset reason: overflow", "connection failure", "no healthy upstream")
+"""What Discord's front end (Envoy) writes into a 503 that never reached a backend: its circuit
+breaker refused the request (``overflow``), it could not connect to one (``remote connection
+failure``), or none was up. Its other 503s (``connection termination``, ``remote reset``) come
+after a backend had the request, which may have posted."""
 
 
 @attrs.frozen
@@ -75,7 +83,8 @@ class RetryPolicy:
         max_rate_limited: 429 answers one request may get before it gives up.
         backoff_base: the backoff envelope of the first retry, in seconds.
         backoff_cap: the largest backoff, in seconds.
-        webhook_retry_statuses: 5xx answers after which a fully sent webhook post is sent again.
+        webhook_retry_statuses: 5xx answers after which a fully sent webhook post is sent
+            again whatever their body says (a 503 that proves it was not forwarded always is).
     """
 
     max_attempts: int | None = MAX_ATTEMPTS
@@ -127,6 +136,21 @@ class Answer:
     relayed: bool = False
 
 
+def never_forwarded(answer: Answer, safe_statuses: frozenset[int] = WEBHOOK_RETRY_STATUSES) -> bool:
+    """Whether a 5xx answer proves the request never reached a backend that could act on it.
+
+    Args:
+        answer: the 5xx answer.
+        safe_statuses: statuses taken as not acted on whatever the body says.
+    """
+    if answer.status in safe_statuses:
+        return True
+    if answer.status != 503:
+        return False
+    text = answer.body[:4096].decode("utf-8", "replace").lower()
+    return any(reason in text for reason in NOT_FORWARDED_REASONS)
+
+
 @attrs.frozen
 class Lost:
     """The transport failed before an answer came.
@@ -155,7 +179,7 @@ class Tries:
         rate_limited: 429 answers.
         elapsed: seconds since the first attempt began.
         maybe_posted: some failed attempt may have taken effect (its whole body went out and
-            the answer was lost, or was a 5xx other than ``safe_statuses``): if the request
+            the answer was lost, or was a 5xx that was not `never_forwarded`): if the request
             gives up, it did not provably fail.
     """
 
@@ -173,7 +197,7 @@ class Tries:
         """These tries plus ``outcome``, ``elapsed`` seconds after the first attempt began.
 
         Args:
-            safe_statuses: 5xx answers that say the request was not acted on (503).
+            safe_statuses: 5xx answers taken as not acted on whatever their body says.
         """
         if isinstance(outcome, Answer) and outcome.status == 429:
             return attrs.evolve(self, rate_limited=self.rate_limited + 1, elapsed=elapsed)
@@ -193,7 +217,7 @@ def _maybe_acted(outcome: Outcome, safe_statuses: frozenset[int]) -> bool:
     """Whether a failed attempt may have taken effect on Discord's side."""
     if isinstance(outcome, Lost):
         return outcome.stage is Stage.BODY_SENT
-    return outcome.body_sent and outcome.status not in safe_statuses
+    return outcome.body_sent and not never_forwarded(outcome, safe_statuses)
 
 
 @attrs.frozen
@@ -293,7 +317,7 @@ def next_step(
         if (
             request.at_most_once
             and outcome.body_sent
-            and status not in policy.webhook_retry_statuses
+            and not never_forwarded(outcome, policy.webhook_retry_statuses)
         ):
             return Uncertain(f"Discord answered HTTP {status}")
         return _backoff(f"HTTP {status}", status, tries, request, policy, random)

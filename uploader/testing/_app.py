@@ -181,7 +181,7 @@ class DiscordApp:
         answer = self._answer(exchange, now)
         fault = exchange.fault
         if fault is not None and fault.kind == "status_after_body":
-            return server_error(fault.status)  # done (a message recorded), but the client hears 5xx
+            return server_error(fault.status, forwarded=True)  # recorded, but the client hears 5xx
         return answer
 
     def _answer(self, exchange: Exchange, now: float) -> Response:

@@ -89,7 +89,8 @@ class Fault:
         after: how many matching requests to let through before the first hit.
         retry_after: the 429's ``retry_after`` in seconds (rate-limit kinds).
         status: the status code of a ``status`` or ``status_after_body`` fault: 500, 502, 503,
-            504 or 524.
+            504 or 524 (a 503 carries Discord's front-end text: ``reset reason: overflow``
+            before the request is handled, ``connection termination`` after).
         delay: seconds a ``slow`` fault waits before answering.
     """
 

@@ -20,11 +20,12 @@ EDGE_ERROR_PHRASES = {
     504: "Gateway Timeout",
     524: "A Timeout Occurred",
 }
-"""The errors Discord's edge answers with an HTML page (524 is Cloudflare's own)."""
+"""The reason phrases of the edge's errors (524 is Cloudflare's own)."""
 
 VIA: Header = ("Via", "1.1 google")
 _JSON: Header = ("Content-Type", "application/json")
 _HTML: Header = ("Content-Type", "text/html")
+_TEXT: Header = ("Content-Type", "text/plain")
 _BAN_BODY = b"error code: 1015"
 
 
@@ -122,10 +123,24 @@ def rate_limited(
     return attrs.evolve(json_response(429, body, headers), scope=scope, injected=injected)
 
 
-def server_error(status: int) -> Response:
-    """An injected server error: 500 as Discord's JSON, the others as the edge's HTML page."""
+_ENVOY_503 = "upstream connect error or disconnect/reset before headers. reset reason: "
+
+
+def server_error(status: int, *, forwarded: bool = False) -> Response:
+    """An injected server error: 500 as Discord's JSON, 503 as its front end's (Envoy's) text,
+    the others as the edge's HTML page.
+
+    Args:
+        status: the status.
+        forwarded: whether a backend had the request (a ``status_after_body`` fault): a 503 then
+            says ``connection termination``, otherwise ``overflow`` (the circuit breaker
+            refused it), as Discord's front end does.
+    """
     if status == 500:
         return error(500, 0, "500: Internal Server Error")
+    if status == 503:
+        reason = "connection termination" if forwarded else "overflow"
+        return Response(503, (_ENVOY_503 + reason).encode(), (_TEXT, VIA))
     phrase = EDGE_ERROR_PHRASES[status]
     page = f"<html><head><title>{status} {phrase}</title></head><body>{phrase}</body></html>"
     return Response(status, page.encode(), (_HTML, VIA))
