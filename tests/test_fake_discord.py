@@ -613,6 +613,21 @@ async def test_injected_429s_carry_their_scope(
     assert (await post_message(client, fake, channel, json={"content": "x"})).status_code == 200
 
 
+async def test_an_injected_user_429_never_promises_a_reset_before_the_real_window(
+    fake: FakeDiscord, client: httpx.AsyncClient, autojump_clock: trio.testing.MockClock
+) -> None:
+    channel = fake.create_channel()
+    first = await post_message(client, fake, channel, json={"content": "x"})
+    window_left = float(first.headers["x-ratelimit-reset-after"])
+    await trio.sleep(1.0)
+    fake.inject(Fault("rate_limit_user", retry_after=0.0))
+    limited = await post_message(client, fake, channel, json={"content": "x"})
+    assert limited.status_code == 429
+    assert float(limited.headers["x-ratelimit-reset-after"]) == pytest.approx(window_left - 1)
+    assert limited.json()["retry_after"] == pytest.approx(window_left - 1)
+    assert limited.headers["x-ratelimit-remaining"] == "0"
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 524])
 async def test_injected_server_errors(
     fake: FakeDiscord, client: httpx.AsyncClient, status: int

@@ -168,7 +168,12 @@ def _injected_429(
     bucket: str,
     now_ns: int,
 ) -> Response:
-    """An injected 429: a user one shows its bucket spent, a shared one its real state."""
+    """An injected 429: a user one shows its bucket spent, a shared one its real state.
+
+    A user 429 never tells the client its bucket resets before the window the fake counts in
+    (Discord would not): its ``retry_after`` is raised to that window's reset when requests
+    were counted in it. Otherwise the client, believing a fresh window, would "cause" a 429.
+    """
     retry_ns = to_ns(fault.retry_after)
     if fault.kind == "rate_limit_global":
         return rate_limited("global", retry_ns, injected=True)
@@ -177,6 +182,8 @@ def _injected_429(
     if windows is not None:
         state = windows.peek(key, now_ns)
         if scope == "user":
+            if state.remaining < state.limit:  # never a reset before the window's real one
+                retry_ns = max(retry_ns, state.reset_after_ns)
             state = attrs.evolve(
                 state, remaining=0, reset_ns=now_ns + retry_ns, reset_after_ns=retry_ns
             )

@@ -87,7 +87,8 @@ class Fault:
         route: the route the fault applies to, or None for any route.
         times: how many matching requests the fault hits.
         after: how many matching requests to let through before the first hit.
-        retry_after: the 429's ``retry_after`` in seconds (rate-limit kinds).
+        retry_after: the 429's ``retry_after`` in seconds (rate-limit kinds); a user 429's is
+            raised to the reset of the bucket's window when requests were counted in it.
         status: the status code of a ``status`` or ``status_after_body`` fault: 500, 502, 503,
             504 or 524 (a 503 carries Discord's front-end text: ``reset reason: overflow``
             before the request is handled, ``connection termination`` after).
