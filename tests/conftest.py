@@ -7,7 +7,9 @@ they do. Shared helpers are plain modules (pytest advises against importing conf
 - `tests._files`: write sized or random files, sha256 of bytes and files;
 - `tests._media`: real videos, audio and images made with ffmpeg;
 - `tests._memory`: an in-memory Destination and the small settings pipeline tests run with;
-- `tests._encoder`: a quick, counted stand-in for the real encoder.
+- `tests._encoder`: a quick, counted stand-in for the real encoder;
+- `tests._clock`: the autojumping clock that waits for worker threads, which the
+  ``autojump_clock`` fixture below hands out in place of pytest-trio's.
 
 Hypothesis runs without a per-example deadline: CI and these machines are shared, and a slow
 example is not a failing one (the properties bound their own sizes).
@@ -16,7 +18,10 @@ example is not a failing one (the properties bound their own sizes).
 from __future__ import annotations
 
 import pytest
+import trio.testing
 from hypothesis import settings
+
+from tests._clock import thread_aware_clock
 
 pytest_plugins = ["uploader.testing.pytest_plugin"]
 
@@ -30,3 +35,10 @@ def private_state_home(
 ) -> None:
     """Journals (and their working folders) of each test in its own state directory."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    """pytest-trio's autojumping clock, but one that never jumps while a worker thread runs
+    (a loaded machine must not turn a slow file read into a fired timeout)."""
+    return thread_aware_clock()

@@ -16,6 +16,7 @@ import trio.testing
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests._clock import thread_aware_clock
 from tests._ratelimit import (
     EDIT,
     GLOBAL_429_HEADERS,
@@ -502,7 +503,7 @@ def test_granted_permits_never_exceed_the_learnt_limit(stream: Stream) -> None:
                     for i in range(len(stream.starts)):
                         nursery.start_soon(one, i, limiter)
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    trio.run(main, clock=thread_aware_clock())
     assert server.rejected == 0
     assert sorted(done) == list(range(len(stream.starts)))
     # Cross-check from the accepted times alone: no server window held more than the limit.

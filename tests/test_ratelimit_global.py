@@ -11,6 +11,7 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests._clock import thread_aware_clock
 from tests._ratelimit import (
     MESSAGES,
     WEBHOOK,
@@ -255,7 +256,7 @@ def test_no_second_ever_holds_more_than_the_global_rate(
                 nursery.start_soon(one, route, start, sends, limiter)
 
     if tick is None:
-        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+        trio.run(main, clock=thread_aware_clock())
     else:
         run_with_late_wake_ups(main, tick)
     sent.sort()

@@ -18,6 +18,7 @@ import trio.testing
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests._clock import thread_aware_clock
 from tests._ratelimit import MESSAGES, FakeBucketServer
 from uploader.discord._bucket import UNTAUGHT_LIMIT, UNTAUGHT_WINDOW, Bucket
 from uploader.discord._ratelimit import RateLimitConfig, RateLimiter, open_rate_limiter
@@ -101,7 +102,7 @@ def run(schedule: Schedule) -> FakeBucketServer:
                     for i in range(len(schedule.starts)):
                         nursery.start_soon(one, i, limiter)
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    trio.run(main, clock=thread_aware_clock())
     return server
 
 

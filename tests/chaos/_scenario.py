@@ -27,6 +27,7 @@ import trio
 import trio.testing
 from hypothesis import strategies as st
 
+from tests._clock import thread_aware_clock
 from tests._media import ffmpeg_reading, make_video
 from uploader import (
     Channel,
@@ -325,7 +326,7 @@ def run_scenario(scenario: Scenario, root: Path) -> Observation:
         # ffmpeg's time limits would fire at once under an autojumping clock: real media run
         # on the real clock (their schedules are made cheap in real time, see `_quick`)
         real = any(f.real for f in scenario.files)
-        clock = None if real else trio.testing.MockClock(autojump_threshold=0)
+        clock = None if real else thread_aware_clock()
         observed = trio.run(_run, scenario, folder, before, clock=clock)
         left = tuple(sorted(tmp.iterdir()))
     observed = attrs.evolve(

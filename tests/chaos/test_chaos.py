@@ -28,6 +28,7 @@ import trio.testing
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests._clock import thread_aware_clock
 from tests.chaos._checks import violations
 from tests.chaos._scenario import (
     LONG,
@@ -196,6 +197,6 @@ def test_no_429_is_caused_by_the_client_when_connections_drop(
         for i in range(3):
             (folder / f"m{i:03d}_{j}.png").write_bytes(f"{j}-{i}".encode() * 40)
         folders.append(folder)
-    clock = trio.testing.MockClock(autojump_threshold=0)
+    clock = thread_aware_clock()
     stats = trio.run(_concurrent_uploads, folders, tuple(faults), clock=clock)
     assert stats.client_caused_429s == 0
