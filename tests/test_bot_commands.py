@@ -164,3 +164,12 @@ async def test_gate_refuses_a_busy_user_and_queues_in_arrival_order(
                 pass
     assert started == ["u1", "u2", "u3"]
     assert gate.status("u1").describe() == "Idle: no requests running."
+
+
+def test_a_request_counts_from_its_reservation_not_from_its_slot() -> None:
+    gate = RequestGate(per_user=1, concurrent=1)
+    with gate.reserve("u1"):  # its status message is being posted: not idle
+        assert gate.status("u2").describe() == "0 requests running, 1 waiting; 0 of them yours."
+        with pytest.raises(BusyError), gate.reserve("u1"):
+            pass
+    assert gate.status("u1").describe() == "Idle: no requests running."

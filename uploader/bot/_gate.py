@@ -1,15 +1,16 @@
 """Admission of requests: a per-user limit, then one global queue in arrival order.
 
 A user over ``max_requests_per_user`` is refused at once (`BusyError`, so the reply can say
-so); an admitted request waits its turn for one of ``max_concurrent_requests`` slots, first come
-first served (``trio.CapacityLimiter`` is fair).
+so); a request counts from the moment it is admitted (``status`` never says idle while its
+first message is being posted), then waits its turn for one of ``max_concurrent_requests``
+slots, first come first served (``trio.CapacityLimiter`` is fair).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import attrs
 import trio
@@ -56,15 +57,17 @@ class RequestGate:
 
     def status(self, user_id: str) -> GateStatus:
         """What runs and waits now, and how much of it is ``user_id``'s."""
+        running = self._slots.borrowed_tokens
         return GateStatus(
-            running=self._slots.borrowed_tokens,
-            waiting=self._slots.statistics().tasks_waiting,
+            running=running,
+            waiting=sum(self._admitted.values()) - running,
             yours=self._admitted[user_id],
         )
 
-    @asynccontextmanager
-    async def admit(self, user_id: str) -> AsyncIterator[None]:
-        """Hold a slot for the block; waits in the queue for it.
+    @contextmanager
+    def reserve(self, user_id: str) -> Iterator[trio.CapacityLimiter]:
+        """Count a request from now on (its status message is being posted: it is not idle);
+        the block takes its turn with ``async with`` on the slots it is given.
 
         Raises:
             BusyError: the user already has ``per_user`` requests admitted.
@@ -76,12 +79,22 @@ class RequestGate:
             )
         self._admitted[user_id] += 1
         try:
-            async with self._slots:
-                yield
+            yield self._slots
         finally:
             self._admitted[user_id] -= 1
             if not self._admitted[user_id]:
                 del self._admitted[user_id]
+
+    @asynccontextmanager
+    async def admit(self, user_id: str) -> AsyncIterator[None]:
+        """`reserve`, then hold a slot for the block (waiting in the queue for it).
+
+        Raises:
+            BusyError: the user already has ``per_user`` requests admitted.
+        """
+        with self.reserve(user_id) as slots:
+            async with slots:
+                yield
 
 
 def requests_said(n: int) -> str:

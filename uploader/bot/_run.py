@@ -182,19 +182,30 @@ class Bot:
                 await answer.post("❌ Something went wrong with this request; it was logged.")
 
     async def _upload(self, request: Request, command: UploadCommand, answer: Answer) -> None:
+        try:
+            with self.gate.reserve(request.user_id) as slots:
+                await self._upload_in_turn(request, command, answer, slots)
+        except BusyError as exc:
+            await answer.start(f"❌ {exc}")
+
+    async def _upload_in_turn(
+        self,
+        request: Request,
+        command: UploadCommand,
+        answer: Answer,
+        slots: trio.CapacityLimiter,
+    ) -> None:
         now = self.gate.status(request.user_id)
-        queued = now.running >= self.settings.max_concurrent_requests
+        queued = not slots.available_tokens
         links = f"{len(command.urls)} link{'s' if len(command.urls) != 1 else ''}"
-        waiting = f"⏳ Queued behind {requests_said(now.running + now.waiting)}: {links}"
+        waiting = f"⏳ Queued behind {requests_said(now.running + now.waiting - 1)}: {links}"
         status = await answer.start(waiting if queued else f"⬇️ Downloading {links}...")
         destination = StatusFirst(self.pipeline.destination(answer.target), status)
         try:
-            async with self.gate.admit(request.user_id):
+            async with slots:
                 if queued:
                     await answer.edit(status, f"⬇️ Downloading {links}...")
                 await self._deliver(request, command, answer, destination)
-        except BusyError as exc:
-            await answer.edit(status, f"❌ {exc}")
         except BaseException as exc:
             # the pipeline's status reporter says "stopped" once it has the message; before that
             # (queued, downloading) the message is ours to mark, or it would wait forever
