@@ -456,7 +456,11 @@ async def open_rate_limiter(config: RateLimitConfig | None = None) -> AsyncItera
     """
     try:
         async with trio.open_nursery() as nursery:
-            limiter: RateLimiter = await nursery.start(functools.partial(_run_until_closed, config))
+            # shielded: the actor starts at once, and only a limiter we hold can be closed (a
+            # cancelled start would leave the deaf actor running and this nursery waiting on it)
+            with trio.CancelScope(shield=True):
+                start = functools.partial(_run_until_closed, config)
+                limiter: RateLimiter = await nursery.start(start)
             try:
                 yield limiter
             finally:
