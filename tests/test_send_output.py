@@ -206,3 +206,28 @@ def test_an_unreadable_folder_is_not_counted_as_a_file_not_delivered(tmp_path: P
     lines = out.getvalue().splitlines()
     assert lines[0] == "0 delivered, 0 not delivered, 0 skipped, 1 folder not readable"
     assert f"{tmp_path / 'locked'}" in out.getvalue()  # named by its path
+
+
+def test_the_summary_names_an_unreadable_folder_by_its_path_in_the_folder_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 13 #14/#2: "❌ locked: permission denied" named neither where the folder is nor that
+    # it is one; sent through a link to the folder, every name was bare.
+    real = tmp_path / "media"
+    make_files(real / "sub" / "locked", 1)
+    make_files(real / "sub" / "ok", 1)
+    (tmp_path / "link").symlink_to(real)
+    real_scandir = os.scandir
+
+    def scandir(path: object) -> object:
+        if Path(str(path)).name == "locked":
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)  # type: ignore[call-overload]
+
+    # root can read anything, so a chmod would not stop it: make the denial explicit.
+    monkeypatch.setattr("uploader._detect.os.scandir", scandir)
+    with fake_discord() as served:
+        url = served.call(served.fake.create_webhook)
+        code, _, err = send([str(tmp_path / "link"), "--webhook", url], capsys)
+    assert code == 1
+    assert "uploader: ❌ sub/locked/: permission denied" in err.splitlines()
