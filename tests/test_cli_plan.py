@@ -237,3 +237,20 @@ def test_a_grouping_the_stand_ins_real_sizes_could_change_is_said_to_be_about(tm
     # at their planned ~1-2 MiB the stand-ins pack one way, at the 10 MiB they may reach another
     assert not plan.exact
     assert f"Messages: about {len(plan.batches)} (" in plan_to_text(plan)
+
+
+def test_a_slow_media_check_outlasts_sends_linger_and_the_plan_knows(tmp_path):
+    # send's batcher sends what waits once nothing arrived for its linger (0.5 s): photos
+    # waiting while a song's check (ffprobe) runs longer go alone; plan times its own checks.
+    from uploader import MediaFile, MediaType, Settings
+    from uploader.cli._grouping import predict
+
+    settings = Settings()
+    photos = [MediaFile(tmp_path / f"p{i}.jpg", MIB, MediaType.IMAGE) for i in range(3)]
+    song = MediaFile(tmp_path / "song.mp3", MIB, MediaType.AUDIO)
+    files = (*photos, song)
+    counts = {}
+    for seconds in (0.01, 0.7, 2.0):
+        grouping = predict(files, settings, {}, check_seconds={song.path: seconds})
+        counts[seconds] = ([len(b.files) for b in grouping.batches], grouping.exact)
+    assert counts == {0.01: ([4], True), 0.7: ([3, 1], False), 2.0: ([3, 1], True)}

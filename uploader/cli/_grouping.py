@@ -8,9 +8,11 @@ the heaviest message it can afford while encodes run (at the cost of at most one
 whenever the batcher offers (an encode takes longer than sending a message).
 
 What cannot be known before encoding is the stand-ins' real sizes and the order encodes end
-in. `predict` replays the plan's sizes and expected order, then the extremes (every stand-in at
-its bound, at half its planned size; encodes ending in the walk's order): when they group alike
-the prediction is exact, else it is "about" that many messages.
+in, nor whether a slow media check (a long video's packets are listed) outlasts the batcher's
+linger, which then sends the files that wait. `predict` replays the plan's sizes and expected
+order, then the extremes (every stand-in at its bound, at half its planned size; encodes ending
+in the walk's order; the linger running out before each file whose check was slow here): when
+they group alike the prediction is exact, else it is "about" that many messages.
 """
 
 from __future__ import annotations
@@ -101,16 +103,18 @@ def replay(
     outputs: Callable[[MediaFile], tuple[MediaFile, ...]],
     *,
     never_sent: frozenset[Path] = frozenset(),
+    linger_before: frozenset[Path] = frozenset(),
 ) -> list[UploadBatch]:
     """The messages the live batcher makes of ``files`` (in the walk's order) when the files
     over the limit resolve in ``order`` to ``outputs(file)``, the uploader idle whenever the
-    batcher offers a message. Files in ``never_sent`` are refused before they reach it."""
+    batcher offers a message. Files in ``never_sent`` are refused before they reach it; the
+    batcher's linger runs out while it waits for each file in ``linger_before``."""
     limit, target = settings.file_limit_bytes, settings.compression_target_bytes
     state = BatchAssembler(settings.upload_max_files_per_batch, settings.batch_max_bytes)
     batches: list[UploadBatch] = []
 
-    def take() -> None:  # what the batcher hands the uploader after each input
-        for batch in state.take():
+    def take(*, linger_expired: bool = False) -> None:  # what the batcher hands on
+        for batch in state.take(linger_expired=linger_expired):
             state.record(batch)
             batches.append(batch)
         while (early := state.take_early()) is not None:
@@ -118,6 +122,8 @@ def replay(
             batches.append(early)
 
     for f in files:
+        if f.path in linger_before:
+            take(linger_expired=True)
         if f.path not in never_sent:
             state.add(Pending(f.path, target) if f.size_bytes > limit else Ready(f))
             take()
@@ -140,8 +146,14 @@ def predict(
     compression: Mapping[Path, Entry],
     *,
     never_sent: frozenset[Path] = frozenset(),
+    check_seconds: Mapping[Path, float] | None = None,
 ) -> Grouping:
-    """The messages `send` is expected to make, and whether the unknowns could change them."""
+    """The messages `send` is expected to make, and whether the unknowns could change them.
+
+    ``check_seconds``: how long each file's media check took; `send`'s batcher stops waiting
+    for a file whose check outlasts its linger (expected at one linger, possible from half
+    of it, sure at twice: `send` checks while it encodes).
+    """
     limit, target = settings.file_limit_bytes, settings.compression_target_bytes
     oversized = [f for f in files if f.size_bytes > limit and f.path not in never_sent]
     expected = encode_order(oversized, compression, settings)
@@ -149,13 +161,23 @@ def predict(
     def at(scale: float) -> Callable[[MediaFile], tuple[MediaFile, ...]]:
         return lambda f: stand_ins(f, compression.get(f.path), target, scale)
 
-    best = replay(files, settings, expected, at(1.0), never_sent=never_sent)
-    if not oversized:
-        return Grouping(tuple(best), True)
-    extremes = [
-        replay(files, settings, expected, at(float("inf")), never_sent=never_sent),
-        replay(files, settings, expected, at(0.5), never_sent=never_sent),
-        replay(files, settings, oversized, at(1.0), never_sent=never_sent),
-    ]
+    linger = settings.upload_linger_seconds
+    seconds = check_seconds or {}
+
+    def slower(share: float) -> frozenset[Path]:
+        return frozenset(p for p, s in seconds.items() if s >= share * linger)
+
+    def run(order: Sequence[MediaFile], scale: float, late: frozenset[Path]) -> list[UploadBatch]:
+        return replay(files, settings, order, at(scale), never_sent=never_sent, linger_before=late)
+
+    late = slower(1.0)
+    best = run(expected, 1.0, late)
+    extremes = [run(expected, 1.0, slower(share)) for share in (0.5, 2.0)]
+    if oversized:
+        extremes += [
+            run(expected, float("inf"), late),
+            run(expected, 0.5, late),
+            run(oversized, 1.0, late),
+        ]
     exact = all(_groups(other) == _groups(best) for other in extremes)
     return Grouping(tuple(best), exact)

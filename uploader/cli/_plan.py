@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,14 +86,18 @@ def build_plan(
     compression: dict[Path, EncodePlan | str] | None = None,
     *,
     tools_missing: bool = False,
+    check_seconds: Mapping[Path, float] | None = None,
 ) -> Plan:
     """Plan the messages as `send` will make them (`predict`); a file that cannot be
     compressed (``compression`` says why) is left out of the messages, and without ffmpeg no
-    file over the limit reaches the batcher at all."""
+    file over the limit reaches the batcher at all. ``check_seconds``: how long each file's
+    media check took (a slow one may outlast `send`'s linger)."""
     compression = compression or {}
     oversized = tuple(f for f in scan.files if f.size_bytes > settings.file_limit_bytes)
     never_sent = frozenset(f.path for f in oversized) if tools_missing else frozenset()
-    grouping = predict(scan.files, settings, compression, never_sent=never_sent)
+    grouping = predict(
+        scan.files, settings, compression, never_sent=never_sent, check_seconds=check_seconds or {}
+    )
     return Plan(directory, settings, scan, oversized, grouping.batches, compression, grouping.exact)
 
 
@@ -113,14 +118,18 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def check_media(scan: ScanResult, settings: Settings) -> ScanResult:
-    """The scan with what `send`'s media check would skip moved to the issues."""
+async def check_media(scan: ScanResult, settings: Settings) -> tuple[ScanResult, dict[Path, float]]:
+    """The scan with what `send`'s media check would skip moved to the issues, and how long
+    each file's check took here (`send`'s batcher may stop waiting for a slow one)."""
     checked: dict[Path, Checked] = {}
+    seconds: dict[Path, float] = {}
     limiter = trio.CapacityLimiter(CHECKS_AT_ONCE)
 
     async def check(file: MediaFile) -> None:
         async with limiter:
+            began = trio.current_time()
             checked[file.path] = await check_file(file, settings)
+            seconds[file.path] = trio.current_time() - began
 
     if settings.upload_check_media:
         async with trio.open_nursery() as nursery:
@@ -128,20 +137,22 @@ async def check_media(scan: ScanResult, settings: Settings) -> ScanResult:
                 if needs_check(f):
                     nursery.start_soon(check, f)
     refused = [c.event for c in checked.values() if not isinstance(c.event, MediaFile)]
-    if not refused:
-        return scan
-    gone = {i.path for i in refused}
-    files = tuple(f for f in scan.files if f.path not in gone)
-    return attrs.evolve(scan, files=files, issues=(*scan.issues, *refused))
+    if refused:
+        gone = {i.path for i in refused}
+        files = tuple(f for f in scan.files if f.path not in gone)
+        scan = attrs.evolve(scan, files=files, issues=(*scan.issues, *refused))
+    return scan, seconds
 
 
 async def make_plan(directory: Path, settings: Settings) -> Plan:
     """Scan ``directory`` and plan the messages and each oversized file's encode."""
-    scan = await check_media(await scan_media(directory, settings), settings)
+    scan, seconds = await check_media(await scan_media(directory, settings), settings)
     oversized = tuple(f for f in scan.files if f.size_bytes > settings.file_limit_bytes)
     compression = await plan_compression(oversized, settings)
     missing = bool(missing_tools(settings))
-    return build_plan(directory, scan, settings, compression, tools_missing=missing)
+    return build_plan(
+        directory, scan, settings, compression, tools_missing=missing, check_seconds=seconds
+    )
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -250,8 +261,8 @@ def plan_to_text(plan: Plan) -> str:
     )
     if not plan.exact:
         lines.append(
-            "  (how the compressed files group depends on their real sizes and which encode"
-            " ends first)"
+            "  (send may group them otherwise: that depends on the compressed files' real sizes,"
+            " which encode ends first, and how long each video or song takes to check)"
         )
     compressed = set(plan.needs_compression)
     originals = {f.path for f in compressed}
