@@ -139,24 +139,34 @@ def test_one_media_file_is_singular(tmp_path, capsys):
 # issue 13 #12: the plan is what send will do.
 
 
-def test_plan_groups_files_as_send_does(tmp_path, capsys, monkeypatch):
-    from tests.test_send_cli import fake_discord
-
+def plain_send_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """send as plan sees it: no status message, no journal, limits from the command line."""
     for name in ("DISCORD_WEBHOOK_URL", "UPLOAD_FILE_LIMIT_MB", "UPLOAD_MAX_FILES_PER_BATCH"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("UPLOAD_ENABLE_PROGRESS_UPDATES", "false")
-    monkeypatch.setenv("UPLOAD_CHECK_MEDIA", "false")
+    monkeypatch.setenv("UPLOAD_RESUME", "false")
+
+
+def sent_groups(argv: list[str]) -> list[list[str]]:
+    """`uploader send ARGV --webhook` to a fresh fake: each message's attachment names."""
+    from tests.test_send_cli import fake_discord
+
+    with fake_discord() as served:
+        url = served.call(served.fake.create_webhook)
+        assert main(["send", *argv, "--webhook", url]) == 0
+        messages = served.call(lambda: list(served.fake.messages))
+    return [[a.filename for a in m.attachments] for m in messages]
+
+
+def test_plan_groups_files_as_send_does(tmp_path, capsys, monkeypatch):
+    plain_send_env(monkeypatch)
     folder = tmp_path / "in"
     folder.mkdir()
     for i in range(24):
         (folder / f"{i:02}.jpg").write_bytes(b"\xff\xd8" * (i * 200_000 + 500))
     assert main(["plan", str(folder), "--json"]) == 0
     planned = [len(m["files"]) for m in json.loads(capsys.readouterr().out)["messages"]]
-    with fake_discord() as served:
-        url = served.call(served.fake.create_webhook)
-        assert main(["send", str(folder), "--webhook", url]) == 0
-        sent = served.call(lambda: [len(m.attachments) for m in served.fake.messages])
-    assert planned == sent
+    assert planned == [len(names) for names in sent_groups([str(folder)])]
 
 
 def test_stand_ins_count_at_their_planned_size_and_a_big_message_is_marked(tmp_path, capsys):
@@ -190,12 +200,8 @@ def test_plan_groups_compressed_files_as_send_does(tmp_path, capsys, monkeypatch
     # Issue 13 #12: plan said 1 message for this folder (every file together), send made 2
     # (the idle uploader takes the photos and the song while the video encodes).
     from tests._media import make_audio, make_jpeg, make_video
-    from tests.test_send_cli import fake_discord
 
-    for name in ("DISCORD_WEBHOOK_URL", "UPLOAD_FILE_LIMIT_MB", "UPLOAD_MAX_FILES_PER_BATCH"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("UPLOAD_ENABLE_PROGRESS_UPDATES", "false")
-    monkeypatch.setenv("UPLOAD_RESUME", "false")
+    plain_send_env(monkeypatch)
     folder = tmp_path / "in"
     (folder / "photos").mkdir(parents=True)
     make_video(folder.joinpath("clip.mp4"), 4, 320, 240, noisy=True)
@@ -207,11 +213,7 @@ def test_plan_groups_compressed_files_as_send_does(tmp_path, capsys, monkeypatch
     assert main(["plan", str(folder), "--json", *limit]) == 0
     doc = json.loads(capsys.readouterr().out)
     planned = [[Path(p).name for p in m["files"]] for m in doc["messages"]]
-    with fake_discord() as served:
-        url = served.call(served.fake.create_webhook)
-        assert main(["send", str(folder), "--webhook", url, *limit]) == 0
-        messages = served.call(lambda: list(served.fake.messages))
-    sent = [[_sent_as_planned(a.filename) for a in m.attachments] for m in messages]
+    sent = [[_sent_as_planned(n) for n in names] for names in sent_groups([str(folder), *limit])]
     assert planned == sent
     assert len(sent) == 2 and doc["summary"]["messages_exact"] is True
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests._files import deny_folders
 from tests.test_send_cli import HOOK, clean_env, fake_discord, make_files, send
 from uploader._settings import Settings
 from uploader.testing import Fault, open_fake_discord
@@ -217,15 +218,7 @@ def test_the_summary_names_an_unreadable_folder_by_its_path_in_the_folder_sent(
     make_files(real / "sub" / "locked", 1)
     make_files(real / "sub" / "ok", 1)
     (tmp_path / "link").symlink_to(real)
-    real_scandir = os.scandir
-
-    def scandir(path: object) -> object:
-        if Path(str(path)).name == "locked":
-            raise PermissionError(13, "Permission denied")
-        return real_scandir(path)  # type: ignore[call-overload]
-
-    # root can read anything, so a chmod would not stop it: make the denial explicit.
-    monkeypatch.setattr("uploader._detect.os.scandir", scandir)
+    deny_folders(monkeypatch, "locked")
     with fake_discord() as served:
         url = served.call(served.fake.create_webhook)
         code, _, err = send([str(tmp_path / "link"), "--webhook", url], capsys)
