@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -41,3 +42,18 @@ def write_data(path: Path, data: bytes) -> str:
 def write_random(path: Path, size: int) -> str:
     """``size`` random bytes at ``path`` (no two files alike); returns their sha256."""
     return write_data(path, os.urandom(size))
+
+
+def deny_folders(monkeypatch: Any, name: str) -> None:
+    """Make every folder called ``name`` unreadable to the detector (permission denied).
+
+    Root can read anything, so a chmod would not stop it: the denial is made explicit.
+    """
+    real_scandir = os.scandir
+
+    def scandir(path: object) -> object:
+        if Path(str(path)).name == name:
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("uploader._detect.os.scandir", scandir)

@@ -45,6 +45,7 @@ def test_plan_json_has_every_fact(folder: Path, capsys: pytest.CaptureFixture[st
         "needs_compression": 1,
         "issues": 2,
         "messages": 2,
+        "messages_exact": True,
     }
     files = {f["path"]: f for f in doc["files"]}  # type: ignore[attr-defined]
     assert files["big.mp4"]["needs_compression"] is True
@@ -138,29 +139,39 @@ def test_one_media_file_is_singular(tmp_path, capsys):
 # issue 13 #12: the plan is what send will do.
 
 
-def test_plan_groups_files_as_send_does(tmp_path, capsys, monkeypatch):
-    from tests.test_send_cli import fake_discord
-
+def plain_send_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """send as plan sees it: no status message, no journal, limits from the command line."""
     for name in ("DISCORD_WEBHOOK_URL", "UPLOAD_FILE_LIMIT_MB", "UPLOAD_MAX_FILES_PER_BATCH"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("UPLOAD_ENABLE_PROGRESS_UPDATES", "false")
-    monkeypatch.setenv("UPLOAD_CHECK_MEDIA", "false")
+    monkeypatch.setenv("UPLOAD_RESUME", "false")
+
+
+def sent_groups(argv: list[str]) -> list[list[str]]:
+    """`uploader send ARGV --webhook` to a fresh fake: each message's attachment names."""
+    from tests.test_send_cli import fake_discord
+
+    with fake_discord() as served:
+        url = served.call(served.fake.create_webhook)
+        assert main(["send", *argv, "--webhook", url]) == 0
+        messages = served.call(lambda: list(served.fake.messages))
+    return [[a.filename for a in m.attachments] for m in messages]
+
+
+def test_plan_groups_files_as_send_does(tmp_path, capsys, monkeypatch):
+    plain_send_env(monkeypatch)
     folder = tmp_path / "in"
     folder.mkdir()
     for i in range(24):
         (folder / f"{i:02}.jpg").write_bytes(b"\xff\xd8" * (i * 200_000 + 500))
     assert main(["plan", str(folder), "--json"]) == 0
     planned = [len(m["files"]) for m in json.loads(capsys.readouterr().out)["messages"]]
-    with fake_discord() as served:
-        url = served.call(served.fake.create_webhook)
-        assert main(["send", str(folder), "--webhook", url]) == 0
-        sent = served.call(lambda: [len(m.attachments) for m in served.fake.messages])
-    assert planned == sent
+    assert planned == [len(names) for names in sent_groups([str(folder)])]
 
 
 def test_stand_ins_count_at_their_planned_size_and_a_big_message_is_marked(tmp_path, capsys):
     from uploader import MediaFile, MediaType, Settings
-    from uploader.cli._plan import simulate_send
+    from uploader.cli._grouping import predict
     from uploader.compress import EncodePlan
 
     settings = Settings(upload_file_limit_mb=10)
@@ -169,12 +180,79 @@ def test_stand_ins_count_at_their_planned_size_and_a_big_message_is_marked(tmp_p
     small = [MediaFile(tmp_path / f"{i}.jpg", 6 * MIB, MediaType.IMAGE) for i in range(3)]
     plan = EncodePlan(MediaType.VIDEO, "libx264", "mp4", target, target, 1000, 20.0, video_kbps=800)
     assert plan.planned_bytes < 3 * MIB
-    batches = simulate_send((big, *small), settings, {big.path: plan})
-    # at its target (~10 MiB) the stand-in would need a message of its own; at ~2 MiB it fits
-    assert len(batches) == 1 and sum(len(b.files) for b in batches) == 4
+    # the three photos go while the video encodes (the uploader is idle), then the stand-in
+    grouping = predict((big, *small), settings, {big.path: plan})
+    assert [len(b.files) for b in grouping.batches] == [3, 1] and grouping.exact
     (tmp_path / "huge.jpg").write_bytes(b"\xff\xd8")
     with open(tmp_path / "huge.jpg", "r+b") as f:
         f.truncate(60 * MIB)
     assert main(["plan", str(tmp_path), "--limit-mb", "100"]) == 0
     out = capsys.readouterr().out
     assert "60.0 MiB (alone: over the 24.9 MiB a message carries): huge.jpg" in out
+
+
+def _sent_as_planned(name: str) -> str:
+    """The user's file name an attachment stands for (``clip.compressed.mp4``: ``clip.mp4``)."""
+    return name.replace(".compressed", "")
+
+
+def test_plan_groups_compressed_files_as_send_does(tmp_path, capsys, monkeypatch):
+    # Issue 13 #12: plan said 1 message for this folder (every file together), send made 2
+    # (the idle uploader takes the photos and the song while the video encodes).
+    from tests._media import make_audio, make_jpeg, make_video
+
+    plain_send_env(monkeypatch)
+    folder = tmp_path / "in"
+    (folder / "photos").mkdir(parents=True)
+    make_video(folder.joinpath("clip.mp4"), 4, 320, 240, noisy=True)
+    for i in range(4):
+        make_jpeg(folder / "photos" / f"p{i}.jpg", 160 + 16 * i, 120)
+    make_audio(folder / "song.mp3", 2, kbps=64)
+    limit = ["--limit-mb", "0.3"]
+    assert (folder / "clip.mp4").stat().st_size > 0.3 * MIB > (folder / "song.mp3").stat().st_size
+    assert main(["plan", str(folder), "--json", *limit]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    planned = [[Path(p).name for p in m["files"]] for m in doc["messages"]]
+    sent = [[_sent_as_planned(n) for n in names] for names in sent_groups([str(folder), *limit])]
+    assert planned == sent
+    assert len(sent) == 2 and doc["summary"]["messages_exact"] is True
+
+
+def test_a_grouping_the_stand_ins_real_sizes_could_change_is_said_to_be_about(tmp_path):
+    from uploader import MediaFile, MediaType, Settings
+    from uploader._detect import ScanResult
+    from uploader.cli._plan import build_plan, plan_to_text
+    from uploader.compress import EncodePlan
+
+    settings = Settings(upload_file_limit_mb=10, compression_max_concurrent=1)
+    target = settings.compression_target_bytes
+    sizes = {"a.mp4": 15, "b.jpg": 9, "c.mp4": 11, "d.mp4": 29}
+    files = [MediaFile(tmp_path / n, s * MIB, MediaType.VIDEO) for n, s in sizes.items()]
+    seconds = {"a.mp4": 20.0, "c.mp4": 10.0, "d.mp4": 10.0}
+    plans = {
+        tmp_path / n: EncodePlan(
+            MediaType.VIDEO, "libx264", "mp4", target, target, 0, s, 1000, scale=(640, 360)
+        )
+        for n, s in seconds.items()
+    }
+    plan = build_plan(tmp_path, ScanResult(tuple(files), ()), settings, plans)
+    # at their planned ~1-2 MiB the stand-ins pack one way, at the 10 MiB they may reach another
+    assert not plan.exact
+    assert f"Messages: about {len(plan.batches)} (" in plan_to_text(plan)
+
+
+def test_a_slow_media_check_outlasts_sends_linger_and_the_plan_knows(tmp_path):
+    # send's batcher sends what waits once nothing arrived for its linger (0.5 s): photos
+    # waiting while a song's check (ffprobe) runs longer go alone; plan times its own checks.
+    from uploader import MediaFile, MediaType, Settings
+    from uploader.cli._grouping import predict
+
+    settings = Settings()
+    photos = [MediaFile(tmp_path / f"p{i}.jpg", MIB, MediaType.IMAGE) for i in range(3)]
+    song = MediaFile(tmp_path / "song.mp3", MIB, MediaType.AUDIO)
+    files = (*photos, song)
+    counts = {}
+    for seconds in (0.01, 0.7, 2.0):
+        grouping = predict(files, settings, {}, check_seconds={song.path: seconds})
+        counts[seconds] = ([len(b.files) for b in grouping.batches], grouping.exact)
+    assert counts == {0.01: ([4], True), 0.7: ([3, 1], False), 2.0: ([3, 1], True)}

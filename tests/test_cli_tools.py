@@ -47,7 +47,14 @@ def test_send_warns_once_and_names_the_file_it_could_not_compress(
     assert code == 1
     assert (out + err).count("apt-get install ffmpeg") == 1
     assert err.startswith("uploader send: warning: '/nowhere/ffmpeg' and '/nowhere/ffprobe'")
-    assert f"{folder / 'big.mp4'}: not compressed: '/nowhere/ffprobe' is not installed" in out
+    # no encode starts, so none is claimed (issue 13 #9): the file is named once, with why
+    assert "compressing" not in err
+    reason = (
+        "too large for the 1.0 MiB limit, and '/nowhere/ffmpeg' is not installed to compress it"
+    )
+    assert f"failed: {folder / 'big.mp4'}: {reason}" in out
+    assert f"uploader: failed {folder / 'big.mp4'}: {reason}" in err
+    assert f"❌ big.mp4: {reason}" in err
 
 
 @pytest.mark.usefixtures("no_ffmpeg")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests._files import write_sized
+from tests._files import deny_folders, write_sized
 from uploader import (
     MediaFile,
     MediaType,
@@ -115,15 +115,7 @@ async def test_an_unreadable_directory_is_reported_and_the_walk_goes_on(
     write_sized(tmp_path / "a" / "one.jpg")
     write_sized(tmp_path / "locked" / "two.jpg")
     write_sized(tmp_path / "z" / "three.jpg")
-    real_scandir = os.scandir
-
-    def scandir(path: object) -> object:
-        if Path(str(path)).name == "locked":
-            raise PermissionError(13, "Permission denied")
-        return real_scandir(path)  # type: ignore[call-overload]
-
-    # root can read anything, so a chmod would not stop it: make the denial explicit.
-    monkeypatch.setattr("uploader._detect.os.scandir", scandir)
+    deny_folders(monkeypatch, "locked")
     scan = await scan_media(tmp_path)
     assert rel(tmp_path, scan.files) == ["a/one.jpg", "z/three.jpg"]
     assert scan.issues == (UnreadablePath(tmp_path / "locked", "permission denied"),)

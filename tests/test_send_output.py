@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests._files import deny_folders
 from tests.test_send_cli import HOOK, clean_env, fake_discord, make_files, send
 from uploader._settings import Settings
 from uploader.testing import Fault, open_fake_discord
@@ -206,3 +207,20 @@ def test_an_unreadable_folder_is_not_counted_as_a_file_not_delivered(tmp_path: P
     lines = out.getvalue().splitlines()
     assert lines[0] == "0 delivered, 0 not delivered, 0 skipped, 1 folder not readable"
     assert f"{tmp_path / 'locked'}" in out.getvalue()  # named by its path
+
+
+def test_the_summary_names_an_unreadable_folder_by_its_path_in_the_folder_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 13 #14/#2: "❌ locked: permission denied" named neither where the folder is nor that
+    # it is one; sent through a link to the folder, every name was bare.
+    real = tmp_path / "media"
+    make_files(real / "sub" / "locked", 1)
+    make_files(real / "sub" / "ok", 1)
+    (tmp_path / "link").symlink_to(real)
+    deny_folders(monkeypatch, "locked")
+    with fake_discord() as served:
+        url = served.call(served.fake.create_webhook)
+        code, _, err = send([str(tmp_path / "link"), "--webhook", url], capsys)
+    assert code == 1
+    assert "uploader: ❌ sub/locked/: permission denied" in err.splitlines()

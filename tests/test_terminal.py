@@ -219,3 +219,23 @@ async def test_a_warning_logged_while_the_bars_are_live_is_printed_above_them(
     assert "uploader: status message given up: Discord is down" in console.export_text()
     assert "status message given up" not in capsys.readouterr().err  # not across the bars
     assert "after the bars" not in console.export_text()
+
+
+def test_bars_name_files_by_their_path_in_the_folder_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 13 #3: the label was the absolute path cut in the middle, so two clips of one name
+    # in different folders looked alike; named from the folder sent, they keep apart.
+    from uploader.cli._common import progress_reporter
+
+    root = Path("/home/someone/Downloads/a rather long folder name/with more inside it")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    r = progress_reporter(False, summary=False, root=root)
+    assert isinstance(r, TerminalReporter)
+    for folder in ("trip", "party"):
+        clip = MediaFile(root / folder / "clip.mp4", 32 * MIB, MediaType.VIDEO)
+        r.handle(CompressionStarted(clip, 10 * MIB))
+    rows = frame(r, 80)
+    assert any("🗜️ trip/clip.mp4 " in row for row in rows), rows
+    assert any("🗜️ party/clip.mp4 " in row for row in rows), rows
+    r.stop()

@@ -6,6 +6,7 @@ The collector is one consumer of the pipeline's event stream (the reporters are 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -242,11 +243,26 @@ GROUPED = 3
 def shown_path(path: Path, root: Path | None) -> str:
     """``path`` as the summary names it: relative to the folder sent (no local folders)."""
     if root is not None:
-        # one spelling for both (the folder may be given relative, files found absolute)
-        path, root = Path(os.path.abspath(path)), Path(os.path.abspath(root))
-        if path.is_relative_to(root) and path != root:
-            return printable(path.relative_to(root))
+        # one spelling for both (the folder may be given relative, files found absolute), and
+        # the folder's real path too: the walk finds files under it when it was named by a link
+        path = Path(os.path.abspath(path))
+        for base in _spellings(Path(root)):
+            if path.is_relative_to(base) and path != base:
+                return printable(path.relative_to(base))
     return printable(path.name)
+
+
+@functools.lru_cache(maxsize=16)
+def _spellings(root: Path) -> tuple[Path, ...]:
+    given, real = Path(os.path.abspath(root)), Path(os.path.realpath(root))
+    return (given,) if given == real else (given, real)
+
+
+def _named(outcome: FileOutcome, root: Path | None) -> str:
+    """A failed path as the summary names it; a folder (one that could not be read) ends in /."""
+    name = shown_path(outcome.path, root)
+    folder = outcome.size_bytes == 0 and outcome.path.is_dir()  # only unread paths have no size
+    return f"{name}/" if folder else name
 
 
 def _heading(delivered: int, media: int, unreadable: int) -> str:
@@ -276,7 +292,7 @@ def _failure_lines(failed: Sequence[FileOutcome], root: Path | None) -> list[str
         mark = "❓" if o.status is FileStatus.UNCERTAIN else "❌"
         run_wide = o.reason.startswith(STOPPED) and counts[key] > 1
         if counts[key] <= GROUPED and not run_wide:
-            lines.append(f"{mark} {shown_path(o.path, root)}: {printable(o.reason)}")
+            lines.append(f"{mark} {_named(o, root)}: {printable(o.reason)}")
         elif key not in said:
             said.add(key)
             verb = "may have been posted" if o.status is FileStatus.UNCERTAIN else "not sent"

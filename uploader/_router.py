@@ -7,6 +7,8 @@ pool's results on to the batcher. Both announce what happened on the run's one e
 
 from __future__ import annotations
 
+import shutil
+
 import attrs
 import trio
 
@@ -24,6 +26,7 @@ from ._ledger import Ledger
 from ._models import (
     DetectorEvent,
     MediaFile,
+    format_size,
 )
 from ._results import failure, reason_of, user_path
 from ._run import Run
@@ -60,6 +63,15 @@ class Router:
 
     run: Run
     ledger: Ledger = attrs.Factory(Ledger)
+    _missing: list[str] | None = None
+
+    def missing_tool(self) -> str | None:
+        """The program compressing needs and cannot find (ffmpeg, ffprobe), looked up once."""
+        if self._missing is None:
+            s = self.run.settings
+            programs = (s.compression_ffmpeg_path, s.compression_ffprobe_path)
+            self._missing = [p for p in programs if shutil.which(p) is None]
+        return self._missing[0] if self._missing else None
 
     async def route(
         self,
@@ -107,6 +119,14 @@ class Router:
             return
         if self.run.stopped is not None:
             await events.send(failure(file.path, self.run.stopped, stopped=True))
+            return
+        missing = self.missing_tool()
+        if missing is not None:  # said once up front by the command line; no encode starts
+            limit = format_size(self.run.file_limit_bytes)
+            reason = (
+                f"too large for the {limit} limit, and {missing!r} is not installed to compress it"
+            )
+            await events.send(failure(file.path, reason))
             return
         target = self.run.compression_target_bytes
         await batcher.send(Pending(file.path, target))

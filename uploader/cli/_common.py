@@ -107,15 +107,18 @@ def require_file(path: Path) -> None:
         raise UsageError(f"{path}: not a regular file")
 
 
-def progress_reporter(quiet: bool, *, summary: bool = True) -> ProgressArg:
+def progress_reporter(
+    quiet: bool, *, summary: bool = True, root: Path | None = None
+) -> ProgressArg:
     """Bars on a terminal, plain ``uploader: ...`` lines on stderr otherwise, none if ``quiet``.
 
     ``summary=False``: the bars end without the summary (the command prints its own result).
+    ``root``: the folder sent, which the bars name files relative to.
     """
     if quiet:
         return None
     if sys.stderr.isatty():
-        return TerminalReporter(summary=summary)
+        return TerminalReporter(summary=summary, root=root)
     return LineReporter(lambda line: print(f"uploader: {line}", file=sys.stderr, flush=True))
 
 

@@ -143,7 +143,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> bool:
                 folder,
                 target,
                 settings=settings,
-                progress=progress_reporter(False),
+                progress=progress_reporter(False, root=folder),
                 api_base=fake.api_base if not args.webhook else None,
                 platform="Demo",
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from .._batching import AllFound, BatchAssembler, Pending, Ready, Resolved
 from .._detect import ScanResult, scan_media
 from .._errors import UploaderError
 from .._media_check import CHECKS_AT_ONCE, Checked, check_file, needs_check
@@ -27,7 +27,8 @@ from .._models import (
 from .._settings import Settings
 from ..compress import EncodePlan, FFmpegNotFoundError, describe_compression
 from ._common import EXIT_OK, add_limit_mb, require_directory, run_trio
-from ._tools import warn_missing_tools
+from ._grouping import predict
+from ._tools import missing_tools, warn_missing_tools
 
 if TYPE_CHECKING:
     from ._common import Subcommands
@@ -54,9 +55,11 @@ class Plan:
     settings: Settings
     scan: ScanResult
     needs_compression: tuple[MediaFile, ...]
-    batches: tuple[Any, ...]
+    batches: tuple[UploadBatch, ...]
     compression: dict[Path, EncodePlan | str] = attrs.field(factory=dict)
     """Per oversized file: its encode plan, or why it cannot be compressed."""
+    exact: bool = True
+    """False when the stand-ins' real sizes or encode order could group them otherwise."""
 
 
 async def plan_compression(
@@ -76,64 +79,26 @@ async def plan_compression(
     return plans
 
 
-def stand_ins(
-    file: MediaFile, entry: EncodePlan | str | None, target: int
-) -> tuple[MediaFile, ...]:
-    """What compressing ``file`` is expected to give: its parts at their planned size (the
-    target when unknown), or nothing when it cannot be compressed."""
-    if isinstance(entry, str):
-        return ()
-    parts, size = (1, target) if entry is None else (entry.parts, min(entry.planned_bytes, target))
-    return tuple(
-        MediaFile(
-            file.path, size, entry.kind if entry else file.media_type, original_path=file.path
-        )
-        for _ in range(parts)
-    )
-
-
-def simulate_send(
-    files: tuple[MediaFile, ...], settings: Settings, compression: dict[Path, EncodePlan | str]
-) -> list[UploadBatch]:
-    """The messages `send` makes of ``files``: its streaming batcher fed in the walk's order,
-    files over the limit pending until their encodes end (in order, at their planned size).
-
-    Pure. Exact when the uploader keeps up and nothing is refused; a busy uploader or stand-ins
-    of another size than planned can change the grouping, never the files.
-    """
-    limit, target = settings.file_limit_bytes, settings.compression_target_bytes
-    state = BatchAssembler(settings.upload_max_files_per_batch, settings.batch_max_bytes)
-    batches: list[UploadBatch] = []
-
-    def take() -> None:
-        for batch in state.take():
-            state.record(batch)
-            batches.append(batch)
-
-    oversized = [f for f in files if f.size_bytes > limit]
-    for f in files:
-        state.add(Pending(f.path, target) if f.size_bytes > limit else Ready(f))
-        take()
-    state.add(AllFound())
-    take()
-    for f in oversized:
-        state.add(Resolved(f.path, stand_ins(f, compression.get(f.path), target)))
-        take()
-    return batches
-
-
 def build_plan(
     directory: Path,
     scan: ScanResult,
     settings: Settings,
     compression: dict[Path, EncodePlan | str] | None = None,
+    *,
+    tools_missing: bool = False,
+    check_seconds: Mapping[Path, float] | None = None,
 ) -> Plan:
-    """Plan the messages as `send` will make them (`simulate_send`); a file that cannot be
-    compressed (``compression`` says why) is left out of the messages."""
+    """Plan the messages as `send` will make them (`predict`); a file that cannot be
+    compressed (``compression`` says why) is left out of the messages, and without ffmpeg no
+    file over the limit reaches the batcher at all. ``check_seconds``: how long each file's
+    media check took (a slow one may outlast `send`'s linger)."""
     compression = compression or {}
     oversized = tuple(f for f in scan.files if f.size_bytes > settings.file_limit_bytes)
-    batches = simulate_send(scan.files, settings, compression)
-    return Plan(directory, settings, scan, oversized, tuple(batches), compression)
+    never_sent = frozenset(f.path for f in oversized) if tools_missing else frozenset()
+    grouping = predict(
+        scan.files, settings, compression, never_sent=never_sent, check_seconds=check_seconds or {}
+    )
+    return Plan(directory, settings, scan, oversized, grouping.batches, compression, grouping.exact)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,14 +118,18 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def check_media(scan: ScanResult, settings: Settings) -> ScanResult:
-    """The scan with what `send`'s media check would skip moved to the issues."""
+async def check_media(scan: ScanResult, settings: Settings) -> tuple[ScanResult, dict[Path, float]]:
+    """The scan with what `send`'s media check would skip moved to the issues, and how long
+    each file's check took here (`send`'s batcher may stop waiting for a slow one)."""
     checked: dict[Path, Checked] = {}
+    seconds: dict[Path, float] = {}
     limiter = trio.CapacityLimiter(CHECKS_AT_ONCE)
 
     async def check(file: MediaFile) -> None:
         async with limiter:
+            began = trio.current_time()
             checked[file.path] = await check_file(file, settings)
+            seconds[file.path] = trio.current_time() - began
 
     if settings.upload_check_media:
         async with trio.open_nursery() as nursery:
@@ -168,19 +137,22 @@ async def check_media(scan: ScanResult, settings: Settings) -> ScanResult:
                 if needs_check(f):
                     nursery.start_soon(check, f)
     refused = [c.event for c in checked.values() if not isinstance(c.event, MediaFile)]
-    if not refused:
-        return scan
-    gone = {i.path for i in refused}
-    files = tuple(f for f in scan.files if f.path not in gone)
-    return attrs.evolve(scan, files=files, issues=(*scan.issues, *refused))
+    if refused:
+        gone = {i.path for i in refused}
+        files = tuple(f for f in scan.files if f.path not in gone)
+        scan = attrs.evolve(scan, files=files, issues=(*scan.issues, *refused))
+    return scan, seconds
 
 
 async def make_plan(directory: Path, settings: Settings) -> Plan:
     """Scan ``directory`` and plan the messages and each oversized file's encode."""
-    scan = await check_media(await scan_media(directory, settings), settings)
+    scan, seconds = await check_media(await scan_media(directory, settings), settings)
     oversized = tuple(f for f in scan.files if f.size_bytes > settings.file_limit_bytes)
     compression = await plan_compression(oversized, settings)
-    return build_plan(directory, scan, settings, compression)
+    missing = bool(missing_tools(settings))
+    return build_plan(
+        directory, scan, settings, compression, tools_missing=missing, check_seconds=seconds
+    )
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -246,6 +218,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "needs_compression": len(plan.needs_compression),
             "issues": len(plan.scan.issues),
             "messages": len(plan.batches),
+            "messages_exact": plan.exact,
         },
     }
 
@@ -281,10 +254,16 @@ def plan_to_text(plan: Plan) -> str:
         if issues:
             lines.append(f"{kind.capitalize()}: {len(issues)}")
             lines.extend(f"  {_rel(i.path, root)}: {i.reason}" for i in issues)
+    about = "" if plan.exact else "about "
     lines.append(
-        f"Messages: {len(plan.batches)} (at most {s.upload_max_files_per_batch} files and"
+        f"Messages: {about}{len(plan.batches)} (at most {s.upload_max_files_per_batch} files and"
         f" {format_size(s.batch_max_bytes)} each)"
     )
+    if not plan.exact:
+        lines.append(
+            "  (send may group them otherwise: that depends on the compressed files' real sizes,"
+            " which encode ends first, and how long each video or song takes to check)"
+        )
     compressed = set(plan.needs_compression)
     originals = {f.path for f in compressed}
     for n, batch in enumerate(plan.batches, 1):

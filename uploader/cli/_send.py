@@ -162,7 +162,8 @@ def run_send(args: argparse.Namespace) -> int:
     settings = _settings(args)
     warn_missing_tools("send", settings)
     collector = Collector()  # what is known if the run is interrupted
-    reporters = [_Taker(collector), *as_reporters(progress_reporter(args.json, summary=False))]
+    progress = progress_reporter(args.json, summary=False, root=args.directory)
+    reporters = [_Taker(collector), *as_reporters(progress)]
     try:
         result = run_trio(
             lambda: upload_directory(

@@ -39,6 +39,7 @@ from .._events import (
     UploadDone,
 )
 from .._models import format_size, printable
+from .._results import shown_path
 from ..compress import CompressionProgress
 from ._lines import Narrator
 
@@ -117,11 +118,16 @@ class TerminalReporter:
     Args:
         console: the rich Console to draw on (stderr by default).
         summary: print the run's summary when it ends (the CLI prints its own on stdout).
+        root: the folder sent: bars name files by their path in it (two folders may hold the
+            same name); without it, by their full path.
     """
 
-    def __init__(self, console: Console | None = None, *, summary: bool = True) -> None:
+    def __init__(
+        self, console: Console | None = None, *, summary: bool = True, root: Path | None = None
+    ) -> None:
         self.console = console or Console(stderr=True)
         self._summary = summary
+        self._root = root
         self._progress = Progress(
             _NameColumn(self.console),
             _Bar(self.console),
@@ -213,13 +219,16 @@ class TerminalReporter:
             if old is not None:  # compressed again after a 413: one bar per file
                 p.remove_task(old)
             self._encodes[event.file.path] = p.add_task(
-                f"🗜️ {printable(event.file.path)}", total=100, detail=""
+                f"🗜️ {self._label(event.file.path)}", total=100, detail=""
             )
             return
         task = self._encodes.get(event.file.path)
         if task is not None:
             done = 100 if isinstance(event, FileCompressed) else event.percent
             p.update(task, completed=done)
+
+    def _label(self, path: Path) -> str:
+        return printable(path) if self._root is None else shown_path(path, self._root)
 
     def _finish(self, event: UploadDone) -> None:
         p = self._progress
