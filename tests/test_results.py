@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from uploader import (
+    Channel,
     FileCompressed,
     FileDelivered,
     FileFound,
@@ -16,11 +17,15 @@ from uploader import (
     MediaType,
     SkippedFile,
     UnreadablePath,
+    UploadBatch,
+    UploadDone,
     UploadResult,
 )
 from uploader._limits import MAX_MESSAGE_CHARS
 from uploader._models import FileOutcome
 from uploader._results import Collector, failure, summarize, without_path
+from uploader._uploader import batch_content
+from uploader.progress import DiscordStatusReporter
 
 KIB = 1024
 
@@ -215,3 +220,26 @@ def test_a_folder_given_relative_still_names_files_by_their_path_in_it(
     monkeypatch.chdir(tmp_path)
     assert shown_path(tmp_path / "in" / "x" / "big.jpg", Path("in")) == "x/big.jpg"
     assert shown_path(Path("in/y/big.jpg"), tmp_path / "in") == "y/big.jpg"
+
+
+def test_the_channel_summary_leaves_compression_to_the_media_messages() -> None:
+    clip = media("in/clip.mp4", 900 * KIB)
+    stand_in = media("w/clip.compressed.mp4", 200 * KIB, original="in/clip.mp4")
+    c = Collector()
+    for event in (
+        FileFound(clip),
+        FileCompressed(clip, (stand_in,)),
+        FileDelivered(stand_in, "m", "1"),
+    ):
+        c.take(event)
+    result = finish(c)
+    said = "🗜️ clip.compressed.mp4 (compressed from clip.mp4, 900.0 KiB → 200.0 KiB)"
+    assert said in result.message.splitlines()  # the terminal and --json keep the details
+    assert result.channel_summary == "🎉 Upload complete: 1/1 files uploaded"
+    # the media message is where the channel reads what was compressed from what
+    assert "🗜️ clip.compressed.mp4 (compressed from clip.mp4)" in batch_content(
+        UploadBatch((stand_in,)), ""
+    )
+    status = DiscordStatusReporter(Channel(1, "token"))  # never sends: only rendered here
+    status.handle(UploadDone(result))
+    assert status.render() == result.channel_summary

@@ -185,12 +185,15 @@ class UploadResult:
 
     Attributes:
         success: True only when every media file was delivered.
-        message: the closing summary, as the status message shows it.
+        message: the closing summary (the terminal and ``--json`` show it).
         outcomes: one per file the detector reported, in the detector's order.
         workdir: where compressed files are kept (None once cleaned up).
         metadata: the original system's figures (platform, totals, compression attempts and
             successes, batches, processing and upload seconds).
         removed: the user's files deleted after delivery (UPLOAD_CLEANUP_AFTER_SUCCESS).
+        channel_message: the closing summary as the channel's status message shows it: without
+            the compression details the media messages already carry beside their files
+            (``message`` when empty).
     """
 
     success: bool
@@ -199,6 +202,12 @@ class UploadResult:
     workdir: Path | None = None
     metadata: dict[str, object] = attrs.field(factory=dict)
     removed: tuple[Path, ...] = ()
+    channel_message: str = ""
+
+    @property
+    def channel_summary(self) -> str:
+        """The summary for the channel (`channel_message`, else `message`)."""
+        return self.channel_message or self.message
 
     @property
     def delivered(self) -> tuple[FileOutcome, ...]:

@@ -185,6 +185,7 @@ class Collector:
     ) -> UploadResult:
         """The UploadResult, with the original system's metadata."""
         outcomes = self.outcomes(stopped)
+        unreadable = self.unreadable()
         media = [o for o in outcomes if o.status is not FileStatus.SKIPPED]
         if media:
             success = all(o.status is FileStatus.DELIVERED for o in media)
@@ -207,7 +208,10 @@ class Collector:
         }
         return UploadResult(
             success=success,
-            message=summarize(outcomes, root=self.root, unreadable=self.unreadable()),
+            message=summarize(outcomes, root=self.root, unreadable=unreadable),
+            channel_message=summarize(
+                outcomes, root=self.root, unreadable=unreadable, compression_info=False
+            ),
             outcomes=outcomes,
             workdir=workdir,
             metadata=metadata,
@@ -301,7 +305,11 @@ def _failure_lines(failed: Sequence[FileOutcome], root: Path | None) -> list[str
 
 
 def summarize(
-    outcomes: Sequence[FileOutcome], *, root: Path | None = None, unreadable: int = 0
+    outcomes: Sequence[FileOutcome],
+    *,
+    root: Path | None = None,
+    unreadable: int = 0,
+    compression_info: bool = True,
 ) -> str:
     """The closing summary (at most one Discord message long).
 
@@ -310,6 +318,8 @@ def summarize(
         root: the folder sent; files are named relative to it (two may share a name).
         unreadable: how many of the failed outcomes are paths that could not be read (not
             media files: they are not counted as files to upload).
+        compression_info: list what was compressed from what (the channel's summary leaves
+            it to the media messages, which say it beside the files).
     """
     media = [o for o in outcomes if o.status is not FileStatus.SKIPPED]
     delivered = [o for o in media if o.status is FileStatus.DELIVERED]
@@ -321,7 +331,7 @@ def summarize(
     if earlier and earlier < len(media):
         lines.append(f"↩️ {earlier} of them already delivered by an earlier run")
     compressed = [o for o in delivered if o.compressed and o.reason != ALREADY_DELIVERED]
-    if compressed:
+    if compressed and compression_info:
         lines.append("ℹ️ Compression info:")
         lines.extend(
             f"🗜️ {printable(', '.join(o.sent_as))} (compressed from {shown_path(o.path, root)},"

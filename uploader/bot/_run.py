@@ -230,7 +230,9 @@ class Bot:
             result = await self.pipeline.upload(folder, destination)
             summary = _request_summary(result, folder)
             # progress updates off: the summary, once; else only when it names skipped files
-            if not destination.taken_over or summary != fit_lines(result.message.splitlines()):
+            if not destination.taken_over or summary != fit_lines(
+                result.channel_summary.splitlines()
+            ):
                 await answer.edit(status, summary)
             logger.info("bot: request %s: %s", request.message_id, result.message.splitlines()[0])
         except BaseException as exc:
@@ -287,7 +289,7 @@ def _request_summary(result: UploadResult, folder: Path) -> str:
         for o in result.outcomes
         if o.status is FileStatus.SKIPPED
     ]
-    return fit_lines([*result.message.splitlines(), *skipped])
+    return fit_lines([*result.channel_summary.splitlines(), *skipped])
 
 
 def _cancelled(exc: BaseException) -> bool:

@@ -105,7 +105,7 @@ class DiscordStatusReporter:
         elif isinstance(event, FileSkipped) and event.failed:
             self._failed.append(f"❌ {event.issue.path.name}: {event.issue.reason}")
         elif isinstance(event, UploadDone):
-            self._final = event.result.message
+            self._final = event.result.channel_summary
         else:
             return
         self._changed.set()
