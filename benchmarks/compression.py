@@ -316,7 +316,7 @@ async def bench_image(image: Image, base: Path) -> str:
 
     async def recording(self, fulls, samples, rows):  # type: ignore[no-untyped-def]
         outs, sizes = await real(self, fulls, samples, rows)
-        seen.extend((encoding, size) for (encoding, _), (_, size) in zip(fulls, outs))
+        seen.extend((encoding, size) for (encoding, _), (_, size) in zip(fulls, outs, strict=True))
         return outs, sizes
 
     encode_image._ImageEncoder.run_round = recording  # type: ignore[method-assign]

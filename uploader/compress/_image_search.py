@@ -170,14 +170,15 @@ SAMPLE_AROUND_WIDE = 0.35
 def sample_levels(scale: QualityScale, around: float | None) -> tuple[float, ...]:
     """The levels a sample encodes, increasing: dense around ``around`` (the level a source's
     own table predicts), or the codec's fixed samples without a prediction."""
+    samples = JPEG_SAMPLES if scale.codec == "mjpeg" else WEBP_SAMPLES
+    fixed = tuple(sorted(scale.level(q) for q in samples))
     if around is None:
-        samples = JPEG_SAMPLES if scale.codec == "mjpeg" else WEBP_SAMPLES
-        return tuple(sorted(scale.level(q) for q in samples))
+        return fixed
     floor, best = scale.level(scale.floor), scale.level(scale.best)
     wanted = [around + i * SAMPLE_AROUND_STEP for i in SAMPLE_AROUND]
     wanted += [around - SAMPLE_AROUND_WIDE, around + SAMPLE_AROUND_WIDE]
     levels = sorted({scale.level(scale.quality(min(max(x, floor), best))) for x in wanted})
-    return tuple(levels)
+    return tuple(levels) if len(levels) > 1 else fixed
 
 
 def sample_rows(height: int) -> tuple[int, ...] | None:
