@@ -2,8 +2,11 @@
 
 The source is decoded once: the first run also writes the decoded picture (raw NUT) that every
 later encode reads. A PNG source is first re-packed losslessly when the plan expects that it
-could fit. Then, on a picture tall enough, one run encodes strips of it at a few qualities,
-predicting the whole picture's size curve; each lossy encode is aimed where that curve (shifted
+could fit. Then one run does what can be done without a measurement: on a picture tall enough
+it encodes strips of it at a few qualities (predicting the whole picture's size curve), and
+for a JPEG source, whose own quantisation table predicts its size (``_jpeg_tables``), it also
+encodes the whole picture at the two qualities predicted to fill the budget; one of them often
+does, ending the search in that run. Each later encode is aimed where the curve (shifted
 through the encodes so far) or the sizes measured so far say the budget is filled
 (``_image_search``), shrinking the picture (to even sides) or dropping 4:4:4 chroma when even
 the floor quality cannot fit.
