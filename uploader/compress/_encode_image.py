@@ -169,11 +169,14 @@ async def _first_run(
     qscale = _source_qscale(encoder.probe) if plan.codec == "mjpeg" else None
     prior: Model | None = None
     levels: tuple[float, ...] = ()
+    rows = sample_rows(size[1])
     if qscale is not None:
         prior = source_prior(scale, qscale, plan.source_bytes)
-        levels = first_levels(scale, prior, plan.target_bytes, full_chroma=full_chroma)
-    rows = sample_rows(size[1])
-    sampled = () if rows is None else sample_levels(scale, levels[0] if levels else None)
+        levels = first_levels(
+            scale, prior, plan.target_bytes, full_chroma=full_chroma, sampled=rows is not None
+        )
+    around = None if prior is None else prior.aim(plan.target_bytes)
+    sampled = () if rows is None else sample_levels(scale, around)
     if not levels and not sampled:
         return _Start([], {}, prior)
 

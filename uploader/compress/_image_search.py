@@ -162,7 +162,8 @@ source's own quantisation grid), so its cheap samples are dense."""
 SAMPLE_AROUND_STEP = 0.03
 """Around a JPEG source's predicted level the sample takes levels this far apart (3% in
 qscale), where a re-encode's size moves in steps (the source's own grid)."""
-SAMPLE_AROUND = (-4, -3, -2, -1, 0, 1, 2, 3, 4)
+SAMPLE_AROUND = (-3, -2, -1, 0, 1, 2, 3)
+"""(Each sampled level costs about 6% of a whole encode: seven, not nine, saved 0.1x.)"""
 SAMPLE_AROUND_WIDE = 0.35
 """... and one level this far either side, should the source's table mislead."""
 
@@ -264,11 +265,21 @@ Model = SizeModel | SampledCurve
 
 SOURCE_SHARE = 1.0
 """An ffmpeg JPEG at a JPEG source's own qscale (``_jpeg_tables``) takes about the source's
-bytes (measured: 0.98-1.02 on three ffmpeg-made photos at 4:2:0 and 4:4:4)."""
-FIRST_AIMS = (0.975, 0.915)
-"""With a prediction from the source, the first run encodes the whole picture at the levels
-predicted to take these shares of the target: either landing in FILL..100% ends the search
-in one run (the pair covers the prediction erring from -7% to +9%)."""
+bytes (measured: 1.00 on ffmpeg-made JPEGs at qscale 1 to 6). Away from it the model takes
+slope 1, a guess: measured slopes were 0.25-0.85 within 1.6 times the source's qscale
+(steeper further away and for finer sources), with steps where the new quantiser crosses
+multiples of the source's; the sample and the second run correct it."""
+FIRST_AIMS: tuple[float, ...] = (AIM,)
+"""With a prediction from the source, the first run also encodes the whole picture at the
+levels predicted to take these shares of the target: landing in FILL..100% ends the search in
+that run (one encode covers the prediction erring by -5% to +5%). Measured on the benchmark's
+three JPEGs (ffmpeg-made, so their sizes move in steps): a pair (0.975, 0.915) ended one in a
+single run but cost more on the others (2.35x one direct encode on average, up to 2.9x); one
+aimed encode 2.3x, up to 2.4x; none (the strips alone first) 2.7x, up to 3.7x."""
+FIRST_AIMS_UNSAMPLED = (0.975, 0.915)
+"""A picture too short to sample has no measured shape to aim the second run with but the
+first run's encodes: two of them (covering -7% to +9%) also fix the slope, and cost little
+next to ffmpeg's start-up at that size."""
 
 
 def source_prior(scale: QualityScale, qscale: float, source_bytes: int) -> SizeModel:
@@ -277,19 +288,21 @@ def source_prior(scale: QualityScale, qscale: float, source_bytes: int) -> SizeM
 
 
 def first_levels(
-    scale: QualityScale, prior: Model, target: int, *, full_chroma: bool
+    scale: QualityScale, prior: Model, target: int, *, full_chroma: bool, sampled: bool = True
 ) -> tuple[float, ...]:
     """The levels to encode the whole picture at in the first run, best first, from a
-    prediction: the ``FIRST_AIMS`` levels within the codec's (and full chroma's) range.
+    prediction: the ``FIRST_AIMS`` levels (``FIRST_AIMS_UNSAMPLED`` when the run takes no
+    sample) within the codec's (and full chroma's) range.
 
-    None when the prediction is far under that range: the search shrinks or drops full chroma
-    there, from the sample.
+    Empty when the prediction is far under that range: the search shrinks or drops full
+    chroma there, from the sample.
     """
     lowest, best = scale.level(scale.floor), scale.level(scale.best)
     if full_chroma and scale.full_chroma_down_to is not None:
         lowest = scale.level(scale.full_chroma_down_to)
-    wanted = [prior.level_for(aim * target) for aim in FIRST_AIMS]
-    if wanted[0] < lowest - SHRINK_MARGIN:
+    aims = FIRST_AIMS if sampled else FIRST_AIMS_UNSAMPLED
+    wanted = [prior.level_for(aim * target) for aim in aims]
+    if not wanted or wanted[0] < lowest - SHRINK_MARGIN:
         return ()
     levels: list[float] = []
     for level in wanted:
@@ -314,7 +327,7 @@ def fit_model(
     if isinstance(prior, SampledCurve):
         anchor = measured[-1]
         if target is not None:
-            anchor = min(measured, key=lambda m: abs(math.log(m.size / target)))
+            anchor = min(measured, key=lambda m: abs(math.log(max(m.size, 1) / target)))
         return prior.times(anchor.size / prior.bytes_at(anchor.level))
     k = prior.k if prior is not None else 1.0
     last = measured[-1]
