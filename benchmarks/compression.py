@@ -312,14 +312,14 @@ async def bench_image(image: Image, base: Path) -> str:
     probe_s = cpu_seconds() - cpu0  # ours probes too: its encodes are ours_s - probe_s
     assert probe.video is not None and probe.video.display_size is not None
     seen: list[tuple[ImageEncoding, int]] = []
-    real = encode_image._ImageEncoder.encode
+    real = encode_image._ImageEncoder.run_round
 
-    async def recording(self, encoding, ext):  # type: ignore[no-untyped-def]
-        out, size = await real(self, encoding, ext)
-        seen.append((encoding, size))
-        return out, size
+    async def recording(self, fulls, samples, rows):  # type: ignore[no-untyped-def]
+        outs, sizes = await real(self, fulls, samples, rows)
+        seen.extend((encoding, size) for (encoding, _), (_, size) in zip(fulls, outs, strict=True))
+        return outs, sizes
 
-    encode_image._ImageEncoder.encode = recording  # type: ignore[method-assign]
+    encode_image._ImageEncoder.run_round = recording  # type: ignore[method-assign]
     work = base / f"work-{image.name}"
     work.mkdir(exist_ok=True)
     limit = image.limit_kib * 1024
@@ -334,7 +334,7 @@ async def bench_image(image: Image, base: Path) -> str:
             workdir=work,
         )
     finally:
-        encode_image._ImageEncoder.encode = real  # type: ignore[method-assign]
+        encode_image._ImageEncoder.run_round = real  # type: ignore[method-assign]
     ours_s = cpu_seconds() - cpu0
     out = outcome.outputs[0]
     direct = work / f"direct{out.path.suffix}"

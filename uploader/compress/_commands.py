@@ -194,15 +194,15 @@ def audio_command(plan: EncodePlan, probe: MediaProbe, out: Path, settings: Sett
     return compile_command(node, settings.compression_ffmpeg_path, progress=True)
 
 
-_MPEG1_INTRA_ROWS = (
-    (8, 16, 19, 22, 26, 27, 29, 34),
-    (16, 16, 22, 24, 27, 29, 34, 37),
-    (19, 22, 26, 27, 29, 34, 34, 38),
-    (22, 22, 26, 27, 29, 34, 37, 40),
-    (22, 26, 27, 29, 32, 35, 40, 48),
-    (26, 27, 29, 32, 35, 40, 48, 58),
-    (26, 27, 29, 34, 38, 46, 56, 69),
-    (27, 29, 35, 38, 46, 56, 69, 83),
+DEFAULT_INTRA_MATRIX = (
+    *(8, 16, 19, 22, 26, 27, 29, 34),
+    *(16, 16, 22, 24, 27, 29, 34, 37),
+    *(19, 22, 26, 27, 29, 34, 34, 38),
+    *(22, 22, 26, 27, 29, 34, 37, 40),
+    *(22, 26, 27, 29, 32, 35, 40, 48),
+    *(26, 27, 29, 32, 35, 40, 48, 58),
+    *(26, 27, 29, 34, 38, 46, 56, 69),
+    *(27, 29, 35, 38, 46, 56, 69, 83),
 )
 """ffmpeg's default MJPEG quantiser matrix (raster order), which it scales by the qscale."""
 
@@ -213,9 +213,7 @@ def jpeg_matrix(qscale: float) -> str:
     ffmpeg's MJPEG encoder quantises with ``matrix * qscale / 8`` for an integer qscale, so
     qscale 2 to 3 is a 50% step; scaling the matrix itself gives every step in between.
     """
-    return ",".join(
-        str(min(255, max(1, round(v * qscale / 8)))) for row in _MPEG1_INTRA_ROWS for v in row
-    )
+    return ",".join(str(min(255, max(1, round(v * qscale / 8)))) for v in DEFAULT_INTRA_MATRIX)
 
 
 @attrs.frozen
@@ -305,32 +303,46 @@ def _sized(probe: MediaProbe, picture: Any, size: tuple[int, int]) -> Any:
     return picture
 
 
-def image_sample_command(
+def image_round_command(
     probe: MediaProbe,
-    outs: list[tuple[Path, ImageEncoding]],
+    fulls: list[tuple[Path, ImageEncoding]],
+    samples: list[tuple[Path, ImageEncoding]],
     *,
-    rows: tuple[int, ...],
-    strip_rows: int,
     settings: Settings,
+    rows: tuple[int, ...] = (),
+    strip_rows: int = 0,
     decoded: Path | None = None,
     decode_to: Path | None = None,
 ) -> list[str]:
-    """Encode strips of the picture (joined top to bottom) once per (output, encoding).
+    """One run of still-image encodes of the picture decoded once, all at one size.
 
-    The strips are ``strip_rows`` high, starting at ``rows``, cut from the picture at the
-    encodings' size (all the same), read from the decoded copy ``decoded`` or else from the
-    source, decoded once and also written decoded to ``decode_to`` (raw NUT) if given.
+    Args:
+        probe: the source.
+        fulls: (output, encoding) of the whole picture.
+        samples: (output, encoding) of strips of it (``strip_rows`` high, starting at
+            ``rows``, joined top to bottom), a sample of its size.
+        settings: the ffmpeg path.
+        decoded: read this decoded copy (raw NUT) instead of decoding the source again.
+        decode_to: also write the decoded source here (raw NUT, for the later runs).
     """
-    size = outs[0][1].size
+    size = (fulls or samples)[0][1].size
     picture, outputs = _with_decoded_copy(probe, _image_source(probe, decoded), decode_to)
-    picture = _sized(probe, picture, size).split()
-    strips = [picture[i].filter("crop", size[0], strip_rows, 0, top) for i, top in enumerate(rows)]
-    joined = ffmpeg.filter(strips, "vstack", inputs=len(strips)).split()
-    for i, (out, encoding) in enumerate(outs):
-        outputs.append(ffmpeg.output(joined[i], str(out), **_image_options(encoding)))
-    return compile_command(
-        ffmpeg.merge_outputs(*outputs), settings.compression_ffmpeg_path, progress=False
-    )
+    picture = _sized(probe, picture, size)
+    branches = len(fulls) + (1 if samples else 0)
+    split = picture.split() if branches > 1 else None
+    for i, (out, encoding) in enumerate(fulls):
+        branch = split[i] if split is not None else picture
+        outputs.append(ffmpeg.output(branch, str(out), **_image_options(encoding)))
+    if samples:
+        whole = split[len(fulls)].split() if split is not None else picture.split()
+        strips = [
+            whole[i].filter("crop", size[0], strip_rows, 0, top) for i, top in enumerate(rows)
+        ]
+        joined = ffmpeg.filter(strips, "vstack", inputs=len(strips)).split()
+        for i, (out, encoding) in enumerate(samples):
+            outputs.append(ffmpeg.output(joined[i], str(out), **_image_options(encoding)))
+    node = ffmpeg.merge_outputs(*outputs) if len(outputs) > 1 else outputs[0]
+    return compile_command(node, settings.compression_ffmpeg_path, progress=False)
 
 
 def image_command(
@@ -342,18 +354,8 @@ def image_command(
     decoded: Path | None = None,
     decode_to: Path | None = None,
 ) -> list[str]:
-    """One still-image encode, from the source or from its decoded copy.
-
-    Args:
-        probe: the source.
-        out: where the image goes.
-        encoding: codec, quality, size, chroma.
-        settings: the ffmpeg path.
-        decoded: read this decoded copy (raw NUT) instead of decoding the source again.
-        decode_to: also write the decoded source here (raw NUT, for the later encodes).
-    """
-    picture, outputs = _with_decoded_copy(probe, _image_source(probe, decoded), decode_to)
-    picture = _sized(probe, picture, encoding.size)
-    outputs.insert(0, ffmpeg.output(picture, str(out), **_image_options(encoding)))
-    node = ffmpeg.merge_outputs(*outputs) if len(outputs) > 1 else outputs[0]
-    return compile_command(node, settings.compression_ffmpeg_path, progress=False)
+    """One still-image encode, from the source or from its decoded copy (see
+    ``image_round_command``)."""
+    return image_round_command(
+        probe, [(out, encoding)], [], settings=settings, decoded=decoded, decode_to=decode_to
+    )

@@ -19,7 +19,7 @@ from .._settings import Settings
 from ._effort import preset_of, with_preset
 from ._encode_av import encode_audio, encode_video
 from ._encode_image import fit_image
-from ._errors import CompressionError
+from ._errors import CompressionError, ProbeError
 from ._ffmpeg import StagedProgress
 from ._frames import MAX_FPS
 from ._model import EncodePlan
@@ -28,6 +28,7 @@ from ._probe import MediaProbe, check_media_type, probe_media
 from ._reencode import still_over
 from ._sample import SampleResult, sample_frames, with_frame
 from ._sampling import plan_sampling
+from ._still_check import HEAD_BYTES, TAIL_BYTES, still_is_whole
 from ._workspace import Workspace, size_of
 
 ProgressCallback = Callable[[float], None]
@@ -181,8 +182,21 @@ async def _output(
     size = size_of(final)
     if size > target_bytes:  # pragma: no cover - every encode was measured already
         raise still_over(source.path, size, target_bytes, encoded.attempts)
-    await probe_media(final, settings)  # the output must read back as media
+    if kind is MediaType.IMAGE:
+        _check_still(final, size)
+    else:
+        await probe_media(final, settings)  # the output must read back as media
     return MediaFile(final, size, kind, original_path=source.path)
+
+
+def _check_still(final: Path, size: int) -> None:
+    """A still image must be framed whole (ffprobe would cost as much as its encode)."""
+    with final.open("rb") as file:  # a few bytes: read on the loop
+        head = file.read(HEAD_BYTES)
+        file.seek(max(0, size - TAIL_BYTES))
+        tail = file.read(TAIL_BYTES)
+    if not still_is_whole(final.suffix[1:], head, tail, size):
+        raise ProbeError(final, "the encoded image is incomplete (its file ends early)")
 
 
 async def compress_with_details(

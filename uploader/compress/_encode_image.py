@@ -2,8 +2,11 @@
 
 The source is decoded once: the first run also writes the decoded picture (raw NUT) that every
 later encode reads. A PNG source is first re-packed losslessly when the plan expects that it
-could fit. Then, on a picture tall enough, one run encodes strips of it at a few qualities,
-predicting the whole picture's size curve; each lossy encode is aimed where that curve (shifted
+could fit. Then one run does what can be done without a measurement: on a picture tall enough
+it encodes strips of it at a few qualities (predicting the whole picture's size curve), and
+for a JPEG source, whose own quantisation table predicts its size (``_jpeg_tables``), it also
+encodes the whole picture at the two qualities predicted to fill the budget; one of them often
+does, ending the search in that run. Each later encode is aimed where the curve (shifted
 through the encodes so far) or the sizes measured so far say the budget is filled
 (``_image_search``), shrinking the picture (to even sides) or dropping 4:4:4 chroma when even
 the floor quality cannot fit.
@@ -13,15 +16,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
+
 from .._settings import Settings
-from ._commands import ImageEncoding, image_command, image_sample_command
+from ._commands import ImageEncoding, image_round_command
 from ._errors import CannotFitError
 from ._ffmpeg import StagedProgress, encode_timeout, run_encode
 from ._image_search import (
-    JPEG_SAMPLES,
     JPEG_SCALE,
     SAMPLE_STRIP_ROWS,
-    WEBP_SAMPLES,
     WEBP_SCALE,
     Encode,
     Keep,
@@ -30,10 +33,14 @@ from ._image_search import (
     QualityScale,
     SampledCurve,
     Shrink,
+    first_levels,
     next_image_step,
+    sample_levels,
     sample_rows,
     shrunk_size,
+    source_prior,
 )
+from ._jpeg_tables import HEAD_BYTES, jpeg_qscale
 from ._model import EncodePlan
 from ._probe import MediaProbe
 from ._workspace import Workspace, size_of
@@ -77,27 +84,29 @@ class _ImageEncoder:
 
     async def encode(self, encoding: ImageEncoding, ext: str) -> tuple[Path, int]:
         """Encode once; returns the temporary file and its size."""
-        out = self.space.temp(f".{ext}")
-        decoded, decode_to = self._copy()
-        cmd = image_command(
-            self.probe,
-            out,
-            encoding,
-            settings=self.settings,
-            decoded=decoded,
-            decode_to=decode_to,
-        )
-        await self._run(cmd, decode_to)
-        return out, size_of(out)
+        ((out, size),), _ = await self.run_round([(encoding, ext)], [], ())
+        return out, size
 
-    async def sample(self, encodings: list[ImageEncoding], rows: tuple[int, ...]) -> list[int]:
-        """Encode the strips at ``rows`` once per encoding, in one run (which decodes the source
-        for the later encodes if none did yet); returns each sample's bytes."""
-        outs = [(self.space.temp(f".{self.plan.container}"), e) for e in encodings]
+    async def run_round(
+        self,
+        fulls: list[tuple[ImageEncoding, str]],
+        samples: list[ImageEncoding],
+        rows: tuple[int, ...],
+    ) -> tuple[list[tuple[Path, int]], list[int]]:
+        """Encode the whole picture once per ``fulls`` (encoding, extension) and the strips at
+        ``rows`` once per ``samples``, in one run (which decodes the source for the later runs
+        if none did yet).
+
+        Returns:
+            (each full encode's temporary file and size, each sample's bytes).
+        """
+        outs = [(self.space.temp(f".{ext}"), encoding) for encoding, ext in fulls]
+        strips = [(self.space.temp(f".{self.plan.container}"), e) for e in samples]
         decoded, decode_to = self._copy()
-        cmd = image_sample_command(
+        cmd = image_round_command(
             self.probe,
             outs,
+            strips,
             rows=rows,
             strip_rows=SAMPLE_STRIP_ROWS,
             settings=self.settings,
@@ -105,10 +114,10 @@ class _ImageEncoder:
             decode_to=decode_to,
         )
         await self._run(cmd, decode_to)
-        sizes = [size_of(out) for out, _ in outs]
-        for out, _ in outs:
+        sizes = [size_of(out) for out, _ in strips]
+        for out, _ in strips:
             self.space.discard(out)
-        return sizes
+        return [(out, size_of(out)) for out, _ in outs], sizes
 
     def _copy(self) -> tuple[Path | None, Path | None]:
         """(the decoded copy to read, or None; where to write it, when there is none yet)."""
@@ -123,24 +132,73 @@ class _ImageEncoder:
         self.progress.report(min(95.0, self.encodes * 25.0))
 
 
-async def _sampled_curve(
-    encoder: _ImageEncoder, plan: EncodePlan, scale: QualityScale, full_chroma: bool, effort: int
-) -> SampledCurve | None:
-    """The size curve predicted from one encode of strips of the picture at a few qualities
-    (None: the picture is too small for a sample to cost less than an encode)."""
-    assert plan.scale is not None
-    rows = sample_rows(plan.scale[1])
-    if rows is None:
+def _source_qscale(probe: MediaProbe) -> float | None:
+    """A JPEG source's own qscale, from its tables (None for other sources or unreadable)."""
+    video = probe.video
+    if video is None or video.codec_name != "mjpeg":
         return None
-    qualities = JPEG_SAMPLES if plan.codec == "mjpeg" else WEBP_SAMPLES
-    encodings = [
-        ImageEncoding(plan.codec, q, plan.scale, plan.keep_alpha, full_chroma, effort)
-        for q in qualities
-    ]
-    sizes = await encoder.sample(encodings, rows)
-    share = len(rows) * SAMPLE_STRIP_ROWS / plan.scale[1]
-    points = [(scale.level(q), size) for q, size in zip(qualities, sizes, strict=True)]
-    return SampledCurve.of(points, share)
+    try:
+        with probe.path.open("rb") as file:
+            head = file.read(HEAD_BYTES)  # bounded: a quick read on the loop
+    except OSError:
+        return None
+    return jpeg_qscale(head)
+
+
+@attrs.frozen
+class _Start:
+    """What the search starts from: the first run's whole-picture encodes and the model."""
+
+    measured: list[Measured]
+    fitting: dict[Measured, Path]
+    prior: Model | None
+
+
+async def _first_run(
+    encoder: _ImageEncoder, scale: QualityScale, full_chroma: bool, effort: int
+) -> _Start:
+    """One run: a sample of strips (a picture tall enough) and, when the source's own table
+    predicts the size curve (a JPEG), whole-picture encodes at the predicted levels.
+
+    Either alone is skipped when it cannot pay: strips of a short picture cost about a whole
+    encode; without a prediction a whole encode would be aimed blind.
+    """
+    plan = encoder.plan
+    assert plan.scale is not None
+    size: tuple[int, int] = plan.scale
+    qscale = _source_qscale(encoder.probe) if plan.codec == "mjpeg" else None
+    prior: Model | None = None
+    levels: tuple[float, ...] = ()
+    rows = sample_rows(size[1])
+    if qscale is not None:
+        prior = source_prior(scale, qscale, plan.source_bytes)
+        levels = first_levels(
+            scale, prior, plan.target_bytes, full_chroma=full_chroma, sampled=rows is not None
+        )
+    around = None if prior is None else prior.aim(plan.target_bytes)
+    sampled = () if rows is None else sample_levels(scale, around)
+    if not levels and not sampled:
+        return _Start([], {}, prior)
+
+    def encoding(level: float) -> ImageEncoding:
+        quality = scale.quality(level)
+        return ImageEncoding(plan.codec, quality, size, plan.keep_alpha, full_chroma, effort)
+
+    fulls = [(encoding(level), plan.container) for level in levels]
+    outs, sizes = await encoder.run_round(fulls, [encoding(x) for x in sampled], rows or ())
+    measured: list[Measured] = []
+    fitting: dict[Measured, Path] = {}
+    for (enc, _), (out, got) in zip(fulls, outs, strict=True):
+        done = Measured(scale.level(enc.quality or 0.0), got)
+        measured.append(done)
+        if got <= plan.target_bytes:
+            fitting[done] = out
+        else:
+            encoder.space.discard(out)
+    if sampled and rows is not None:
+        share = len(rows) * SAMPLE_STRIP_ROWS / size[1]
+        prior = SampledCurve.of(list(zip(sampled, sizes, strict=True)), share)
+    return _Start(measured, fitting, prior)
 
 
 async def _search(encoder: _ImageEncoder, plan: EncodePlan, probe: MediaProbe) -> Path:
@@ -150,9 +208,8 @@ async def _search(encoder: _ImageEncoder, plan: EncodePlan, probe: MediaProbe) -
     size = plan.scale
     effort = 6 if size[0] * size[1] <= SMALL_IMAGE_PIXELS else 4
     full_chroma = plan.codec == "mjpeg" and full_chroma_source(probe)
-    measured: list[Measured] = []
-    fitting: dict[Measured, Path] = {}
-    prior: Model | None = await _sampled_curve(encoder, plan, scale, full_chroma, effort)
+    start = await _first_run(encoder, scale, full_chroma, effort)
+    measured, fitting, prior = start.measured, start.fitting, start.prior
     while True:
         step = next_image_step(scale, measured, plan.target_bytes, prior, full_chroma=full_chroma)
         if isinstance(step, Keep):
