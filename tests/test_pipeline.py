@@ -21,6 +21,7 @@ from tests._encoder import FakeEncoder
 from tests._files import sha256_file, write_random
 from tests._media import make_video
 from tests._memory import MemoryDestination, small_settings
+from tests.test_ratelimit import ends
 from uploader import (
     CompressionProgress,
     CompressionStarted,
@@ -201,6 +202,21 @@ async def test_cancellation_leaves_no_ffmpeg_and_no_temporary_file(
         p for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == os.getpid()
     ]
     assert children == []
+
+
+def test_a_run_cancelled_while_it_opens_ends(tmp_path: Path) -> None:
+    """A cancellation that is already due when the pipeline opens (the 0.05 s case above on a
+    loaded machine: opening the HTTP client alone can take that long) ends the run; it used to
+    wait forever for the shielded rate-limit actor."""
+    make_folder(tmp_path / "in", images=1)
+
+    async def cancelled_while_opening() -> None:
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await upload_directory(tmp_path / "in", MemoryDestination())
+        assert scope.cancelled_caught
+
+    assert ends(cancelled_while_opening)
 
 
 def _parent(proc: Path) -> int | None:
