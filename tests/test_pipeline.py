@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,14 +57,22 @@ async def test_small_files_arrive_exactly_once_in_few_messages(tmp_path: Path) -
     hashes = make_folder(tmp_path / "in", images=23)
     dest = MemoryDestination()
     events: list[object] = []
-    result = await upload_directory(
-        tmp_path / "in", dest, settings=small_settings(tmp_path), progress=events.append
-    )
+
+    def progress(event: object) -> None:
+        events.append(event)
+        if isinstance(event, FileFound) and event.file.path.name in ("p4.jpg", "p14.jpg"):
+            time.sleep(0.2)  # a loaded machine pauses the process mid-run (the wall clock runs)
+
+    # The wall clock, so no linger ends early while nothing waits: a linger this long never
+    # ends before the detector is done, and then only full messages and the rest go (a 0.05 s
+    # one split the burst around such a pause: [5, 10, 8] files).
+    settings = small_settings(tmp_path, upload_linger_seconds=60)
+    result = await upload_directory(tmp_path / "in", dest, settings=settings, progress=progress)
     assert result.success
     got = {name: digest for name, _, digest in dest.received}
     assert got == hashes
     assert len(dest.received) == len(hashes)  # nothing twice
-    assert len(dest.messages) == 3  # 23 files, 10 per message
+    assert [len(files) for _, files in dest.messages] == [10, 10, 3]  # 23 files, 10 a message
     assert [o.status for o in result.outcomes].count(FileStatus.SKIPPED) == 1  # notes.txt
     assert result.workdir is None  # our temporary folder is gone after full success
     assert isinstance(events[-1], UploadDone)
