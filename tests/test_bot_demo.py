@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from uploader import Settings
 from uploader.cli import build_parser
-from uploader.cli._demo_bot import run_bot_demo
+from uploader.cli._demo_bot import _Narrator, run_bot_demo
+from uploader.testing import RecordedMessage
 
 
 def test_the_demo_takes_the_bot_flag() -> None:
@@ -28,3 +30,17 @@ async def test_the_bot_demo_shows_the_conversation_and_the_media_arrives(
     )
     assert "\n   … " in out  # the bot's work is shown while it works
     assert out.rstrip().endswith("✅ the bot answered with the media")
+
+
+def test_every_state_of_the_status_message_is_said_however_quick_the_bot(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The demo hears each creation and edit from the fake: a status message edited into its
+    summary before a poll could look at it (a fast machine) is still narrated."""
+    narrator = _Narrator()
+    status = RecordedMessage("1", 2, None, "⬇️ Downloading 2 links...", None, ())
+    narrator(RecordedMessage("0", 2, None, "!upload x", None, (), author_id="7"))  # the user's
+    narrator(status)
+    narrator(attrs.evolve(status, content="🎉 Upload complete: 2/2 files uploaded", edits=1))
+    assert narrator.summarised.is_set()
+    assert capsys.readouterr().out == "   … ⬇️ Downloading 2 links...\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tests._encoder import FakeEncoder
 from tests._files import sha256_file, write_random
 from tests._media import make_video
 from tests._memory import MemoryDestination, small_settings
+from tests.test_ratelimit import ends
 from uploader import (
     CompressionProgress,
     CompressionStarted,
@@ -55,14 +57,22 @@ async def test_small_files_arrive_exactly_once_in_few_messages(tmp_path: Path) -
     hashes = make_folder(tmp_path / "in", images=23)
     dest = MemoryDestination()
     events: list[object] = []
-    result = await upload_directory(
-        tmp_path / "in", dest, settings=small_settings(tmp_path), progress=events.append
-    )
+
+    def progress(event: object) -> None:
+        events.append(event)
+        if isinstance(event, FileFound) and event.file.path.name in ("p4.jpg", "p14.jpg"):
+            time.sleep(0.2)  # a loaded machine pauses the process mid-run (the wall clock runs)
+
+    # The wall clock, so no linger ends early while nothing waits: a linger this long never
+    # ends before the detector is done, and then only full messages and the rest go (a 0.05 s
+    # one split the burst around such a pause: [5, 10, 8] files).
+    settings = small_settings(tmp_path, upload_linger_seconds=60)
+    result = await upload_directory(tmp_path / "in", dest, settings=settings, progress=progress)
     assert result.success
     got = {name: digest for name, _, digest in dest.received}
     assert got == hashes
     assert len(dest.received) == len(hashes)  # nothing twice
-    assert len(dest.messages) == 3  # 23 files, 10 per message
+    assert [len(files) for _, files in dest.messages] == [10, 10, 3]  # 23 files, 10 a message
     assert [o.status for o in result.outcomes].count(FileStatus.SKIPPED) == 1  # notes.txt
     assert result.workdir is None  # our temporary folder is gone after full success
     assert isinstance(events[-1], UploadDone)
@@ -201,6 +211,21 @@ async def test_cancellation_leaves_no_ffmpeg_and_no_temporary_file(
         p for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == os.getpid()
     ]
     assert children == []
+
+
+def test_a_run_cancelled_while_it_opens_ends(tmp_path: Path) -> None:
+    """A cancellation that is already due when the pipeline opens (the 0.05 s case above on a
+    loaded machine: opening the HTTP client alone can take that long) ends the run; it used to
+    wait forever for the shielded rate-limit actor."""
+    make_folder(tmp_path / "in", images=1)
+
+    async def cancelled_while_opening() -> None:
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await upload_directory(tmp_path / "in", MemoryDestination())
+        assert scope.cancelled_caught
+
+    assert ends(cancelled_while_opening)
 
 
 def _parent(proc: Path) -> int | None:

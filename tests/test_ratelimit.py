@@ -6,6 +6,9 @@ test_ratelimit_buckets.py.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Awaitable, Callable
+
 import pytest
 import trio
 import trio.testing
@@ -205,6 +208,42 @@ async def test_closing_fails_the_waiters(autojump_clock: trio.testing.MockClock)
         with pytest.raises(trio.ClosedResourceError):
             await request(limiter, MESSAGES)
     assert trio.current_time() == 0.0
+
+
+def ends(async_fn: Callable[[], Awaitable[object]]) -> bool:
+    """Run ``async_fn`` in an event loop of its own on a daemon thread; whether it ended.
+
+    A deadlock then fails the test instead of hanging the suite (the minute is a hang guard,
+    not a timing assertion). An error in ``async_fn`` is raised here.
+    """
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            trio.run(async_fn)
+        except BaseException as exc:  # handed to the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    if errors:
+        raise errors[0]
+    return not thread.is_alive()
+
+
+def test_a_limiter_opened_under_a_cancelled_scope_still_closes() -> None:
+    """The actor is shielded; had it been started with ``nursery.start`` under a scope already
+    cancelled, trio would never have moved it into the nursery and opening would hang."""
+
+    async def cancelled_at_once() -> None:
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            async with open_rate_limiter():
+                await trio.sleep_forever()
+        assert scope.cancelled_caught
+
+    assert ends(cancelled_at_once)
 
 
 def test_bad_settings_are_refused() -> None:

@@ -5,8 +5,6 @@ All on trio's virtual clock: every test asserts the exact `trio.current_time` of
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import trio
 import trio.testing
@@ -104,22 +102,6 @@ async def test_global_reset_on_cancel_when_the_caller_is_cancelled(
             async with limiter.permit(MESSAGES):
                 await trio.sleep_forever()
         assert await request(limiter, MESSAGES) == 0.25
-
-
-def test_a_limiter_opened_in_a_cancelled_scope_closes_instead_of_hanging() -> None:
-    # The actor is deaf to cancellation until closed: a start the caller's cancellation cut
-    # short left no limiter to close, and the nursery waited on the actor forever (a run
-    # cancelled 50 ms in hung). A thread keeps a hang from hanging the suite.
-    async def cancelled_at_once() -> None:
-        with trio.CancelScope() as scope:
-            scope.cancel()
-            async with open_rate_limiter(RateLimitConfig(global_rate=1.0)):
-                await trio.sleep_forever()
-
-    runner = threading.Thread(target=trio.run, args=(cancelled_at_once,), daemon=True)
-    runner.start()
-    runner.join(timeout=30)
-    assert not runner.is_alive(), "opening the limiter under a cancelled scope hung"
 
 
 async def test_permits_are_granted_in_request_order_across_buckets(

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import functools
 import tempfile
-import time
 from pathlib import Path
 
+import attrs
 import trio
 
 from .._models import format_size
@@ -63,11 +63,15 @@ async def run_bot_demo(settings: Settings) -> bool:
             allow_private_urls=True,  # the file server is on loopback
             download_dir=Path(scratch) / "downloads",
         )
+        narrator = _Narrator()
         async with (
-            open_fake_discord(file_limit_bytes=settings.file_limit_bytes, gateway=True) as fake,
+            open_fake_discord(
+                file_limit_bytes=settings.file_limit_bytes, gateway=True, on_message=narrator
+            ) as fake,
             open_file_server(www) as files,
             trio.open_nursery() as nursery,
         ):
+            fake.on_update = narrator
             channel = fake.create_channel()
             _say(
                 f"2. Loopback Discord with its gateway on {fake.api_base}; files on {files.url('')}"
@@ -86,24 +90,31 @@ async def run_bot_demo(settings: Settings) -> bool:
             )
             links = " ".join(files.url(name) for name in names)
             fake.post_as_user(channel, f"!upload {links}")
-            await _wait_for_summary(fake)
+            with trio.move_on_after(DEMO_TIMEOUT):
+                await narrator.summarised.wait()
             bot.stop()
             return _show_conversation(fake, names)
 
 
-async def _wait_for_summary(fake: FakeDiscord) -> None:
-    """Wait for the bot's summary, saying each new line its status message shows meanwhile."""
-    give_up = time.monotonic() + DEMO_TIMEOUT
-    shown: set[str] = set()
-    while time.monotonic() < give_up:
-        if any(_is_summary(m) for m in fake.messages):
+@attrs.define
+class _Narrator:
+    """Says each new line of the bot's status message when the fake records it (created or
+    edited): every state it passes through is said, however quickly the bot works (polling
+    missed them all when the summary came before the first look)."""
+
+    shown: set[str] = attrs.Factory(set)
+    summarised: trio.Event = attrs.Factory(trio.Event)
+
+    def __call__(self, message: RecordedMessage) -> None:
+        if message.author_id is not None or message.attachments:
             return
-        status = [m for m in fake.messages if m.author_id is None and not m.attachments]
-        for line in status[0].content.splitlines() if status else []:
-            if line not in shown and not line.startswith("📤"):
+        if _is_summary(message):
+            self.summarised.set()
+            return
+        for line in message.content.splitlines():
+            if line not in self.shown and not line.startswith("📤"):
                 _say(f"   … {line}")
-                shown.add(line)
-        await trio.sleep(0.1)
+                self.shown.add(line)
 
 
 def _is_summary(message: RecordedMessage) -> bool:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import functools
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -436,15 +435,11 @@ def _only_error(group: BaseExceptionGroup[BaseException]) -> BaseException | Non
     return errors[0] if len(errors) == 1 else None
 
 
-async def _run_until_closed(
-    config: RateLimitConfig | None,
-    *,
-    task_status: trio.TaskStatus[RateLimiter] = trio.TASK_STATUS_IGNORED,
-) -> None:
+async def _run_until_closed(limiter: RateLimiter) -> None:
     """The actor, deaf to cancellation: the body's last shielded requests (a status message's
     "stopped" edit) still get their slot; the body's ``finally`` closes it."""
     with trio.CancelScope(shield=True):
-        await run_rate_limiter(config, task_status=task_status)
+        await _Actor(limiter).run(limiter._receive)
 
 
 @contextlib.asynccontextmanager
@@ -454,13 +449,13 @@ async def open_rate_limiter(config: RateLimitConfig | None = None) -> AsyncItera
     An error raised in the body comes out as itself, not wrapped in an ExceptionGroup. The actor
     outlives a cancellation of the body until the body ends, so shielded cleanup can still send.
     """
+    # start_soon, not nursery.start: a shielded child that calls started() while the caller is
+    # already cancelled is never moved into the nursery, so start() would wait for it forever
+    # (a cancellation while a pipeline opened hung the run; the body's finally must close it).
+    limiter = RateLimiter._create(config or RateLimitConfig())
     try:
         async with trio.open_nursery() as nursery:
-            # shielded: the actor starts at once, and only a limiter we hold can be closed (a
-            # cancelled start would leave the deaf actor running and this nursery waiting on it)
-            with trio.CancelScope(shield=True):
-                start = functools.partial(_run_until_closed, config)
-                limiter: RateLimiter = await nursery.start(start)
+            nursery.start_soon(_run_until_closed, limiter)
             try:
                 yield limiter
             finally:
