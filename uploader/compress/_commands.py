@@ -156,7 +156,8 @@ def score_command(
 ) -> list[str]:
     """Score each (sample, its frame, its log) against the same joined segments of the source,
     decoded once, all at ``reference`` (the source's upright size and fps), with ffmpeg's
-    ``ssim`` (per-frame stats) or ``libvmaf`` (JSON) filter writing to the log.
+    ``psnr`` (frame metadata), ``ssim`` (per-frame stats) or ``libvmaf`` (JSON) filter writing
+    to the log.
 
     Every stream gets timestamps from its frame numbers, so that no rounding in the sample's
     container can pair a frame with its neighbour.
@@ -176,8 +177,10 @@ def score_command(
         pair = [prepared(distorted["0"], frame[1]), source[i]]
         if metric == "vmaf":
             scored = ffmpeg.filter(pair, "libvmaf", log_path=str(log), log_fmt="json")
-        else:
+        elif metric == "ssim":
             scored = ffmpeg.filter(pair, "ssim", stats_file=str(log))
+        else:  # psnr: per-frame errors as frame metadata, printed to the log
+            scored = ffmpeg.filter(pair, "psnr").filter("metadata", mode="print", file=str(log))
         nodes.append(ffmpeg.output(scored, "-", f="null"))
     node = ffmpeg.merge_outputs(*nodes)
     cmd: list[str] = node.global_args(*SCORE_ARGS).compile(cmd=settings.compression_ffmpeg_path)
