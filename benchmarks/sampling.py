@@ -2,13 +2,14 @@
 pick better in a full encode?
 
 For each clip at its limit: the planner's pick (the rule), what ``plan_sampling`` would sample
-(or why nothing), the samples' scores with the system ffmpeg's metric (SSIM without libvmaf)
-and, with ``--vmaf-samples``, the same samples scored by the imageio-ffmpeg build (VMAF); then,
-with ``--full-encodes``, every candidate encoded whole (two-pass at ``--preset``, the plan's
-video bitrate, video only) and scored with VMAF at the source's size, as ``compression.py`` does.
+(or why nothing), the samples' scores with each of ``--metrics`` on the system ffmpeg and,
+with ``--vmaf-samples``, the same samples scored by the imageio-ffmpeg build (VMAF); then, with
+``--full-encodes``, every candidate encoded whole (two-pass at ``--preset`` with x264's
+defaults, the plan's video bitrate, video only) and scored with VMAF at the source's size, as
+``compression.py`` does.
 
 Usage: python benchmarks/sampling.py [--keep DIR] [--clips name@MiB,...] [--full-encodes]
-       [--vmaf-samples]
+       [--vmaf-samples] [--metrics ssim,psnr]
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).parent))
 import compression as bench
-from x264_settings import CLIPS, encode
+from x264_settings import CLIPS, encode, parser_with_clips, sources
 
 from uploader import MIB, MediaFile, MediaType, Settings
 from uploader.compress import (
@@ -104,18 +105,14 @@ async def check(name: str, base: Path, args: argparse.Namespace) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="sampling-bench-"))
-    base.mkdir(parents=True, exist_ok=True)
+    base = sources(args)
     for name in args.clips.split(",") if args.clips else DEFAULT:
         await check(name, base, args)
     return 0
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="medium")
-    parser.add_argument("--keep", metavar="DIR", help="sources in DIR (made there if missing)")
-    parser.add_argument("--clips", help=f"comma-separated, of {', '.join(CLIPS)}")
+    parser = parser_with_clips(__doc__)
     parser.add_argument("--full-encodes", action="store_true")
     parser.add_argument("--vmaf-samples", action="store_true", help="also score with VMAF")
     parser.add_argument("--metrics", default="ssim", help="system ffmpeg metrics: ssim,psnr,vif")

@@ -1,12 +1,13 @@
-"""Experiment: x264 adaptive-quantisation and psy settings against ours, at equal size.
+"""Experiment: x264 adaptive-quantisation and psy settings against x264's defaults, at equal size.
 
 For each clip at its limit, the planner's video bitrate and frame (the bits-per-pixel rule's
 pick; no sampling) are encoded two-pass at ``--preset`` once per variant of ``-x264-params``,
 video only, so every variant aims at the same bytes; each output is scored with VMAF (mean and
 5th percentile, every 5th frame, at the source's size) by ``compression.py``'s scorer. Printed:
 per clip and variant the video size against the planned video bytes, VMAF, p5 and their
-difference from ``ours`` (the settings the compressor uses now), then per variant the median and
-worst difference on the hard clips (``ours`` under 90 VMAF) and on the others.
+difference from ``default`` (x264's defaults, which the compressor used before it took ``psy0``),
+then per variant the median and worst difference on the hard clips (``default`` under 90 VMAF)
+and on the others.
 
 Usage: python benchmarks/x264_settings.py [--keep DIR] [--preset medium] [--variants a,b]
        [--clips name@MiB,...]
@@ -29,7 +30,7 @@ from uploader import MIB, MediaFile, MediaType, Settings
 from uploader.compress import describe_compression
 
 VARIANTS = {
-    "ours": "",
+    "default": "",
     "aq2": "aq-mode=2",
     "aq3": "aq-mode=3",
     "psy0": "psy-rd=0.0,0.0",
@@ -82,27 +83,27 @@ async def measure(name: str, base: Path, preset: str, variants: list[str]) -> li
 
 
 def table(rows: list[tuple]) -> str:  # type: ignore[type-arg]
-    ours = {r[0]: r for r in rows if r[2] == "ours"}
+    base = {r[0]: r for r in rows if r[2] == "default"}
     lines = [
         f"{'clip@MiB':24} {'frame':13} {'variant':9} {'size':>6} {'VMAF':>6} {'p5':>6} "
         f"{'dVMAF':>6} {'dp5':>6}"
     ]
     for clip, frame, variant, size, mean, p5 in rows:
-        o = ours.get(clip)
+        o = base.get(clip)
         d = f"{mean - o[4]:+6.2f} {p5 - o[5]:+6.2f}" if o else f"{'-':>6} {'-':>6}"
         lines.append(f"{clip:24} {frame:13} {variant:9} {size:>6.1%} {mean:>6.2f} {p5:>6.2f} {d}")
     lines.append("")
     for title, keep in (
-        ("hard (ours < 90)", lambda v: v < HARD_VMAF),
+        ("hard (default < 90)", lambda v: v < HARD_VMAF),
         ("others", lambda v: v >= HARD_VMAF),
     ):
         for variant in dict.fromkeys(r[2] for r in rows):
-            if variant == "ours":
+            if variant == "default":
                 continue
             pairs = [
-                (r, ours[r[0]])
+                (r, base[r[0]])
                 for r in rows
-                if r[2] == variant and r[0] in ours and keep(ours[r[0]][4])
+                if r[2] == variant and r[0] in base and keep(base[r[0]][4])
             ]
             if not pairs:
                 continue
@@ -116,9 +117,24 @@ def table(rows: list[tuple]) -> str:  # type: ignore[type-arg]
     return "\n".join(lines)
 
 
-async def main_async(args: argparse.Namespace) -> int:
+def sources(args: argparse.Namespace) -> Path:
+    """The sources' folder: ``--keep`` or a fresh temporary one."""
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="x264-bench-"))
     base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def parser_with_clips(doc: str) -> argparse.ArgumentParser:
+    """A parser with the options both experiments take: preset, sources, clips."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--preset", default="medium")
+    parser.add_argument("--keep", metavar="DIR", help="sources in DIR (made there if missing)")
+    parser.add_argument("--clips", help=f"comma-separated, of {', '.join(CLIPS)}")
+    return parser
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    base = sources(args)
     variants = args.variants.split(",") if args.variants else list(VARIANTS)
     rows = []
     for name in args.clips.split(",") if args.clips else DEFAULT_CLIPS:
@@ -128,11 +144,8 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="medium")
-    parser.add_argument("--keep", metavar="DIR", help="sources in DIR (made there if missing)")
+    parser = parser_with_clips(__doc__)
     parser.add_argument("--variants", help=f"comma-separated, of {', '.join(VARIANTS)}")
-    parser.add_argument("--clips", help=f"comma-separated, of {', '.join(CLIPS)}")
     return trio.run(main_async, parser.parse_args())
 
 
