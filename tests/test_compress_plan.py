@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from uploader import MIB, MediaType, Settings
 from uploader.compress import CannotFitError, MediaProbe, StreamInfo, plan_encode
+from uploader.compress._commands import video_command
 from uploader.compress._frames import min_bits_per_pixel
 from uploader.compress._plan import (
     AUDIO_ONLY_LADDER,
@@ -396,3 +397,20 @@ def test_output_sizes_are_even_and_never_larger_than_the_source(probe, target):
     assert width % 2 == 0 and height % 2 == 0
     src = probe.video.display_size
     assert width <= max(src[0] + 1, 2) and height <= max(src[1] + 1, 2)
+
+
+def test_both_passes_of_a_video_encode_turn_psychovisual_rd_off(tmp_path):
+    """psy-rd 0 won at equal size on every clip of benchmarks/x264_settings.py (VMAF)."""
+    probe = video_probe(width=1280, height=720, duration=60)
+    plan = plan_encode(probe, 10 * MIB, Settings())
+    for number, out in ((1, None), (2, tmp_path / "out.mp4")):
+        cmd = video_command(
+            plan,
+            probe,
+            out,
+            passlog=tmp_path / "log",
+            pass_number=number,
+            start=None,
+            settings=Settings(),
+        )
+        assert cmd[cmd.index("-psy-rd") + 1] == "0.0:0.0"

@@ -43,6 +43,14 @@ def _audio_options(plan: EncodePlan) -> dict[str, Any]:
     return options
 
 
+PSY_RD = "0.0:0.0"
+"""x264's psychovisual rate-distortion off (default 1.0:0.0). Measured at equal size
+(``benchmarks/x264_settings.py``, VMAF mean / 5th percentile against the defaults): zoom 480p
+at 2 MiB +0.26 / -1.25, noise 480p at 3 MiB +5.22 / +4.10, swinging 1080p at 10 MiB +2.14 /
++2.28, calm 720p at 8 MiB +0.93 / +1.21. Adaptive quantisation modes 2 and 3 lost 4-4.6 on the
+noise; psy-trellis 0.15 lost on both hard clips. The only setting kept."""
+
+
 def video_command(
     plan: EncodePlan,
     probe: MediaProbe,
@@ -75,6 +83,7 @@ def video_command(
         "c:v": "libx264",
         "preset": preset_of(settings),
         "b:v": f"{plan.video_kbps}k",
+        "psy-rd": PSY_RD,
         "pass": pass_number,
         "passlogfile": str(passlog),
         "pix_fmt": "yuv420p",
@@ -156,7 +165,8 @@ def score_command(
 ) -> list[str]:
     """Score each (sample, its frame, its log) against the same joined segments of the source,
     decoded once, all at ``reference`` (the source's upright size and fps), with ffmpeg's
-    ``ssim`` (per-frame stats) or ``libvmaf`` (JSON) filter writing to the log.
+    ``psnr`` (frame metadata), ``ssim`` (per-frame stats) or ``libvmaf`` (JSON) filter writing
+    to the log.
 
     Every stream gets timestamps from its frame numbers, so that no rounding in the sample's
     container can pair a frame with its neighbour.
@@ -176,8 +186,10 @@ def score_command(
         pair = [prepared(distorted["0"], frame[1]), source[i]]
         if metric == "vmaf":
             scored = ffmpeg.filter(pair, "libvmaf", log_path=str(log), log_fmt="json")
-        else:
+        elif metric == "ssim":
             scored = ffmpeg.filter(pair, "ssim", stats_file=str(log))
+        else:  # psnr: per-frame errors as frame metadata, printed to the log
+            scored = ffmpeg.filter(pair, "psnr").filter("metadata", mode="print", file=str(log))
         nodes.append(ffmpeg.output(scored, "-", f="null"))
     node = ffmpeg.merge_outputs(*nodes)
     cmd: list[str] = node.global_args(*SCORE_ARGS).compile(cmd=settings.compression_ffmpeg_path)
