@@ -256,3 +256,20 @@ def test_a_slow_media_check_outlasts_sends_linger_and_the_plan_knows(tmp_path):
         grouping = predict(files, settings, {}, check_seconds={song.path: seconds})
         counts[seconds] = ([len(b.files) for b in grouping.batches], grouping.exact)
     assert counts == {0.01: ([4], True), 0.7: ([3, 1], False), 2.0: ([3, 1], True)}
+
+
+def test_an_about_plan_without_compression_names_only_the_checks_as_its_cause(
+    tmp_path: Path,
+) -> None:
+    from uploader import MediaFile, MediaType, Settings, UploadBatch
+    from uploader._detect import ScanResult
+    from uploader.cli._plan import Plan, plan_to_text
+
+    clip = MediaFile(tmp_path / "a.mp4", 1000, MediaType.VIDEO)
+    batch = UploadBatch((clip,))
+    scan = ScanResult((clip,), ())
+    plan = Plan(tmp_path, Settings(), scan, (), (batch,), exact=False)
+    text = plan_to_text(plan)
+    assert "Messages: about 1" in text
+    assert "depends on how long each video or song takes to check)" in text
+    assert "real sizes" not in text

@@ -260,10 +260,10 @@ def plan_to_text(plan: Plan) -> str:
         f" {format_size(s.batch_max_bytes)} each)"
     )
     if not plan.exact:
-        lines.append(
-            "  (send may group them otherwise: that depends on the compressed files' real sizes,"
-            " which encode ends first, and how long each video or song takes to check)"
-        )
+        depends = "how long each video or song takes to check"
+        if plan.needs_compression:
+            depends = f"the compressed files' real sizes, which encode ends first, and {depends}"
+        lines.append(f"  (send may group them otherwise: that depends on {depends})")
     compressed = set(plan.needs_compression)
     originals = {f.path for f in compressed}
     for n, batch in enumerate(plan.batches, 1):
