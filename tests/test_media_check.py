@@ -188,3 +188,24 @@ def test_compress_warns_when_its_source_was_cut_short(
     main(["compress", str(short), "--limit-mb", f"{limit:.3f}", "-o", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert "warning" in err and "of its 10.0 s can be played (cut short?)" in err
+
+
+@needs_ffmpeg
+def test_plan_names_a_file_cut_short_as_send_warns_about_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from uploader.cli import main
+
+    monkeypatch.setenv("UPLOAD_CHECK_MEDIA", "true")  # this module's clean_env turns it off
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cut(make_clip(tmp_path / "ok.mp4"), folder / "cut.mp4", 0.45)
+    main(["plan", str(folder)])
+    out = capsys.readouterr().out
+    assert "Warnings: 1" in out and "cut.mp4: only" in out and "(cut short?)" in out
+    main(["plan", str(folder), "--json"])
+    [entry] = json.loads(capsys.readouterr().out)["files"]
+    assert "(cut short?)" in entry["warning"]

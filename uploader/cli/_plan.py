@@ -60,6 +60,8 @@ class Plan:
     """Per oversized file: its encode plan, or why it cannot be compressed."""
     exact: bool = True
     """False when the stand-ins' real sizes or encode order could group them otherwise."""
+    warnings: dict[Path, str] = attrs.field(factory=dict)
+    """Per file the media check let through with a warning (cut short): why."""
 
 
 async def plan_compression(
@@ -118,9 +120,12 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def check_media(scan: ScanResult, settings: Settings) -> tuple[ScanResult, dict[Path, float]]:
-    """The scan with what `send`'s media check would skip moved to the issues, and how long
-    each file's check took here (`send`'s batcher may stop waiting for a slow one)."""
+async def check_media(
+    scan: ScanResult, settings: Settings
+) -> tuple[ScanResult, dict[Path, float], dict[Path, str]]:
+    """The scan with what `send`'s media check would skip moved to the issues, how long
+    each file's check took here (`send`'s batcher may stop waiting for a slow one), and the
+    warnings `send` would give (a file cut short)."""
     checked: dict[Path, Checked] = {}
     seconds: dict[Path, float] = {}
     limiter = trio.CapacityLimiter(CHECKS_AT_ONCE)
@@ -141,18 +146,20 @@ async def check_media(scan: ScanResult, settings: Settings) -> tuple[ScanResult,
         gone = {i.path for i in refused}
         files = tuple(f for f in scan.files if f.path not in gone)
         scan = attrs.evolve(scan, files=files, issues=(*scan.issues, *refused))
-    return scan, seconds
+    warnings = {path: c.warning for path, c in checked.items() if c.warning is not None}
+    return scan, seconds, warnings
 
 
 async def make_plan(directory: Path, settings: Settings) -> Plan:
     """Scan ``directory`` and plan the messages and each oversized file's encode."""
-    scan, seconds = await check_media(await scan_media(directory, settings), settings)
+    scan, seconds, warnings = await check_media(await scan_media(directory, settings), settings)
     oversized = tuple(f for f in scan.files if f.size_bytes > settings.file_limit_bytes)
     compression = await plan_compression(oversized, settings)
     missing = bool(missing_tools(settings))
-    return build_plan(
+    plan = build_plan(
         directory, scan, settings, compression, tools_missing=missing, check_seconds=seconds
     )
+    return attrs.evolve(plan, warnings=warnings)
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -198,6 +205,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
                 "media_type": f.media_type.value,
                 "needs_compression": f in oversized,
                 **_compression_json(plan.compression.get(f.path)),
+                **({"warning": plan.warnings[f.path]} if f.path in plan.warnings else {}),
             }
             for f in plan.scan.files
         ],
@@ -254,6 +262,9 @@ def plan_to_text(plan: Plan) -> str:
         if issues:
             lines.append(f"{kind.capitalize()}: {len(issues)}")
             lines.extend(f"  {_rel(i.path, root)}: {i.reason}" for i in issues)
+    if plan.warnings:
+        lines.append(f"Warnings: {len(plan.warnings)}")
+        lines.extend(f"  {_rel(p, root)}: {w}" for p, w in plan.warnings.items())
     about = "" if plan.exact else "about "
     lines.append(
         f"Messages: {about}{len(plan.batches)} (at most {s.upload_max_files_per_batch} files and"
