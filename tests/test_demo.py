@@ -39,3 +39,5 @@ def test_the_demo_delivers_every_file_once_intact(
     assert len(received) == len(kept)
     assert {p.name for p in kept} - {"clip.mp4"} <= set(received)
     assert "clip.mp4" not in received and any(n.startswith("clip") for n in received)
+    # the media message's own lines show too: what was compressed from what, beside the file
+    assert any("(compressed from clip.mp4)" in line for line in out.splitlines())

@@ -154,8 +154,10 @@ def _show_received(fake: FakeDiscord, result: UploadResult) -> bool:
     """Print what the channel received; True when every file arrived once, intact."""
     _say("3. What the channel received:")
     for message in fake.messages:
-        first = (message.content or "").splitlines()[:1]
-        _say(f"   message {message.id}: {first[0] if first else ''}")
+        first, *rest = (message.content or "").splitlines() or [""]
+        _say(f"   message {message.id}: {first}")
+        for line in rest:  # e.g. the compression info beside a compressed file
+            _say(f"     {line}")
         for a in message.attachments:
             _say(f"     📎 {a.filename}  {format_size(a.size)}  sha256 {a.sha256[:12]}…")
     sent = {o.path.name: o for o in result.outcomes if o.status is FileStatus.DELIVERED}
