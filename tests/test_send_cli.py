@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
 import shutil
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,8 +17,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-import trio
-import trio.lowlevel
 
 from tests._files import write_random
 from tests._media import make_video
@@ -29,7 +25,7 @@ from uploader._settings import ENV_VARIABLES
 from uploader.cli import main
 from uploader.cli._send import destination_from
 from uploader.discord import Channel, Webhook
-from uploader.testing import FakeDiscord, Fault, open_fake_discord
+from uploader.testing import FakeDiscord, FakeDiscordThread, Fault, fake_discord_in_thread
 
 HOOK = "https://hooks.example/api/webhooks/42/SECRET-token"
 
@@ -92,14 +88,15 @@ T = TypeVar("T")
 
 
 class FakeThread:
-    """A `FakeDiscord` serving from its own event loop; `call` runs code on that loop."""
+    """The shipped `fake_discord_in_thread`, with the `FakeDiscord` object at hand: `call` runs
+    any code on the fake's loop (these tests reach past its narrower method set)."""
 
-    def __init__(self, fake: FakeDiscord, token: trio.lowlevel.TrioToken) -> None:
-        self.fake = fake
-        self.token = token
+    def __init__(self, served: FakeDiscordThread) -> None:
+        self.served = served
+        self.fake: FakeDiscord = served.call(lambda fake: fake)
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
-        return trio.from_thread.run_sync(fn, *args, trio_token=self.token)
+        return self.served.call(lambda _: fn(*args))
 
     def recorded(self) -> Counter[str]:
         """How many times each attachment's sha256 arrived."""
@@ -110,31 +107,8 @@ class FakeThread:
 @contextmanager
 def fake_discord(**options: Any) -> Iterator[FakeThread]:
     """`open_fake_discord` in a worker thread, for as long as the block runs."""
-    started: queue.Queue[tuple[FakeThread, trio.Event] | BaseException] = queue.Queue()
-
-    async def serve() -> None:
-        stop = trio.Event()
-        async with open_fake_discord(**options) as fake:
-            started.put((FakeThread(fake, trio.lowlevel.current_trio_token()), stop))
-            await stop.wait()
-
-    def run() -> None:
-        try:
-            trio.run(serve)
-        except BaseException as exc:  # handed to the test's thread
-            started.put(exc)
-
-    thread = threading.Thread(target=run, name="fake-discord", daemon=True)
-    thread.start()
-    item = started.get(timeout=30)
-    if isinstance(item, BaseException):
-        raise item
-    served, stop = item
-    try:
-        yield served
-    finally:
-        served.call(stop.set)
-        thread.join(timeout=30)
+    with fake_discord_in_thread(**options) as served:
+        yield FakeThread(served)
 
 
 def make_files(directory: Path, count: int) -> dict[str, str]:
