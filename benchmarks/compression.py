@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -420,10 +420,20 @@ def table(results: Results) -> str:
     return "\n".join(lines)
 
 
+def only(clips: list[Clip], names: list[str]) -> list[Clip]:
+    """The clips named (``name``: at each of its limits; ``name@MiB``: at that limit only)."""
+    chosen = []
+    for clip in clips:
+        limits = [float(n.split("@")[1]) for n in names if n.startswith(f"{clip.name}@")]
+        if clip.name in names or limits:
+            chosen.append(replace(clip, limits_mib=tuple(limits)) if limits else clip)
+    return chosen
+
+
 async def main_async(args: argparse.Namespace) -> int:
     clips = FULL if args.full else DEFAULT
     if args.clips:
-        clips = [clip for clip in clips if clip.name in args.clips.split(",")]
+        clips = only(clips, args.clips.split(","))
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="uploader-bench-"))
     base.mkdir(parents=True, exist_ok=True)
     results = Results()
@@ -446,7 +456,9 @@ def main() -> int:
     parser.add_argument("--preset", default="medium", help="x264 preset for every method")
     parser.add_argument("--keep", metavar="DIR", help="keep sources in DIR (reused next run)")
     parser.add_argument("--images-only", action="store_true", help="only the image table")
-    parser.add_argument("--clips", help="comma-separated clip names: only these of the set")
+    parser.add_argument(
+        "--clips", help="comma-separated clip names (name@MiB: that limit only) of the set"
+    )
     parser.add_argument("--no-images", action="store_true", help="skip the image table")
     return trio.run(main_async, parser.parse_args())
 

@@ -69,8 +69,39 @@ def test_sampling_is_skipped_where_it_cannot_win(limit, args, why):
 
 
 def test_sampling_is_skipped_when_it_would_cost_too_much_of_a_fast_encode():
-    assert sample_for(6, "medium", width=1280, height=720, duration=40) is not None
-    assert sample_for(6, "ultrafast", width=1280, height=720, duration=40) is None
+    clip = {"width": 1280, "height": 720, "duration": 60, "video_bps": 20_000_000}
+    assert sample_for(10, "medium", **clip) is not None
+    assert sample_for(10, "ultrafast", **clip) is None
+
+
+# Measured on the benchmark's sources (2 shared cores, CPU seconds of every ffmpeg): the real
+# two-pass at medium, and the sampling (encode + PSNR scoring) as planned before the cost model
+# counted the source's decodes. (width, height, seconds, source bit/s, segments, segment
+# seconds, candidates, real encode CPU s, sampling CPU s)
+MEASURED = [
+    (1920, 1080, 30, 264_000_000, 2, 2.013, (1080, 720, 540), 110.9, 32.4),
+    (1280, 720, 60, 170_000_000, 3, 2.516, (720, 540, 480), 108.4, 28.25),
+]
+
+
+@pytest.mark.parametrize(
+    ("w", "h", "secs", "bps", "n", "each", "heights", "real", "spent"), MEASURED
+)
+def test_the_cost_model_matches_the_measured_cpu_time(
+    w, h, secs, bps, n, each, heights, real, spent
+):
+    plan, _ = planned(10, width=w, height=h, duration=secs, video_bps=bps)
+    source = ((w, h), 30.0)
+    candidates = tuple(((height * 16 // 9 // 2 * 2, height), 30.0) for height in heights)
+    encode = sampling.encode_work(plan, "medium", source) * sampling.UNIT_CPU_SECONDS
+    work = n * sampling.segment_work(candidates, source, plan.source_video_kbps, each)
+    assert encode == pytest.approx(real, rel=0.1)
+    assert work * sampling.UNIT_CPU_SECONDS == pytest.approx(spent, rel=0.1)
+
+
+def test_a_high_bitrate_half_minute_of_1080p_is_not_sampled():
+    """Its two decodes per segment (from the keyframe before it) cost 0.29 of the encode."""
+    assert sample_for(10, width=1920, height=1080, duration=30, video_bps=264_000_000) is None
 
 
 @given(
@@ -79,20 +110,29 @@ def test_sampling_is_skipped_when_it_would_cost_too_much_of_a_fast_encode():
     height=st.sampled_from([360, 480, 720, 1080, 2160]),
     fps=st.sampled_from([24.0, 30.0, 60.0]),
     preset=st.sampled_from(["ultrafast", "veryfast", "medium", "slow"]),
+    bits_per_pixel=st.floats(0.01, 5),
 )
 @settings(max_examples=200, deadline=None)
 def test_a_sampling_never_exceeds_its_cost_share_and_stays_inside_the_clip(
-    duration, limit, height, fps, preset
+    duration, limit, height, fps, preset, bits_per_pixel
 ):
+    width = height * 16 // 9
+    bps = int(bits_per_pixel * width * height * fps)
     try:
-        sample = sample_for(
-            limit, preset, duration=duration, width=height * 16 // 9, height=height, fps=fps
+        plan, probe = planned(
+            limit, duration=duration, width=width, height=height, fps=fps, video_bps=bps
         )
     except CannotFitError:  # nothing to sample
         return
+    sample = plan_sampling(plan, probe.video.display_size, probe.video.fps, preset)
     if sample is None:
         return
     assert sample.cost_share <= COST_SHARE + 1e-9
+    kbps = plan.source_video_kbps
+    spent = sampling.segment_work(sample.candidates, sample.reference, kbps, sample.seconds)
+    total = sampling.encode_work(plan, preset, sample.reference)
+    assert len(sample.starts) * spent / total == pytest.approx(sample.cost_share)
+    assert sampling.SEGMENT_SECONDS[0] <= sample.seconds <= sampling.SEGMENT_SECONDS[1]
     assert sample.rule in sample.candidates
     assert all(s >= 0 and s + sample.seconds <= duration + 1e-6 for s in sample.starts)
 

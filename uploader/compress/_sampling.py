@@ -12,7 +12,7 @@ sample, and which candidate wins; ``_sample`` runs it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import attrs
 
@@ -22,9 +22,11 @@ from ._model import EncodePlan
 
 SAMPLE_PRESET = "veryfast"
 """The x264 preset of the samples: the ranking of sizes holds across presets."""
-COST_SHARE = 0.15
-"""Sampling may cost at most this share of the real encode's estimated work (the estimate
-errs by up to half on hard-to-decode sources: this keeps it under a quarter)."""
+COST_SHARE = 0.2
+"""Sampling may cost at most this share of the real encode's estimated work. The estimate
+follows the measured CPU time within 10% on the benchmark's 720p and 1080p sources; an
+unsampled encode takes 0.96-1.12x plain two-pass's CPU, so this keeps a sampled one under the
+issue's 1.3x."""
 MIN_DURATION = 15.0
 """Clips shorter than this keep the bits-per-pixel rule (segments would cover them anyway)."""
 SEGMENT_SECONDS = (2.0, 3.0)
@@ -41,11 +43,32 @@ full encode); at 25 MiB, and a 1080p swinging pattern at 10 MiB, lost 0.6 dB bel
 size."""
 FAST_FPS = 30.0
 """Sources faster than this are also sampled at this frame rate."""
-PASS1_COST = 0.4
-"""x264's first (analysis) pass costs about this share of the second."""
-SCORE_COST = 1.0
-"""Decoding, scaling and scoring one candidate's sample at the source's size, relative to
-encoding the source's size at the sample preset (measured: 480p, CPU seconds)."""
+PASS1_COST = 0.8
+"""x264's first (analysis) pass costs about this share of the second (measured at medium,
+decode apart: 0.67 on a 1080p pattern, 0.91 on 720p noise)."""
+SAMPLE_ENCODE_COST = 3.5
+"""A sample's x264 work per second of 720p30, in units of ``preset_speed``. The samples are
+short one-pass encodes of three sizes at once and cost about as much per pixel as the real
+encode's medium pass (measured: 0.50-0.65 CPU s per second of 720p, 3-3.8 units), not the
+third of it ``preset_speed(SAMPLE_PRESET)`` would say."""
+SCORE_COST = 0.3
+"""Decoding, scaling and scoring (PSNR) one candidate's sample at the source's size, per
+second of 720p30 of the source (measured: 0.055 CPU s on 720p and on 1080p)."""
+DECODE_COST_PER_MBIT = 0.0165
+"""Decoding the source, per second of it and per Mbit/s of its video bitrate (measured: 0.0025
+to 0.0029 CPU s per Mbit on x264 sources of 60 to 264 Mbit/s). Decoding dominates sampling on
+a high-bitrate source: each segment is decoded twice (encode, then scoring), each time from
+the keyframe before it."""
+DECODE_COST_PER_PIXEL = 0.1
+"""Decoding the source, per second of 720p30, besides its bits (measured: 360p at 3.6 Mbit/s)."""
+UNKNOWN_BITS_PER_PIXEL = 1.0
+"""The source's video bits per pixel assumed for its decode when its bitrate is unknown."""
+SEEK_FRAMES = 125
+"""Frames decoded before each segment's start (input seeking lands on the keyframe before it;
+x264's default keyframe gap is 250 frames: measured 112 and 171 frames on average)."""
+UNIT_CPU_SECONDS = 0.17
+"""CPU seconds of one unit (``preset_speed`` 1 for a second of 720p30) on the reference
+machine: the real encodes' pass 2 at medium took 0.47-0.58 CPU s per second of 720p."""
 REFERENCE_PIXELS = 1280 * 720
 
 Frame = tuple[tuple[int, int], float]
@@ -77,17 +100,43 @@ def _pixels(frame: Frame) -> float:
     return width * height * fps / (REFERENCE_PIXELS * 30.0)
 
 
-def encode_work(plan: EncodePlan, preset: str) -> float:
-    """The real two-pass encode's estimated work (relative units)."""
+def decode_work(source: Frame, source_kbps: int) -> float:
+    """The work of decoding a second of the source (relative units)."""
+    (width, height), fps = source
+    kbps = source_kbps or UNKNOWN_BITS_PER_PIXEL * width * height * fps / 1000
+    return DECODE_COST_PER_MBIT * kbps / 1000 + DECODE_COST_PER_PIXEL * _pixels(source)
+
+
+def encode_work(plan: EncodePlan, preset: str, source: Frame) -> float:
+    """The real two-pass encode's estimated work (relative units): both passes decode the
+    whole source."""
     assert plan.scale is not None
     frame = (plan.scale, plan.fps or 30.0)
-    return plan.duration * (1 + PASS1_COST) * preset_speed(preset) * _pixels(frame)
+    x264 = (1 + PASS1_COST) * preset_speed(preset) * _pixels(frame)
+    return plan.duration * (x264 + 2 * decode_work(source, plan.source_video_kbps))
 
 
-def sampling_work(candidates: tuple[Frame, ...], source: Frame, seconds: float) -> float:
-    """The work of encoding and scoring ``seconds`` of samples of every candidate."""
-    score = SCORE_COST * preset_speed(SAMPLE_PRESET) * _pixels(source)
-    return seconds * sum(preset_speed(SAMPLE_PRESET) * _pixels(c) + score for c in candidates)
+def segment_work(
+    candidates: tuple[Frame, ...], source: Frame, source_kbps: int, seconds: float
+) -> float:
+    """The work one ``seconds``-long segment adds to sampling every candidate: its encodes
+    and scores, and its two decodes (encoding, scoring) from the keyframe before it."""
+    encode = SAMPLE_ENCODE_COST * preset_speed(SAMPLE_PRESET)
+    per_second = sum(encode * _pixels(c) + SCORE_COST * _pixels(source) for c in candidates)
+    decoded = seconds + SEEK_FRAMES / source[1]
+    return seconds * per_second + 2 * decoded * decode_work(source, source_kbps)
+
+
+def _segments(budget: float, work: Callable[[float], float]) -> tuple[int, float] | None:
+    """The most segments (at most ``MAX_SEGMENTS``, at least two) whose work at the shortest
+    length fits ``budget``, and the longest length that still fits (None when two do not).
+    ``work`` is linear in the length."""
+    fixed, per_second = work(0.0), work(1.0) - work(0.0)
+    for segments in range(MAX_SEGMENTS, 1, -1):
+        seconds = (budget / segments - fixed) / per_second
+        if seconds >= SEGMENT_SECONDS[0]:
+            return segments, min(SEGMENT_SECONDS[1], seconds)
+    return None
 
 
 def _candidates(ladder: list[Frame], rule: Frame, source_fps: float) -> tuple[Frame, ...]:
@@ -130,16 +179,16 @@ def plan_sampling(
     candidates = _candidates(ladder, rule, source_fps)
     if len(candidates) < 2:
         return None
-    budget = COST_SHARE * encode_work(plan, preset)
     source: Frame = (display_size, source_fps)
-    per_second = sampling_work(candidates, source, 1.0)
-    segments = min(MAX_SEGMENTS, int(budget / per_second / SEGMENT_SECONDS[0]))
-    if segments < 2:
+    total = encode_work(plan, preset, source)
+    kbps = plan.source_video_kbps
+    fitting = _segments(COST_SHARE * total, lambda s: segment_work(candidates, source, kbps, s))
+    if fitting is None:
         return None
-    seconds = min(SEGMENT_SECONDS[1], budget / per_second / segments)
+    segments, seconds = fitting
     step = plan.duration / segments
     starts = tuple(round(step * (i + 0.5) - seconds / 2, 3) for i in range(segments))
-    share = per_second * seconds * segments / encode_work(plan, preset)
+    share = segments * segment_work(candidates, source, kbps, seconds) / total
     return SamplePlan(candidates, rule, source, starts, seconds, share)
 
 
