@@ -22,6 +22,7 @@ import trio.testing
 from hypothesis import settings
 
 from tests._clock import thread_aware_clock
+from uploader.testing import FakeDiscord
 
 pytest_plugins = ["uploader.testing.pytest_plugin"]
 
@@ -42,3 +43,10 @@ def autojump_clock() -> trio.testing.MockClock:
     """pytest-trio's autojumping clock, but one that never jumps while a worker thread runs
     (a loaded machine must not turn a slow file read into a fired timeout)."""
     return thread_aware_clock()
+
+
+@pytest.fixture
+async def fake(fake_discord: FakeDiscord) -> FakeDiscord:
+    """The shipped ``fake_discord`` fixture by the short name the fake's own tests use
+    (options from ``@pytest.mark.fake_discord``)."""
+    return fake_discord

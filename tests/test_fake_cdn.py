@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from _fake_http import bot
 
-from uploader.testing import FakeDiscord, open_fake_discord
+from uploader.testing import FakeDiscord
 from uploader.testing._cdn import KEEP_FILE_BYTES, content_type_of
 
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with open_fake_discord(file_limit_bytes=2 * KEEP_FILE_BYTES) as fake:
-        yield fake
+# the options of the `fake` fixture (tests/conftest.py)
+pytestmark = pytest.mark.fake_discord(file_limit_bytes=2 * KEEP_FILE_BYTES)
 
 
 async def upload(

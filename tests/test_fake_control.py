@@ -16,12 +16,6 @@ from uploader.testing._world import MIB
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with open_fake_discord() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient() as client:
         yield client

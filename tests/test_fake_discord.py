@@ -35,12 +35,6 @@ BUCKET_HEADERS = (
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with open_fake_discord() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=None, verify=False) as client:  # http only
         yield client

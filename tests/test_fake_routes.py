@@ -18,14 +18,7 @@ from uploader.testing import (
     Fault,
     discord_com_url,
     fake_discord_in_thread,
-    open_fake_discord,
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with open_fake_discord() as fake:
-        yield fake
 
 
 @pytest.fixture
