@@ -191,9 +191,9 @@ class UploadResult:
         metadata: the original system's figures (platform, totals, compression attempts and
             successes, batches, processing and upload seconds).
         removed: the user's files deleted after delivery (UPLOAD_CLEANUP_AFTER_SUCCESS).
-        channel_message: the closing summary as the channel's status message shows it: without
+        channel_summary: the closing summary as the channel's status message shows it: without
             the compression details the media messages already carry beside their files
-            (``message`` when empty).
+            (``message`` unless given).
     """
 
     success: bool
@@ -202,12 +202,9 @@ class UploadResult:
     workdir: Path | None = None
     metadata: dict[str, object] = attrs.field(factory=dict)
     removed: tuple[Path, ...] = ()
-    channel_message: str = ""
-
-    @property
-    def channel_summary(self) -> str:
-        """The summary for the channel (`channel_message`, else `message`)."""
-        return self.channel_message or self.message
+    channel_summary: str = attrs.field(
+        default=attrs.Factory(lambda self: self.message, takes_self=True)
+    )
 
     @property
     def delivered(self) -> tuple[FileOutcome, ...]:

@@ -209,7 +209,7 @@ class Collector:
         return UploadResult(
             success=success,
             message=summarize(outcomes, root=self.root, unreadable=unreadable),
-            channel_message=summarize(
+            channel_summary=summarize(
                 outcomes, root=self.root, unreadable=unreadable, compression_info=False
             ),
             outcomes=outcomes,
