@@ -36,6 +36,30 @@ VARIANTS = {
     "psy0": "psy-rd=0.0,0.0",
     "psy1:.15": "psy-rd=1.0,0.15",
     "aq3+psy0": "aq-mode=3:psy-rd=0.0,0.0",
+    "psy0+aqs.7": "psy-rd=0.0,0.0:aq-strength=0.7",
+    "psy0+aqs1.3": "psy-rd=0.0,0.0:aq-strength=1.3",
+    "psy0+kf600": "psy-rd=0.0,0.0:keyint=600",
+    "psy0+qc.7": "psy-rd=0.0,0.0:qcomp=0.7",
+    "psy0+qc.5": "psy-rd=0.0,0.0:qcomp=0.5",
+    "psy0+db1": "psy-rd=0.0,0.0:deblock=1,1",
+    "psy0+fps20": "psy-rd=0.0,0.0|fps=20",
+    "psy0+fps24": "psy-rd=0.0,0.0|fps=24",
+    "psy0+dn": "psy-rd=0.0,0.0|hqdn3d=2:1.5:3:2.25",
+    "psy0+combo": "psy-rd=0.0,0.0:keyint=600:qcomp=0.5:aq-strength=0.7",
+    "psy0+kq": "psy-rd=0.0,0.0:keyint=600:qcomp=0.5",
+    "psy0+nr300": "psy-rd=0.0,0.0:nr=300",
+    "psy0+umh": "psy-rd=0.0,0.0:me=umh",
+    "psy0+ref5": "psy-rd=0.0,0.0:ref=5",
+    "psy0+sub8": "psy-rd=0.0,0.0:subme=8",
+    "psy0+bf5": "psy-rd=0.0,0.0:bframes=5:b-adapt=2",
+    "kq10": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5",
+    "kq10+ref5": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:ref=5",
+    "kq10+bf5": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:bframes=5:b-adapt=2",
+    "kq10+ref5+bf5": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:ref=5:bframes=5:b-adapt=2",
+    "tuned": "psy-rd=0.0,0.0:me=umh:ref=5:subme=8:keyint=600:qcomp=0.5",
+    "tuned-umh": "psy-rd=0.0,0.0:ref=5:subme=8:keyint=600:qcomp=0.5",
+    "tuned+bf5": "psy-rd=0.0,0.0:me=umh:ref=5:subme=8:keyint=600:qcomp=0.5:bframes=5:b-adapt=2",
+    "psy0+slow": "psy-rd=0.0,0.0:ref=5:bframes=5:b-adapt=2:me=umh:subme=8",
 }
 CLIPS = {f"{c.name}@{c.limits_mib[0]:g}": (c, c.limits_mib[0]) for c in bench.DEFAULT}
 CLIPS.update({f"{c.name}@{m:g}": (c, m) for c in bench.FULL for m in c.limits_mib})
@@ -45,7 +69,9 @@ HARD_VMAF = 90.0
 
 def encode(source: Path, out: Path, scale: tuple[int, int], kbps: int, preset: str, params: str):  # type: ignore[no-untyped-def]
     """Two-pass x264 of the source's video at ``scale`` and ``kbps`` with extra ``params``."""
-    base = [*bench.x264(source, preset, kbps), "-vf", f"scale={scale[0]}:{scale[1]},setsar=1"]
+    params, _, prefilter = params.partition("|")
+    graph = f"{prefilter + ',' if prefilter else ''}scale={scale[0]}:{scale[1]},setsar=1"
+    base = [*bench.x264(source, preset, kbps), "-vf", graph]
     base += ["-pix_fmt", "yuv420p", "-an", "-passlogfile", str(out)]
     if params:
         base += ["-x264-params", params]
@@ -65,7 +91,9 @@ async def measure(name: str, base: Path, preset: str, variants: list[str]) -> li
     with tempfile.TemporaryDirectory(prefix="x264-", dir=base) as work:
         for variant in variants:
             out = Path(work) / f"{variant.replace(':', '_')}.mp4"
+            cpu0 = bench.cpu_seconds()
             encode(source, out, plan.scale, plan.video_kbps, preset, VARIANTS[variant])
+            cpu = bench.cpu_seconds() - cpu0
             scored = bench.vmaf(out, clip, source, Path(work) / "vmaf.json")
             mean, p5 = scored if scored else (float("nan"), float("nan"))
             rows.append(
@@ -76,6 +104,7 @@ async def measure(name: str, base: Path, preset: str, variants: list[str]) -> li
                     out.stat().st_size / want,
                     mean,
                     p5,
+                    cpu,
                 )
             )
             print(f"  {rows[-1]}", file=sys.stderr, flush=True)
@@ -86,12 +115,15 @@ def table(rows: list[tuple]) -> str:  # type: ignore[type-arg]
     base = {r[0]: r for r in rows if r[2] == "default"}
     lines = [
         f"{'clip@MiB':24} {'frame':13} {'variant':9} {'size':>6} {'VMAF':>6} {'p5':>6} "
-        f"{'dVMAF':>6} {'dp5':>6}"
+        f"{'dVMAF':>6} {'dp5':>6} {'CPU':>6}"
     ]
-    for clip, frame, variant, size, mean, p5 in rows:
+    for clip, frame, variant, size, mean, p5, cpu in rows:
         o = base.get(clip)
         d = f"{mean - o[4]:+6.2f} {p5 - o[5]:+6.2f}" if o else f"{'-':>6} {'-':>6}"
-        lines.append(f"{clip:24} {frame:13} {variant:9} {size:>6.1%} {mean:>6.2f} {p5:>6.2f} {d}")
+        c = f"{cpu / o[6]:>5.2f}x" if o else f"{'-':>6}"
+        lines.append(
+            f"{clip:24} {frame:13} {variant:10} {size:>6.1%} {mean:>6.2f} {p5:>6.2f} {d} {c}"
+        )
     lines.append("")
     for title, keep in (
         ("hard (default < 90)", lambda v: v < HARD_VMAF),
