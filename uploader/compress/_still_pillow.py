@@ -126,14 +126,15 @@ def encode_still(image: Image.Image, encoding: StillEncoding, icc: bytes | None)
     out = io.BytesIO()
     extra = {"icc_profile": icc} if icc else {}
     if encoding.codec == "jpeg":
-        image.save(
-            out,
-            "JPEG",
-            quality=round(encoding.quality),
-            subsampling=0 if encoding.full_chroma else 2,
-            optimize=True,
-            **extra,
-        )
+        jpeg = {"quality": round(encoding.quality), "subsampling": 0 if encoding.full_chroma else 2}
+        try:
+            image.save(out, "JPEG", optimize=True, **jpeg, **extra)
+        except OSError:
+            # Optimised tables are written in one piece into a buffer Pillow sizes at about a
+            # byte per pixel; a noisy picture at a high quality needs more ("Suspension not
+            # allowed here"). Written as it goes, without the optimisation, it always fits.
+            out = io.BytesIO()
+            image.save(out, "JPEG", **jpeg, **extra)
     else:
         image.save(
             out,

@@ -33,8 +33,8 @@ SLOPE_BOUNDS = (0.3, 3.0)
 """A secant slope (ln-bytes per level) outside these bounds is clamped: two close encodes can
 differ by noise more than by quality."""
 SKIP_FLOOR_MARGIN = 0.25
-"""No fit and a prediction this far (in level) under the floor: give up on this size without
-encoding the floor itself."""
+"""No fit and a prediction (from a measured slope) this far in level under the floor: give up
+on this size without encoding the floor itself."""
 
 
 @attrs.frozen
@@ -217,7 +217,8 @@ def next_still_step(
     want = _aim(scale, points, hints, target)
     if not low < want < high:
         want = (low + high) / 2  # the secant left the bracket: halve it instead
-    if best is None and want < scale.level(scale.floor) - SKIP_FLOOR_MARGIN:
+    sloped = len({p.quality for p in points}) >= 2 or len({p.quality for p in hints}) >= 2
+    if best is None and sloped and want < scale.level(scale.floor) - SKIP_FLOOR_MARGIN:
         return _too_big(scale, points, hints, target)
     floor = scale.level(scale.floor)
     return _untried(scale, points, hints, max(want, floor), best, over, target)
