@@ -35,6 +35,9 @@ differ by noise more than by quality."""
 SKIP_FLOOR_MARGIN = 0.25
 """No fit and a prediction (from a measured slope) this far in level under the floor: give up
 on this size without encoding the floor itself."""
+HINTED_SKIP_MARGIN = 0.75
+"""The same from a sample alone (its stacked strips can misjudge a picture by a third): only a
+picture predicted over twice the target at the floor is given up without an encode."""
 
 
 @attrs.frozen
@@ -47,7 +50,7 @@ class StillScale:
         best: the best quality searched.
         first: the first encode's quality when nothing predicts better.
         shrink_to: a shrink is sized so that this quality would fill the budget.
-        step: qualities are rounded to multiples of this (Pillow's JPEG quality is an integer).
+        step: qualities are rounded to multiples of this (finer steps rarely change a table).
         qualities: a typical picture's size curve: these qualities...
         levels: ...at these ln(bytes), relative to quality 80.
     """
@@ -82,17 +85,21 @@ def _interpolate(xs: Sequence[float], ys: Sequence[float], x: float) -> float:
     return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
 
 
+_QSCALE_LEVEL = math.log(2) / 12
+"""A JPEG quality step of 12 halves the quantiser (``_still_pillow.jpeg_table``); bytes grow
+about as 1 / qscale, so ln(bytes) grows about this much per quality step."""
 JPEG = StillScale(
     "jpeg",
-    floor=30.0,
-    best=95.0,
-    first=85.0,
-    shrink_to=75.0,
-    step=1.0,
-    qualities=(0.0, 30.0, 50.0, 70.0, 80.0, 85.0, 90.0, 95.0, 100.0),
-    levels=(-1.6, -0.8, -0.48, -0.18, 0.0, 0.13, 0.35, 0.75, 1.6),
+    floor=43.0,
+    best=90.0,
+    first=78.0,
+    shrink_to=62.0,
+    step=0.25,
+    qualities=(0.0, 100.0),
+    levels=(-80 * _QSCALE_LEVEL, 20 * _QSCALE_LEVEL),
 )
-"""libjpeg-turbo with optimised Huffman tables; above 95 bytes grow fast for little gain."""
+"""ffmpeg's matrix scaled by qscale 15 (the floor) to 1 (the best), 2 first and 5 for a shrink,
+as the ffmpeg search did."""
 WEBP = StillScale(
     "webp",
     floor=40.0,
@@ -104,9 +111,9 @@ WEBP = StillScale(
     levels=(-1.5, -1.05, -0.85, -0.5, -0.25, 0.0, 0.55, 1.05, 1.6),
 )
 """libwebp lossy; the steep rise above 90 is where a fixed ladder wastes or overshoots."""
-JPEG_FULL_CHROMA_DOWN_TO = 85.0
-"""A 4:4:4 JPEG keeps full chroma only at this quality or better; below it 4:2:0 at a higher
-quality looks better at the same size."""
+JPEG_FULL_CHROMA_DOWN_TO = 71.0
+"""A 4:4:4 JPEG keeps full chroma only at this quality (qscale 3) or better; below it 4:2:0
+at a higher quality looks better at the same size."""
 CHROMA_420_SHARE = 0.75
 """A 4:2:0 JPEG takes about this share of the 4:4:4 one's bytes at the same quality."""
 
@@ -217,8 +224,9 @@ def next_still_step(
     want = _aim(scale, points, hints, target)
     if not low < want < high:
         want = (low + high) / 2  # the secant left the bracket: halve it instead
-    sloped = len({p.quality for p in points}) >= 2 or len({p.quality for p in hints}) >= 2
-    if best is None and sloped and want < scale.level(scale.floor) - SKIP_FLOOR_MARGIN:
+    margin = SKIP_FLOOR_MARGIN if len({p.quality for p in points}) >= 2 else HINTED_SKIP_MARGIN
+    sloped = len({p.quality for p in points or hints}) >= 2
+    if best is None and sloped and want < scale.level(scale.floor) - margin:
         return _too_big(scale, points, hints, target)
     floor = scale.level(scale.floor)
     return _untried(scale, points, hints, max(want, floor), best, over, target)
