@@ -257,3 +257,12 @@ def test_a_jpeg_larger_than_a_byte_per_pixel_is_still_encoded():
     assert len(data) > 400 * 300
     with Image.open(io.BytesIO(data)) as result:
         assert result.size == (400, 300)
+
+
+@needs_ffmpeg
+async def test_a_png_that_only_needs_repacking_is_repacked_losslessly(tmp_path, ffmpeg_runs):
+    source = _media.make_png(tmp_path / "flat.png", 64, 64, alpha=True)
+    (out,) = (await compress(source, source.stat().st_size, tmp_path / "w")).outputs
+    assert out.path.suffix == ".png" and ffmpeg_runs == []
+    with Image.open(source) as a, Image.open(out.path) as b:
+        assert a.convert("RGBA").tobytes() == b.convert("RGBA").tobytes()

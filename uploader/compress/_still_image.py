@@ -44,9 +44,6 @@ from ._workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-LOSSLESS_EFFORT = 75.0
-"""libwebp's lossless effort (its ``quality`` when lossless): its default, a fair speed/size."""
-
 
 class _Search:
     """The encodes of one picture, counted, each in a thread abandoned on cancel."""
@@ -141,9 +138,8 @@ class _Search:
         return await trio.to_thread.run_sync(job, abandon_on_cancel=True)
 
     async def lossless(self) -> bytes | None:
-        """A lossless WebP re-pack, when it fits (exact: even hidden colours are kept)."""
-        encoding = StillEncoding("webp", LOSSLESS_EFFORT, method=4, lossless=True)
-        data = await self.encode(self.decoded.image, encoding)
+        """A lossless PNG re-pack (zlib 9, filters chosen per row), when it fits."""
+        data = await self.encode(self.decoded.image, StillEncoding("png", 100.0))
         return data if len(data) <= self.plan.target_bytes else None
 
 
@@ -152,7 +148,9 @@ async def _decode(plan: EncodePlan, probe: MediaProbe) -> Decoded | None:
     job = functools.partial(open_still, probe.path, plan.keep_alpha)
     try:
         return await trio.to_thread.run_sync(job, abandon_on_cancel=True)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+    except Exception as exc:  # any failure to decode leaves the picture to ffmpeg
+        # Pillow raises more than OSError on damaged files (SyntaxError, struct.error, EXIF
+        # parsing errors...); ffmpeg either manages or says what is wrong in one line.
         log.debug("Pillow cannot decode %s (%s); using ffmpeg", probe.path, exc)
         return None
 
@@ -184,7 +182,7 @@ async def fit_still(
         if plan.lossless_first:
             data = await search.lossless()
             if data is not None:
-                return await _write(space, data, "webp"), "webp", search.encodes
+                return await _write(space, data, "png"), "png", search.encodes
         data = await search.fit()
     except (OSError, ValueError) as exc:  # an encoder error: ffmpeg may still manage
         log.debug("Pillow cannot encode %s (%s); using ffmpeg", probe.path, exc)

@@ -50,9 +50,9 @@ class StillEncoding:
     """One in-memory encode's settings.
 
     Attributes:
-        codec: ``jpeg`` or ``webp``.
+        codec: ``jpeg``, ``webp`` or ``png`` (lossless: a re-pack).
         quality: 0-100, higher is better (for a lossless WebP: the effort; for a JPEG see
-            ``jpeg_table``).
+            ``jpeg_table``; unused for PNG).
         full_chroma: JPEG 4:4:4 (else 4:2:0).
         method: libwebp's method (0 fastest - 6 smallest).
         lossless: a lossless WebP, exact (colours under transparent pixels kept too).
@@ -158,6 +158,8 @@ def encode_still(image: Image.Image, encoding: StillEncoding, icc: bytes | None)
             # ("Suspension not allowed here"). Written as it goes, it always fits.
             out = io.BytesIO()
             image.save(out, "JPEG", **jpeg, **extra)
+    elif encoding.codec == "png":
+        image.save(out, "PNG", optimize=True, **extra)
     else:
         image.save(
             out,
