@@ -17,6 +17,7 @@ import functools
 import logging
 from pathlib import Path
 
+import attrs
 import trio
 from PIL import Image
 
@@ -36,13 +37,33 @@ from ._still_search import (
     Keep,
     Point,
     StillScale,
+    TooBig,
     Try,
+    grown_size,
     next_still_step,
     shrunk_size,
 )
 from ._workspace import Workspace
 
 log = logging.getLogger(__name__)
+
+
+GROWS = 2
+"""Sizes tried when growing back after a shrink that left over a tenth of the budget."""
+
+
+@attrs.frozen
+class _Searched:
+    """A search at one size: the kept encode, or why none fits (and the encodes measured)."""
+
+    kept: tuple[Point, bytes] | None
+    too_big: TooBig | None
+    points: list[Point]
+
+
+def _area(size: tuple[int, int], other: tuple[int, int]) -> float:
+    """How many times ``other``'s pixels ``size`` has."""
+    return size[0] * size[1] / (other[0] * other[1])
 
 
 class _Search:
@@ -87,39 +108,81 @@ class _Search:
             quality = step.quality
         return hints
 
-    async def fit(self) -> bytes:
-        """The best lossy encode under the target: the quality searched at the source size
-        (for a 4:4:4 source first with full chroma), shrinking only when the floor cannot fit."""
+    async def search_at(
+        self, image: Image.Image, scale: StillScale, full: bool, hints: list[Point]
+    ) -> _Searched:
+        """The quality search at one picture size and chroma."""
         target = self.plan.target_bytes
-        image = self.decoded.image
-        full = self.codec == "jpeg" and self.decoded.full_chroma and image.mode != "L"
-        base = JPEG if self.codec == "jpeg" else WEBP
-        scale = base.with_floor(JPEG_FULL_CHROMA_DOWN_TO) if full else base
-        hints = await self.hints(image, scale, full)
         points: list[Point] = []
         best: tuple[Point, bytes] | None = None
         while True:
             step = next_still_step(scale, points, target, hints)
             if isinstance(step, Keep):
                 assert best is not None and best[0] == step.point
-                return best[1]
-            if isinstance(step, Try):
-                data = await self.encode(image, self.encoding(step.quality, image.size, full))
-                point = Point(step.quality, len(data))
-                points.append(point)
-                if point.size <= target and (best is None or point.quality > best[0].quality):
-                    best = (point, data)
-                continue
+                return _Searched(best, None, points)
+            if not isinstance(step, Try):
+                return _Searched(None, step, points)
+            data = await self.encode(image, self.encoding(step.quality, image.size, full))
+            point = Point(step.quality, len(data))
+            points.append(point)
+            if point.size <= target and (best is None or point.quality > best[0].quality):
+                best = (point, data)
+
+    async def fit(self) -> bytes:
+        """The best lossy encode under the target: the quality searched at the source size
+        (for a 4:4:4 source first with full chroma), shrinking only when the floor cannot fit,
+        and growing back once when a shrink went further than the budget needed."""
+        image = self.decoded.image
+        full = self.codec == "jpeg" and self.decoded.full_chroma and image.mode != "L"
+        base = JPEG if self.codec == "jpeg" else WEBP
+        scale = base.with_floor(JPEG_FULL_CHROMA_DOWN_TO) if full else base
+        hints = await self.hints(image, scale, full)
+        too_big: tuple[int, int] | None = None  # the smallest size the floor did not fit
+        while True:
+            searched = await self.search_at(image, scale, full, hints)
+            if searched.kept is not None:
+                if too_big is None:
+                    return searched.kept[1]
+                return await self.grown(image, too_big, scale, searched.kept)
+            assert searched.too_big is not None
             factor = CHROMA_420_SHARE
             if full:  # nothing fits with full chroma at a fair quality: 4:2:0 from here
                 full, scale = False, base
             else:
-                old = image.size
-                image = await self.shrink(old, step.side)
-                ratio = image.size[0] * image.size[1] / (old[0] * old[1])
-                factor = ratio**PIXEL_EXPONENT
-            hints = [Point(p.quality, round(p.size * factor)) for p in points or hints]
-            points, best = [], None
+                too_big = image.size
+                image = await self.shrink(too_big, searched.too_big.side)
+                factor = _area(image.size, too_big) ** PIXEL_EXPONENT
+            hints = [Point(p.quality, round(p.size * factor)) for p in searched.points or hints]
+
+    async def grown(
+        self,
+        image: Image.Image,
+        too_big: tuple[int, int],
+        scale: StillScale,
+        kept: tuple[Point, bytes],
+    ) -> bytes:
+        """``kept`` (at a shrunk ``image``), or a search at a size between it and ``too_big``
+        when ``kept`` leaves more than a tenth of the budget and that search fills it better.
+        Up to ``GROWS`` sizes are tried: the first predicted, the next halfway (in log) through
+        what is left, since the prediction just missed."""
+        size = image.size
+        for attempt in range(GROWS):
+            larger = grown_size(
+                size, too_big, scale, kept[0], self.plan.target_bytes, halve=attempt > 0
+            )
+            if larger is None:
+                break
+            picture = await trio.to_thread.run_sync(
+                resized, self.decoded.image, larger, abandon_on_cancel=True
+            )
+            growth = _area(larger, size) ** PIXEL_EXPONENT
+            hint = Point(kept[0].quality, round(kept[0].size * growth))
+            searched = await self.search_at(picture, scale, False, [hint])
+            if searched.kept is None:
+                too_big = larger
+            elif searched.kept[0].size > kept[0].size:
+                size, kept = larger, searched.kept
+        return kept[1]
 
     async def shrink(self, size: tuple[int, int], side: float) -> Image.Image:
         """The decoded picture scaled from ``size`` by ``side`` (even sides).

@@ -259,5 +259,37 @@ def _untried(
 
 
 def shrunk_size(size: tuple[int, int], side: float) -> tuple[int, int]:
-    """``size`` with each side scaled by ``side``, rounded down to even (at least 2)."""
+    """``size`` with each side scaled by ``side`` (a grow too), rounded down to even (at least
+    2)."""
     return (max(2, int(size[0] * side) // 2 * 2), max(2, int(size[1] * side) // 2 * 2))
+
+
+GROW_MIN = 1.04
+"""A grow back scales each side by at least this much (less is not worth a search)."""
+
+
+def grown_size(
+    size: tuple[int, int],
+    too_big: tuple[int, int],
+    scale: StillScale,
+    kept: Point,
+    target: int,
+    *,
+    halve: bool = False,
+) -> tuple[int, int] | None:
+    """After a shrink went too far (``kept``, at ``size``, leaves over a tenth of the target
+    unused), a size between ``size`` and ``too_big`` (where the floor did not fit) predicted to
+    fill the budget at ``shrink_to`` (with ``halve``: halfway, in log, to ``too_big``); None
+    when no such size is worth a search. Even sides."""
+    if kept.size >= FILL * target:
+        return None
+    room = min(too_big[0] / size[0], too_big[1] / size[1])
+    if halve:
+        side = math.sqrt(room)
+    else:
+        at_shrink = kept.size * math.exp(scale.level(scale.shrink_to) - scale.level(kept.quality))
+        side = (AIM * target / at_shrink) ** (1 / (2 * PIXEL_EXPONENT))
+    side = min(side, 0.97 * room)
+    if side < GROW_MIN:
+        return None
+    return shrunk_size(size, side)
