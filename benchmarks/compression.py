@@ -13,10 +13,10 @@ scoring only): every 5th frame, each output scaled back to the source's size and
 
 Printed per clip: size/limit, VMAF mean and 5th percentile, encode wall and CPU time, and
 ours minus 2pass; then the hard subset (clips where 2pass scores under 90 VMAF), and an image
-table: ours against one direct encode at the quality ours ended with (CPU seconds; their ratio
-without and with ours' ffprobe; ffmpeg runs including the sample run; budget use; SSIM against
-the source). CPU seconds (of the encoders, from rusage) are the time to compare on a shared
-machine: wall times there follow the other load.
+table (``still_images``): ours against one direct ffmpeg encode and one in-process Pillow
+decode and encode at the quality ours ended with, wall and CPU time, budget use, encodes, SSIM
+against the source, alpha and 4:4:4 kept. CPU seconds (of the encoders, from rusage) are the
+time to compare on a shared machine: wall times there follow the other load.
 
 Sets: the default (about 12 minutes on two busy cores) three 480p-720p clips and four images
 (``--images-only``: the image table alone, about a minute);
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import resource
 import shutil
 import statistics
@@ -43,12 +42,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import imageio_ffmpeg
+import still_images
 import trio
 
-import uploader.compress._encode_image as encode_image
 from uploader import MIB, MediaFile, MediaType, Settings
-from uploader.compress import CompressionError, compress_with_details, probe_media
-from uploader.compress._commands import ImageEncoding, image_command
+from uploader.compress import CompressionError, compress_with_details
 
 
 @dataclass(frozen=True)
@@ -90,34 +88,6 @@ FULL = [
     Clip("swing-1080p-30s", _swing(1920, 1080, 30), 30, 1920, 1080, (10, 25)),
     Clip("calm-360p-120s", _calm(640, 360, 120), 120, 640, 360, (10,)),
     Clip("vertical-720x1280-20s", _swing(720, 1280, 20), 20, 720, 1280, (10,)),
-]
-
-
-@dataclass(frozen=True)
-class Image:
-    name: str
-    source: str
-    pix_fmt: str
-    limit_kib: int
-
-
-IMAGES = [
-    Image(
-        "alpha-1600x1200.png",
-        "testsrc2=s=1600x1200:d=1,noise=alls=30:allf=u,format=rgba,"
-        "geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='255*X/W'",
-        "rgba",
-        1024,
-    ),
-    Image(
-        "photo444-2400x1600.jpg", "testsrc2=s=2400x1600:d=1,noise=alls=20:allf=u", "yuvj444p", 1536
-    ),
-    Image(
-        "photo420-2000x1500.jpg", "testsrc2=s=2000x1500:d=1,noise=alls=20:allf=u", "yuvj420p", 800
-    ),
-    Image(
-        "fractal420-2000x1500.jpg", "mandelbrot=s=2000x1500,noise=alls=12:allf=u", "yuvj420p", 300
-    ),
 ]
 
 
@@ -276,101 +246,6 @@ async def bench_clip(clip: Clip, base: Path, preset: str, results: Results) -> N
         shutil.rmtree(work)
 
 
-def ssim(out: Path, source: Path, size: tuple[int, int]) -> float | None:
-    graph = (
-        f"[0:v]scale={size[0]}:{size[1]}:flags=bicubic,format=yuv444p[d];"
-        f"[1:v]format=yuv444p[r];[d][r]ssim"
-    )
-    err = subprocess.run(score_command(out, source, graph), capture_output=True, text=True)
-    match = re.search(r"All:([\d.]+)", err.stderr)
-    return float(match.group(1)) if match else None
-
-
-async def bench_image(image: Image, base: Path) -> str:
-    source = base / image.name
-    if not source.exists():
-        run(
-            [
-                "ffmpeg",
-                "-nostdin",
-                "-y",
-                "-loglevel",
-                "error",
-                "-f",
-                "lavfi",
-                "-i",
-                image.source,
-                "-frames:v",
-                "1",
-                "-pix_fmt",
-                image.pix_fmt,
-                "-q:v",
-                "2",
-                str(source),
-            ]
-        )
-    cpu0 = cpu_seconds()
-    probe = await probe_media(source, Settings())
-    probe_s = cpu_seconds() - cpu0  # ours probes too: its encodes are ours_s - probe_s
-    assert probe.video is not None and probe.video.display_size is not None
-    seen: list[tuple[ImageEncoding, int]] = []
-    real = encode_image._ImageEncoder.run_round
-
-    async def recording(self, fulls, samples, rows):  # type: ignore[no-untyped-def]
-        outs, sizes = await real(self, fulls, samples, rows)
-        seen.extend((encoding, size) for (encoding, _), (_, size) in zip(fulls, outs, strict=True))
-        return outs, sizes
-
-    encode_image._ImageEncoder.run_round = recording  # type: ignore[method-assign]
-    work = base / f"work-{image.name}"
-    work.mkdir(exist_ok=True)
-    limit = image.limit_kib * 1024
-    if source.stat().st_size <= limit:
-        raise SystemExit(f"{image.name} already fits its {image.limit_kib} KiB: not a benchmark")
-    cpu0 = cpu_seconds()
-    try:
-        outcome = await compress_with_details(
-            MediaFile(source, source.stat().st_size, MediaType.IMAGE),
-            limit,
-            settings=Settings(compression_max_concurrent=1),
-            workdir=work,
-        )
-    finally:
-        encode_image._ImageEncoder.run_round = real  # type: ignore[method-assign]
-    ours_s = cpu_seconds() - cpu0
-    out = outcome.outputs[0]
-    direct = work / f"direct{out.path.suffix}"
-    last = next(encoding for encoding, size in seen if size == out.size_bytes)
-    cmd = image_command(probe, direct, last, settings=Settings())
-    cpu0 = cpu_seconds()
-    run(cmd)
-    direct_s = cpu_seconds() - cpu0
-    info = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=width,height,pix_fmt",
-            "-of",
-            "csv=p=0",
-            str(out.path),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    score = ssim(out.path, source, probe.video.display_size)
-    alpha = b"ALPH" in out.path.read_bytes() if out.path.suffix == ".webp" else None
-    shutil.rmtree(work)
-    return (
-        f"{image.name:24} {source.stat().st_size / 1024:>8.0f} {image.limit_kib:>6} "
-        f"{out.size_bytes / limit:>7.1%} {outcome.attempts:>4} {ours_s:>6.2f} {probe_s:>5.2f} "
-        f"{direct_s:>6.2f} {(ours_s - probe_s) / direct_s:>5.2f}x {ours_s / direct_s:>5.2f}x "
-        f"{score or 0:>7.4f}  {out.path.suffix[1:]} "
-        f"{info.stdout.strip()} q={last.quality} {'alpha' if alpha else ''}"
-    )
-
-
 def table(results: Results) -> str:
     rows = results.rows
     lines = [
@@ -410,13 +285,7 @@ def table(results: Results) -> str:
             f"{statistics.median(times):.2f}x (max {max(times):.2f}x); within limit {within:.0%}"
         )
     if results.images:
-        lines += [
-            "",
-            f"{'image':24} {'src KiB':>8} {'limKiB':>6} {'budget':>7} {'runs':>4} "
-            f"{'ours s':>6} {'probe':>5} {'1enc s':>6} {'enc x':>6} {'all x':>6} {'SSIM':>7}  "
-            "output",
-        ]
-        lines += results.images
+        lines += ["", still_images.HEADER, *results.images]
     return "\n".join(lines)
 
 
@@ -438,8 +307,8 @@ async def main_async(args: argparse.Namespace) -> int:
     base.mkdir(parents=True, exist_ok=True)
     results = Results()
     try:
-        for image in [] if args.no_images else IMAGES:
-            results.images.append(await bench_image(image, base))
+        for image in [] if args.no_images else still_images.IMAGES:
+            results.images.append(await still_images.bench_image(image, base))
             print(results.images[-1], file=sys.stderr, flush=True)
         for clip in [] if args.images_only else clips:
             await bench_clip(clip, base, args.preset, results)

@@ -1,4 +1,6 @@
-"""Images in one or two encodes: the pure quality prediction, and the real encodes behind it."""
+"""Images in one or two encodes through ffmpeg: the pure quality prediction, and the real
+encodes behind it. Pillow fits the stills it can decode (``test_compress_still_pillow``); these
+tests force the ffmpeg search, the fallback for everything else."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import uploader.compress._encode_image as encode_image
+import uploader.compress._still_image as still_image
 from tests import _media
 from uploader import MediaFile, MediaType, Settings
 from uploader.compress import compress_with_details, probe_media
@@ -187,8 +190,19 @@ needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs 
 
 
 @pytest.fixture
-def encodes(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """Every image encode's command line (the seam: the runner's ``run_encode``)."""
+def ffmpeg_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every still goes through the ffmpeg search, as one Pillow cannot decode would."""
+
+    def undecodable(path: Path, keep_alpha: bool) -> None:
+        return None
+
+    monkeypatch.setattr(still_image, "open_still", undecodable)
+
+
+@pytest.fixture
+def encodes(monkeypatch: pytest.MonkeyPatch, ffmpeg_only: None) -> list[list[str]]:
+    """Every image encode's command line (the seam: the runner's ``run_encode``), through the
+    ffmpeg search."""
     seen: list[list[str]] = []
     real = encode_image.run_encode
 
@@ -313,7 +327,7 @@ async def test_an_encode_from_the_decoded_copy_equals_one_from_the_jpeg_itself(t
 
 
 @needs_ffmpeg
-async def test_a_444_photo_keeps_full_chroma_when_the_budget_allows(tmp_path):
+async def test_a_444_photo_keeps_full_chroma_when_the_budget_allows(tmp_path, ffmpeg_only):
     source = make_photo(tmp_path / "photo.jpg", 320, 240, "yuvj444p")
     roomy = await compress(source, int(source.stat().st_size * 0.8), tmp_path / "a")
     assert stream(roomy.outputs[0].path)["pix_fmt"] == "yuvj444p"
@@ -334,7 +348,7 @@ async def test_a_transparent_png_becomes_a_webp_with_alpha_filling_its_budget(tm
 
 
 @needs_ffmpeg
-async def test_a_shrunk_image_has_even_sides_and_fits(tmp_path):
+async def test_a_shrunk_image_has_even_sides_and_fits(tmp_path, ffmpeg_only):
     source = make_photo(tmp_path / "odd.jpg", 643, 481, "yuvj420p")
     target = source.stat().st_size // 40
     (out,) = (await compress(source, target, tmp_path / "w")).outputs

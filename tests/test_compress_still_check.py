@@ -59,14 +59,14 @@ async def test_an_image_cut_short_by_its_encoder_fails_as_a_compression_error(
     cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"]
     cmd += ["-i", "testsrc2=s=320x240:d=1,noise=alls=30:allf=u", "-frames:v", "1", "-q:v", "1"]
     subprocess.run([*cmd, str(source)], check=True)
-    real = compress_module.fit_image
+    real = compress_module.fit_still
 
     async def cut(*args, **kwargs):  # type: ignore[no-untyped-def]
         path, ext, encodes = await real(*args, **kwargs)
         path.write_bytes(path.read_bytes()[:-100])
         return path, ext, encodes
 
-    monkeypatch.setattr(compress_module, "fit_image", cut)
+    monkeypatch.setattr(compress_module, "fit_still", cut)
     (tmp_path / "w").mkdir()
     file = MediaFile(source, source.stat().st_size, MediaType.IMAGE)
     with pytest.raises(CompressionError, match="incomplete"):

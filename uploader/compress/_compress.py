@@ -18,7 +18,6 @@ from .._models import MediaFile, MediaType
 from .._settings import Settings
 from ._effort import preset_of, with_preset
 from ._encode_av import encode_audio, encode_video
-from ._encode_image import fit_image
 from ._errors import CompressionError, ProbeError
 from ._ffmpeg import StagedProgress
 from ._frames import MAX_FPS
@@ -29,6 +28,7 @@ from ._reencode import still_over
 from ._sample import SampleResult, sample_frames, with_frame
 from ._sampling import plan_sampling
 from ._still_check import HEAD_BYTES, TAIL_BYTES, still_is_whole
+from ._still_image import fit_still
 from ._workspace import Workspace, size_of
 
 ProgressCallback = Callable[[float], None]
@@ -150,7 +150,7 @@ async def _encode(
     ext = plan.container
     sampling = None
     if plan.kind is MediaType.IMAGE:
-        temp, ext, attempts = await fit_image(
+        temp, ext, attempts = await fit_still(
             plan, probe, space, settings=settings, progress=progress
         )
         temps, first_fit = [temp], attempts == 1
