@@ -34,7 +34,7 @@ def video_probe(
     duration: float = 60.0,
     width: int = 1920,
     height: int = 1080,
-    fps: float = 30.0,
+    fps: float | None = 30.0,
     video_bps: int | None = 8_000_000,
     audio: bool = True,
     audio_codec: str = "aac",
@@ -414,3 +414,24 @@ def test_both_passes_of_a_video_encode_turn_psychovisual_rd_off(tmp_path):
             settings=Settings(),
         )
         assert cmd[cmd.index("-psy-rd") + 1] == "0.0:0.0"
+
+
+@pytest.mark.parametrize(("source_fps", "keyint"), [(30.0, 300), (24.0, 240), (None, 250)])
+def test_both_passes_share_the_keyframe_gap_and_qcomp(tmp_path, source_fps, keyint):
+    """The keyframe gap is 10 s at the output's frame rate (25 fps when unknown, as the
+    planner assumes) and qcomp 0.5, in both passes: pass 1 decides the frame types pass 2
+    follows, so they must agree. Measured in benchmarks/x264_settings.py (kq10)."""
+    probe = video_probe(width=1280, height=720, duration=60, fps=source_fps)
+    plan = plan_encode(probe, 10 * MIB, Settings())
+    for number, out in ((1, None), (2, tmp_path / "out.mp4")):
+        cmd = video_command(
+            plan,
+            probe,
+            out,
+            passlog=tmp_path / "log",
+            pass_number=number,
+            start=None,
+            settings=Settings(),
+        )
+        assert cmd[cmd.index("-g") + 1] == str(keyint)
+        assert cmd[cmd.index("-qcomp") + 1] == "0.5"
