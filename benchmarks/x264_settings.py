@@ -56,6 +56,8 @@ VARIANTS = {
     "kq10+ref5": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:ref=5",
     "kq10+bf5": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:bframes=5:b-adapt=2",
     "kq10+ref5+bf5": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:ref=5:bframes=5:b-adapt=2",
+    "kq10+bf5a1": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:bframes=5:b-adapt=1",
+    "kq10+ba2": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:b-adapt=2",
     "tuned": "psy-rd=0.0,0.0:me=umh:ref=5:subme=8:keyint=600:qcomp=0.5",
     "tuned-umh": "psy-rd=0.0,0.0:ref=5:subme=8:keyint=600:qcomp=0.5",
     "tuned+bf5": "psy-rd=0.0,0.0:me=umh:ref=5:subme=8:keyint=600:qcomp=0.5:bframes=5:b-adapt=2",

@@ -13,6 +13,7 @@ import attrs
 from .._settings import Settings
 from ._ffmpeg import preset_speed
 from ._model import EncodePlan
+from ._sampling import PASS1_COST
 
 DEFAULT_PRESET = "medium"
 SLOW_PRESETS = ("slower", "slow")
@@ -21,11 +22,11 @@ FAST_PRESETS = ("fast", "faster")
 """Tried, slowest first, for an encode estimated over ``LONG_ENCODE_SECONDS`` at medium."""
 SHORT_ENCODE_SECONDS = 30.0
 LONG_ENCODE_SECONDS = 1800.0
-SECONDS_PER_UNIT = 0.3
+SECONDS_PER_UNIT = 0.42 / (1 + PASS1_COST)
 """Wall seconds of one unit of ``preset_speed`` (a second of 720p at veryfast) on one core
-of this project's reference machine (measured: 20 s of 480p30 at medium took 10.4 s)."""
-PASS1_COST = 0.4
-"""x264's first (analysis) pass costs about this share of the second."""
+of this project's reference machine: 0.42 s for both passes (measured: 20 s of
+480p30 at medium took 10.4 s); the first pass's share is the one sampling measured
+(``_sampling.PASS1_COST``), so both models split an encode alike."""
 THREAD_GAIN = 0.8
 """Each further core speeds x264 up by about this much (frame threads at small sizes)."""
 
