@@ -218,7 +218,9 @@ async def ours(source: Path, clip: Clip, limit: int, work: Path, preset: str | N
     return Row("ours", clip.name, limit, outcome.outputs[0].size_bytes, seconds, cpu, note=note)
 
 
-async def bench_clip(clip: Clip, base: Path, preset: str, results: Results) -> None:
+async def bench_clip(
+    clip: Clip, base: Path, preset: str, results: Results, *, with_original: bool = True
+) -> None:
     source = make_clip(clip, base)
     for limit_mib in clip.limits_mib:
         limit = int(limit_mib * MIB)
@@ -228,7 +230,9 @@ async def bench_clip(clip: Clip, base: Path, preset: str, results: Results) -> N
             (await ours(source, clip, limit, work, preset), work / f"{clip.name}.compressed.mp4"),
             (two_pass(source, clip, limit, work / "2pass.mp4", preset), work / "2pass.mp4"),
         ]
-        theirs = original(source, clip, limit, work / "original.mp4", preset)
+        theirs = (
+            original(source, clip, limit, work / "original.mp4", preset) if with_original else None
+        )
         if theirs is not None:
             rows.append((theirs, work / "original.mp4"))
         for row, out in rows:
@@ -311,7 +315,7 @@ async def main_async(args: argparse.Namespace) -> int:
             results.images.append(await still_images.bench_image(image, base))
             print(results.images[-1], file=sys.stderr, flush=True)
         for clip in [] if args.images_only else clips:
-            await bench_clip(clip, base, args.preset, results)
+            await bench_clip(clip, base, args.preset, results, with_original=not args.no_original)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
@@ -329,6 +333,9 @@ def main() -> int:
         "--clips", help="comma-separated clip names (name@MiB: that limit only) of the set"
     )
     parser.add_argument("--no-images", action="store_true", help="skip the image table")
+    parser.add_argument(
+        "--no-original", action="store_true", help="skip the original method (a quicker run)"
+    )
     return trio.run(main_async, parser.parse_args())
 
 
