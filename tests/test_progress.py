@@ -285,3 +285,58 @@ def test_the_status_counts_one_file_and_one_message_in_the_singular() -> None:
     r.handle(FileFound(SMALL))
     r.handle(BatchSent(UploadBatch(files=(SMALL,)), "42", 1))
     assert "📎 Uploaded 1 file in 1 message" in r.render().splitlines()
+
+
+class SlowFirstPost(Texts):
+    """The first post answers only when ``answer`` is set (or never)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.posting = trio.Event()
+        self.answer = trio.Event()
+
+    async def send_message(self, content: str) -> str:
+        self.posting.set()
+        await self.answer.wait()
+        return await super().send_message(content)
+
+
+async def _cancel_during_first_post(target: SlowFirstPost, answer_after: float | None) -> float:
+    """Runs a reporter, cancels it while its first post is in flight, answers that post
+    ``answer_after`` seconds later (None: never); returns how long the cancel took."""
+    reporter = DiscordStatusReporter(target)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reporter.run)
+        reporter.handle(FileFound(VIDEO))
+        await target.posting.wait()
+        cancelled_at = trio.current_time()
+        nursery.cancel_scope.cancel()
+        if answer_after is not None:
+            with trio.CancelScope(shield=True):
+                await trio.sleep(answer_after)
+                target.answer.set()
+    return trio.current_time() - cancelled_at
+
+
+async def test_a_run_cancelled_during_its_first_post_still_marks_the_message_stopped(
+    autojump_clock: object,
+) -> None:
+    """A cancel (Ctrl-C, bot shutdown) landing while the status message is first posted used
+    to abandon the post: the message could appear with no id to edit, showing progress that
+    would never go on."""
+    target = SlowFirstPost()
+    took = await _cancel_during_first_post(target, answer_after=1.0)
+    assert [kind for _, kind, _ in target.log] == ["send", "edit"]
+    assert target.log[-1][2].startswith("⏹️ Stopped: 0/1 files uploaded")
+    assert took == pytest.approx(1.0)
+
+
+async def test_a_first_post_that_never_answers_holds_a_cancel_only_briefly(
+    autojump_clock: object,
+) -> None:
+    from uploader.progress._status import STOPPED_EDIT_TIMEOUT
+
+    target = SlowFirstPost()
+    took = await _cancel_during_first_post(target, answer_after=None)
+    assert target.log == []
+    assert took == pytest.approx(STOPPED_EDIT_TIMEOUT)

@@ -2,7 +2,9 @@
 
 Edits are throttled (one per ``interval`` seconds, two by default) so a busy upload never spends
 its rate limit on progress; the last edit is the summary, as the original system wrote it, or,
-when the run is cancelled (shutdown, Ctrl-C), a shielded "stopped" line with what arrived so far.
+when the run is cancelled (shutdown, Ctrl-C), a shielded "stopped" line with what arrived so far
+(a cancel that lands while the message is first posted lets that post finish, for up to
+``STOPPED_EDIT_TIMEOUT``, so the message it may have made is marked too).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class DiscordStatusReporter:
         self._final: str | None = None
         self._changed = trio.Event()
         self._given_up = False
+        self._posting: trio.CancelScope | None = None
         self.message_id: str | None = None
         self.edits = 0
 
@@ -154,10 +157,31 @@ class DiscordStatusReporter:
         never left showing a compression or an upload that will not go on.
         """
         try:
-            await self._follow()
-        except trio.Cancelled:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._bound_first_post_on_cancel)
+                await self._follow()
+                nursery.cancel_scope.cancel()
+        except* trio.Cancelled:
             await self._say_stopped()
             raise
+
+    async def _bound_first_post_on_cancel(self) -> None:
+        """Waits for the run's cancellation, then gives a first post in flight (shielded, see
+        ``_post``) ``STOPPED_EDIT_TIMEOUT`` more to come back."""
+        try:
+            await trio.sleep_forever()
+        finally:
+            if self._posting is not None:
+                self._posting.deadline = trio.current_time() + STOPPED_EDIT_TIMEOUT
+
+    async def _post(self, text: str) -> None:
+        """The first post, shielded: a cancel landing while it is in flight would leave a
+        message that may exist with no id to mark it stopped. A cancel bounds the wait
+        instead (``_bound_first_post_on_cancel``); past that the post is abandoned."""
+        with trio.CancelScope(shield=True) as self._posting:
+            self.message_id = await self._destination.send_message(text)
+        self._posting = None
+        await trio.lowlevel.checkpoint()  # a cancelled run stops here, its message known
 
     async def _say_stopped(self) -> None:
         if self.message_id is None or self._final is not None or self._given_up:
@@ -183,7 +207,7 @@ class DiscordStatusReporter:
             text = self.render()
             try:
                 if self.message_id is None:
-                    self.message_id = await self._destination.send_message(text)
+                    await self._post(text)
                 else:
                     await self._destination.edit_message(self.message_id, text)
                     self.edits += 1
