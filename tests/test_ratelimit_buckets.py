@@ -29,6 +29,7 @@ from tests._ratelimit import (
     request,
     rl_headers,
 )
+from uploader.discord._bucket import UNTAUGHT_WINDOW
 from uploader.discord._errors import (
     InvalidRequestBudgetError,
 )
@@ -238,14 +239,25 @@ async def test_cancelled_waiter_does_not_take_a_slot(
         assert await request(limiter, MESSAGES) == 4.0
 
 
-async def test_an_exhausted_bucket_without_reset_waits_one_second(
+async def test_an_exhausted_bucket_without_reset_waits_a_window_it_cannot_measure(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with open_rate_limiter(RateLimitConfig(global_rate=None)) as limiter:
         await request(limiter, MESSAGES, rl_headers(limit=1, remaining=1, reset_after=0.0))
-        # The window reset at once, and the next answer (a 502 page) says nothing at all.
+        # The window reset at once, and the next answer (a 502 page) says nothing at all:
+        # that request may have opened a window, of a length no answer has named.
         assert await request(limiter, MESSAGES, status=502) == 0.0
-        assert await request(limiter, MESSAGES) == 1.0
+        assert await request(limiter, MESSAGES) == UNTAUGHT_WINDOW
+
+
+async def test_an_exhausted_bucket_without_reset_waits_the_window_an_answer_measured(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_rate_limiter(RateLimitConfig(global_rate=None)) as limiter:
+        # The answer to a window's first request names the whole window: 2 s.
+        await request(limiter, MESSAGES, rl_headers(limit=2, remaining=1, reset_after=2.0))
+        assert await request(limiter, MESSAGES, status=502) == 0.0
+        assert await request(limiter, MESSAGES) == 2.0
 
 
 async def test_many_tasks_on_one_bucket_never_exceed_the_limit_per_window(

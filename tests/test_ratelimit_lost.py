@@ -59,10 +59,7 @@ def schedules(draw: st.DrawFn) -> Schedule:
 
     period = draw(st.sampled_from([0.5, 1.0, 2.5, UNTAUGHT_WINDOW]))
     phases = column(st.sampled_from([0.0, 0.5, 0.9, 0.98, 1.0, 1.02, 1.5, 2.0, 3.0]))
-    # Unprimed schedules are only the explicit examples below for now: generated ones find a
-    # known gap (a bucket whose only answer came late in its window under-guesses the window's
-    # length, `Bucket.span`, so a lost answer holds it too briefly).
-    primed = True
+    primed = draw(st.booleans())
     return Schedule(
         limit=draw(st.integers(1 if primed else UNTAUGHT_LIMIT, 6)),
         period=period,

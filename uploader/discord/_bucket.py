@@ -89,6 +89,9 @@ class Bucket(Generic[T]):
         self.last_used = now
         self.span = 0.0
         """The longest Reset-After any answer named: about as long as one of its windows."""
+        self.span_seen = False
+        """An answer to a window's first request named ``span``: the whole window (a later
+        answer's Reset-After is only what was left of its window)."""
         self.untaught: collections.deque[float] = collections.deque()
         """While the limit is unknown: when each answer that taught nothing came (or was lost)."""
         self.deferred = False
@@ -157,7 +160,13 @@ class Bucket(Generic[T]):
         """
         exhausted = self.is_known and self.remaining == 0
         if exhausted and self.reset_at is None and not self.in_flight:
-            self.reset_at = now + max(UNKNOWN_RESET_DELAY, self.span)
+            self.reset_at = now + max(UNKNOWN_RESET_DELAY, self.window())
+
+    def window(self) -> float:
+        """How long one of the bucket's windows may last: ``span`` once an answer to a
+        window's first request named it, else at least `UNTAUGHT_WINDOW` (an answer late in
+        its window names only what was left of it)."""
+        return self.span if self.span_seen else max(self.span, UNTAUGHT_WINDOW)
 
     def spent_unseen(self, now: float) -> None:
         """Count a request whose answer, at ``now``, said nothing of the bucket (or was lost).
@@ -165,7 +174,7 @@ class Bucket(Generic[T]):
         It reached Discord by ``now``: after the answer that named the lowest Remaining,
         perhaps, so that Remaining goes down by one. It may also have reached Discord after
         Discord's window reset and opened a window there that ends by ``now`` plus one window
-        (`span`); an answer would have named that end, and without one this window may not
+        (`window`); an answer would have named that end, and without one this window may not
         reset sooner, or the requests of the next would land in the window it opened. While
         the limit is unknown, it is one of the `UNTAUGHT_LIMIT` such requests a window allows
         (unless a proxy limits the bucket: `deferred`).
@@ -177,8 +186,7 @@ class Bucket(Generic[T]):
             return
         if self.lowest is not None:
             self.lowest = max(0, self.lowest - 1)
-        if self.span > 0.0:
-            self.reset_at = later(self.reset_at, now + self.span)
+        self.reset_at = later(self.reset_at, now + self.window())
 
     def hold_for_lost(self, now: float) -> None:
         """Count a request whose answer was lost at ``now`` (see `spent_unseen`).
@@ -222,4 +230,6 @@ class Bucket(Generic[T]):
         if delay is not None:
             self.reset_at = later(self.reset_at, now + delay)
             self.span = max(self.span, delay)
+            if headers.remaining is not None and headers.remaining == (self.limit or 0) - 1:
+                self.span_seen = True
         self.refresh(now)
