@@ -18,7 +18,6 @@ import uploader.compress._still_image as still_image
 from tests import _media
 from uploader import MediaFile, MediaType, Settings
 from uploader.compress import compress_with_details
-from uploader.compress._still_pillow import jpeg_table
 from uploader.compress._still_search import (
     FILL,
     JPEG,
@@ -267,21 +266,6 @@ def test_a_webp_encode_keeps_an_icc_profile():
     data = still_image.encode_still(noise(64, 48), encoding, icc)
     with Image.open(io.BytesIO(data)) as result:
         assert result.info.get("icc_profile") == icc
-
-
-def test_a_jpeg_is_progressive_and_shows_the_same_picture_as_a_baseline_one():
-    """Progressive only reorders the same quantised picture (1-7% smaller on photos)."""
-    picture = noise(320, 240).resize((640, 480), Image.Resampling.BICUBIC)
-    for full in (True, False):
-        encoding = still_image.StillEncoding("jpeg", 70.0, full_chroma=full)
-        data = still_image.encode_still(picture, encoding, None)
-        baseline = io.BytesIO()
-        tables = [jpeg_table(70.0)] * 2
-        picture.save(baseline, "JPEG", qtables=tables, subsampling=0 if full else 2, optimize=True)
-        assert len(data) < len(baseline.getvalue())
-        with Image.open(io.BytesIO(data)) as ours, Image.open(baseline) as plain:
-            assert ours.info.get("progressive") and not plain.info.get("progressive")
-            assert ours.tobytes() == plain.tobytes()
 
 
 def test_a_jpeg_larger_than_a_byte_per_pixel_is_still_encoded():

@@ -151,13 +151,11 @@ def encode_still(image: Image.Image, encoding: StillEncoding, icc: bytes | None)
         tables = [jpeg_table(encoding.quality)] * 2
         jpeg = {"qtables": tables, "subsampling": 0 if encoding.full_chroma else 2}
         try:
-            # Progressive (with optimised Huffman tables): the same quantised picture 1-7%
-            # smaller, about 0.002 SSIM at the same size, for about twice the encoder's time.
-            image.save(out, "JPEG", optimize=True, progressive=True, **jpeg, **extra)
+            image.save(out, "JPEG", optimize=True, **jpeg, **extra)
         except OSError:
-            # A progressive or optimised picture is written in one piece into a buffer Pillow
-            # sizes at about two bytes per pixel; a noisy picture at a high quality can need
-            # more ("Suspension not allowed here"). Written as it goes, it always fits.
+            # Optimised tables are written in one piece into a buffer Pillow sizes at about
+            # two bytes per pixel; a noisy picture at a high quality can need more
+            # ("Suspension not allowed here"). Written as it goes, it always fits.
             out = io.BytesIO()
             image.save(out, "JPEG", **jpeg, **extra)
     elif encoding.codec == "png":
