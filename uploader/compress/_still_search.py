@@ -292,4 +292,6 @@ def grown_size(
     side = min(side, 0.97 * room)
     if side < GROW_MIN:
         return None
-    return shrunk_size(size, side)
+    grown = shrunk_size(size, side)
+    between = all(a < b < c for a, b, c in zip(size, grown, too_big, strict=True))
+    return grown if between else None  # even sides can round back onto either end
