@@ -13,12 +13,14 @@ Usage: python benchmarks/still_search_sweep.py [--keep DIR] [--limits N] [--only
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
+import still_images
 import trio
 from PIL import Image as PILImage
 
@@ -26,9 +28,6 @@ import uploader.compress._still_image as still_image
 from uploader import MediaFile, MediaType, Settings
 from uploader.compress import compress_with_details
 from uploader.compress._still_pillow import StillEncoding, encode_still, sample_of
-
-sys.path.insert(0, str(Path(__file__).parent))
-import still_images  # noqa: E402
 
 LIMITS = 10
 SPAN = (0.15, 0.95)
@@ -85,10 +84,11 @@ async def sweep(image: still_images.Image, base: Path, count: int) -> list[str]:
     rows, fulls, uses = [], [], []
     try:
         for limit in sorted(limits):
-            full, sampled, use = await one(source, limit, counter, base / "work")
+            full, sampled, use = await one(source, limit, counter, base / f"work-{os.getpid()}")
             fulls.append(full)
             uses.append(use)
-            rows.append(f"  {limit // 1024:>6} KiB ({limit / size:4.0%}) {full}+{sampled} {use:6.1%}")
+            share = f"{limit // 1024:>6} KiB ({limit / size:4.0%})"
+            rows.append(f"  {share} {full}+{sampled} {use:6.1%}")
     finally:
         still_image.encode_still, still_image.sample_of = real_encode, real_sample
     summary = (
@@ -111,7 +111,7 @@ async def main_async(args: argparse.Namespace) -> int:
             summaries.append(lines[0])
             print("\n".join(lines), flush=True)
     finally:
-        shutil.rmtree(base / "work", ignore_errors=True)
+        shutil.rmtree(base / f"work-{os.getpid()}", ignore_errors=True)
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
     print("\n".join(summaries))

@@ -6,9 +6,11 @@ one (``StillScale``), so one measured encode already predicts the quality that f
 budget, and two or more predict it by the secant through the measured points nearest the
 target (bracketing it when they can). A fitting result using at least ``FILL`` of the target is
 kept; the next encode is always aimed strictly inside the bracket of the best fitting and the
-lowest overshooting quality (halving it when the secant points outside), so the search ends in
-a few encodes even on a curve the mapping describes badly. When even the floor quality cannot
-fit, the search says how much to shrink each side so that ``shrink_to`` would fit.
+lowest overshooting quality: by the line through the bracket's ends (regula falsi, Illinois
+weighted), halving the bracket instead when the last encode did not halve it, so the search
+ends in a few encodes even on a curve the mapping describes badly (flat, then a cliff where the
+quantiser stops flattening a picture's noise). When even the floor quality cannot fit, the
+search says how much to shrink each side so that ``shrink_to`` would fit.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ FILL = 0.90
 """A fitting encode using at least this share of the target is kept."""
 AIM = 0.955
 """Predictions aim at this share of the target (the middle of FILL..100%)."""
+BRACKET_AIM = 0.945
+"""Inside a bracket, steps aim a little lower: on a curve that bends (a cliff) the line
+through the bracket's ends overshoots more often than it falls short, and an overshoot costs
+another encode where a result at FILL..AIM is kept."""
 MAX_ENCODES = 6
 """At one picture size the best fit is kept (or the picture shrunk) after this many encodes."""
 PIXEL_EXPONENT = 0.9
@@ -191,6 +197,42 @@ def _aim(scale: StillScale, points: Sequence[Point], hints: Sequence[Point], tar
     return scale.level(point.quality) + (goal - math.log(point.size)) / slope
 
 
+def _within(
+    scale: StillScale, points: Sequence[Point], best: Point, over: Point, target: int
+) -> float:
+    """The level to encode next inside the bracket of ``best`` (fits, under ``FILL``) and
+    ``over``: where the line through the two ends crosses ``BRACKET_AIM`` of the target
+    (regula falsi on ln-bytes), with the Illinois weight when the last two encodes fell on the
+    same side (the other end is stale), else halfway when the last encode failed to halve
+    the bracket. A curve that is flat and then climbs a cliff (a noisy picture whose noise the
+    quantiser stops flattening) bends every secant, so the crossing alone can creep along
+    one end for many encodes."""
+    low, high = scale.level(best.quality), scale.level(over.quality)
+    goal = math.log(BRACKET_AIM * target)
+    below, above = goal - math.log(best.size), math.log(over.size) - goal
+    if len(points) >= 2:
+        last, before = (p.size <= target for p in points[-2:])
+        if last == before:  # the same end moved twice: weigh the stale one down
+            below, above = (below, above / 2) if last else (below / 2, above)
+    share = below / (below + above)
+    if not _halved(scale, points, target):
+        share = 0.5
+    return low + share * (high - low)
+
+
+def _halved(scale: StillScale, points: Sequence[Point], target: int) -> bool:
+    """Whether the last encode at least halved the bracket it was aimed into (true when
+    there was no bracket before it)."""
+    before = points[:-1]
+    lows = [scale.level(p.quality) for p in before if p.size <= target]
+    highs = [scale.level(p.quality) for p in before if p.size > target]
+    if not lows or not highs:
+        return True
+    now_lows = [scale.level(p.quality) for p in points if p.size <= target]
+    now_highs = [scale.level(p.quality) for p in points if p.size > target]
+    return min(now_highs) - max(now_lows) <= (min(highs) - max(lows)) / 2
+
+
 def _too_big(
     scale: StillScale, points: Sequence[Point], hints: Sequence[Point], target: int
 ) -> TooBig:
@@ -221,9 +263,12 @@ def next_still_step(
         return Try(scale.first)
     low = scale.level(best.quality) if best else -math.inf
     high = scale.level(over.quality) if over else math.inf
-    want = _aim(scale, points, hints, target)
-    if not low < want < high:
-        want = (low + high) / 2  # the secant left the bracket: halve it instead
+    if best is not None and over is not None:
+        want = _within(scale, points, best, over, target)
+    else:
+        want = _aim(scale, points, hints, target)
+        if not low < want < high:
+            want = (low + high) / 2  # the secant left the bracket: halve it instead
     margin = SKIP_FLOOR_MARGIN if len({p.quality for p in points}) >= 2 else HINTED_SKIP_MARGIN
     sloped = len({p.quality for p in points or hints}) >= 2
     if best is None and sloped and want < scale.level(scale.floor) - margin:
