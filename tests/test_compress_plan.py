@@ -399,12 +399,11 @@ def test_output_sizes_are_even_and_never_larger_than_the_source(probe, target):
     assert width <= max(src[0] + 1, 2) and height <= max(src[1] + 1, 2)
 
 
-def test_both_passes_of_a_video_encode_turn_psychovisual_rd_off(tmp_path):
-    """psy-rd 0 won at equal size on every clip of benchmarks/x264_settings.py (VMAF)."""
-    probe = video_probe(width=1280, height=720, duration=60)
+def _both_passes(tmp_path, probe):  # type: ignore[no-untyped-def]
+    """Pass 1's and pass 2's commands for ``probe`` planned at 10 MiB."""
     plan = plan_encode(probe, 10 * MIB, Settings())
-    for number, out in ((1, None), (2, tmp_path / "out.mp4")):
-        cmd = video_command(
+    return [
+        video_command(
             plan,
             probe,
             out,
@@ -413,6 +412,13 @@ def test_both_passes_of_a_video_encode_turn_psychovisual_rd_off(tmp_path):
             start=None,
             settings=Settings(),
         )
+        for number, out in ((1, None), (2, tmp_path / "out.mp4"))
+    ]
+
+
+def test_both_passes_of_a_video_encode_turn_psychovisual_rd_off(tmp_path):
+    """psy-rd 0 won at equal size on every clip of benchmarks/x264_settings.py (VMAF)."""
+    for cmd in _both_passes(tmp_path, video_probe(width=1280, height=720, duration=60)):
         assert cmd[cmd.index("-psy-rd") + 1] == "0.0:0.0"
 
 
@@ -422,16 +428,6 @@ def test_both_passes_share_the_keyframe_gap_and_qcomp(tmp_path, source_fps, keyi
     planner assumes) and qcomp 0.5, in both passes: pass 1 decides the frame types pass 2
     follows, so they must agree. Measured in benchmarks/x264_settings.py (kq10)."""
     probe = video_probe(width=1280, height=720, duration=60, fps=source_fps)
-    plan = plan_encode(probe, 10 * MIB, Settings())
-    for number, out in ((1, None), (2, tmp_path / "out.mp4")):
-        cmd = video_command(
-            plan,
-            probe,
-            out,
-            passlog=tmp_path / "log",
-            pass_number=number,
-            start=None,
-            settings=Settings(),
-        )
+    for cmd in _both_passes(tmp_path, probe):
         assert cmd[cmd.index("-g") + 1] == str(keyint)
         assert cmd[cmd.index("-qcomp") + 1] == "0.5"
