@@ -53,3 +53,19 @@ class FakeEncoder:
         out.write_bytes(b"v" * min(target, self.out_bytes))
         stand_in = MediaFile(out, out.stat().st_size, file.media_type, original_path=file.path)
         return CompressOutcome(outputs=(stand_in,), attempts=1, plan=None)  # type: ignore[arg-type]
+
+
+def record_image_encodes(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Record every ffmpeg image encode's command line (the seam: ``_encode_image``'s
+    ``run_encode``), still running it; the list fills as encodes run."""
+    import uploader.compress._encode_image as encode_image
+
+    seen: list[list[str]] = []
+    real = encode_image.run_encode
+
+    async def counting(cmd: list[str], **kwargs: object) -> None:
+        seen.append(cmd)
+        await real(cmd, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(encode_image, "run_encode", counting)
+    return seen

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import uploader.compress._encode_image as encode_image
 import uploader.compress._still_image as still_image
 from tests import _media
+from tests._encoder import record_image_encodes
 from uploader import MediaFile, MediaType, Settings
 from uploader.compress import compress_with_details, probe_media
 from uploader.compress._commands import ImageEncoding, image_command, jpeg_matrix
@@ -203,15 +203,7 @@ def ffmpeg_only(monkeypatch: pytest.MonkeyPatch) -> None:
 def encodes(monkeypatch: pytest.MonkeyPatch, ffmpeg_only: None) -> list[list[str]]:
     """Every image encode's command line (the seam: the runner's ``run_encode``), through the
     ffmpeg search."""
-    seen: list[list[str]] = []
-    real = encode_image.run_encode
-
-    async def counting(cmd: list[str], **kwargs: object) -> None:
-        seen.append(cmd)
-        await real(cmd, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(encode_image, "run_encode", counting)
-    return seen
+    return record_image_encodes(monkeypatch)
 
 
 def stream(path: Path) -> dict[str, str]:

@@ -13,9 +13,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms, JpegImagePlugin
 
-import uploader.compress._encode_image as encode_image
 import uploader.compress._still_image as still_image
 from tests import _media
+from tests._encoder import record_image_encodes
 from uploader import MediaFile, MediaType, Settings
 from uploader.compress import compress_with_details
 from uploader.compress._still_search import (
@@ -215,15 +215,7 @@ async def compress(source: Path, target: int, workdir: Path):  # type: ignore[no
 @pytest.fixture
 def ffmpeg_runs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """The ffmpeg search's encodes (none while Pillow fits the picture)."""
-    seen: list[list[str]] = []
-    real = encode_image.run_encode
-
-    async def counting(cmd: list[str], **kwargs: object) -> None:
-        seen.append(cmd)
-        await real(cmd, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(encode_image, "run_encode", counting)
-    return seen
+    return record_image_encodes(monkeypatch)
 
 
 def noise(width: int, height: int) -> Image.Image:
