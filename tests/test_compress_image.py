@@ -347,3 +347,21 @@ async def test_a_shrunk_image_has_even_sides_and_fits(tmp_path, ffmpeg_only):
     info = stream(out.path)
     assert int(info["width"]) < 643 and int(info["width"]) % 2 == 0
     assert int(info["height"]) % 2 == 0 and out.size_bytes <= target
+
+
+@needs_ffmpeg
+async def test_a_cmyk_jpeg_stays_a_jpeg_with_its_colours(tmp_path):
+    """ffmpeg decodes Adobe CMYK JPEGs to gbrap: that fourth plane is not transparency, so
+    the output is a JPEG (it was a WebP), and its colours are the picture's."""
+    from PIL import Image, ImageStat
+
+    rgb = Image.new("RGB", (320, 240), (200, 60, 30))
+    rgb.paste(Image.effect_noise((320, 120), 60).convert("RGB"), (0, 0))
+    source = tmp_path / "cmyk.jpg"
+    rgb.convert("CMYK").save(source, quality=98)
+    (out,) = (await compress(source, source.stat().st_size // 3, tmp_path / "w")).outputs
+    assert out.path.suffix == ".jpg" and out.size_bytes <= source.stat().st_size // 3
+    with Image.open(source) as src, Image.open(out.path) as got:
+        want = ImageStat.Stat(src.convert("RGB")).mean
+        have = ImageStat.Stat(got.convert("RGB")).mean
+    assert all(abs(w - h) < 8 for w, h in zip(want, have, strict=True)), (want, have)

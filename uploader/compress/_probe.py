@@ -103,7 +103,10 @@ class StreamInfo:
 
     @property
     def has_alpha(self) -> bool:
-        """True when the pixel format carries transparency (pal8 may, so it counts)."""
+        """True when the pixel format carries transparency (pal8 may, so it counts). A JPEG has
+        none: ffmpeg decodes a CMYK or YCCK one (Adobe's) to ``gbrap`` with an opaque alpha."""
+        if self.codec_name == "mjpeg":
+            return False
         return bool(self.pix_fmt and _ALPHA_PIX_FMT.match(self.pix_fmt))
 
     @property
