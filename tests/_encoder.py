@@ -13,6 +13,7 @@ import attrs
 import pytest
 import trio
 
+import uploader.compress._encode_image as encode_image
 from uploader import MediaFile, Settings
 from uploader.compress import CompressOutcome
 
@@ -58,8 +59,6 @@ class FakeEncoder:
 def record_image_encodes(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """Record every ffmpeg image encode's command line (the seam: ``_encode_image``'s
     ``run_encode``), still running it; the list fills as encodes run."""
-    import uploader.compress._encode_image as encode_image
-
     seen: list[list[str]] = []
     real = encode_image.run_encode
 
