@@ -62,6 +62,7 @@ VARIANTS = {
     "kq10+dirauto": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:direct=auto",
     "kq10+nombtree": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:mbtree=0",
     "kq10+trellis2": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:trellis=2",
+    "kq10+fullfirst": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5#fullfirst",
     "tuned": "psy-rd=0.0,0.0:me=umh:ref=5:subme=8:keyint=600:qcomp=0.5",
     "tuned-umh": "psy-rd=0.0,0.0:ref=5:subme=8:keyint=600:qcomp=0.5",
     "tuned+bf5": "psy-rd=0.0,0.0:me=umh:ref=5:subme=8:keyint=600:qcomp=0.5:bframes=5:b-adapt=2",
@@ -74,14 +75,18 @@ HARD_VMAF = 90.0
 
 
 def encode(source: Path, out: Path, scale: tuple[int, int], kbps: int, preset: str, params: str):  # type: ignore[no-untyped-def]
-    """Two-pass x264 of the source's video at ``scale`` and ``kbps`` with extra ``params``."""
-    params, _, prefilter = params.partition("|")
+    """Two-pass x264 of the source's video at ``scale`` and ``kbps`` with extra ``params``
+    (``-x264-params``, then ``|`` and a filter to run first; ``#fullfirst``: pass 1 without
+    x264's fast first-pass analysis)."""
+    params, full_first, rest = params.partition("#fullfirst")
+    params, _, prefilter = (params + rest).partition("|")
     graph = f"{prefilter + ',' if prefilter else ''}scale={scale[0]}:{scale[1]},setsar=1"
     base = [*bench.x264(source, preset, kbps), "-vf", graph]
     base += ["-pix_fmt", "yuv420p", "-an", "-passlogfile", str(out)]
     if params:
         base += ["-x264-params", params]
-    bench.run([*base, "-pass", "1", "-f", "null", "-"])
+    first = ["-fastfirstpass", "0"] if full_first else []  # x264's whole analysis in pass 1
+    bench.run([*base, *first, "-pass", "1", "-f", "null", "-"])
     bench.run([*base, "-pass", "2", str(out)])
 
 
