@@ -15,7 +15,6 @@ Usage: python benchmarks/codecs.py [--keep DIR] [--variants a,b] [--clips name@M
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 import trio
@@ -23,9 +22,6 @@ import trio
 sys.path.insert(0, str(Path(__file__).parent))
 import compression as bench
 import x264_settings as x264
-
-from uploader import MIB, MediaFile, MediaType, Settings
-from uploader.compress import describe_compression
 
 VARIANTS = (
     "av1-vbr-8",
@@ -39,65 +35,30 @@ VARIANTS = (
 DEFAULT_CLIPS = ["noise-720p-60s@10", "zoom-720p-60s@25", "swing-1080p-30s@10"]
 
 
-def encode(variant: str, source: Path, out: Path, frame: tuple[int, int], kbps: int, fps: float):  # type: ignore[no-untyped-def]
+def encode(
+    variant: str, source: Path, work: Path, frame: tuple[int, int], kbps: int, fps: float
+) -> Path:
     """Encode the source's video at ``frame`` and ``kbps`` as ``variant`` says."""
     if variant == "default":
-        x264.encode(source, out, frame, kbps, "medium", x264.VARIANTS["kq10"])
-        return
-    quiet = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(source)]
-    tail = ["-g", str(round(10 * fps)), "-vf", f"scale={frame[0]}:{frame[1]},setsar=1"]
-    tail += ["-pix_fmt", "yuv420p", "-an"]
-    codec, mode, rest = (
-        variant.split("-", 2) if variant.count("-") == 2 else (*variant.split("-"), "")
-    )
+        return x264.x264_encoder("medium")("kq10", source, work, frame, kbps, fps)
+    codec, mode, *rest = variant.split("-")
+    out = work / f"{variant}.{'webm' if codec == 'vp9' else 'mp4'}"
+    cmd = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(source)]
+    picture = ["-g", str(round(10 * fps)), "-vf", f"scale={frame[0]}:{frame[1]},setsar=1"]
+    picture += ["-pix_fmt", "yuv420p", "-an"]
     if codec == "vp9":
-        base = [*quiet, "-c:v", "libvpx-vp9", "-b:v", f"{kbps}k", "-deadline", "good"]
-        base += ["-cpu-used", mode, "-row-mt", "1", "-tile-columns", "2", "-auto-alt-ref", "1"]
-        base += ["-lag-in-frames", "25", *tail, "-passlogfile", str(out)]
-        bench.run([*base, "-pass", "1", "-f", "null", "-"])
-        bench.run([*base, "-pass", "2", str(out)])
-        return
-    preset, _, times = rest.partition("x")
-    params = "rc=1" if mode == "vbr" else "rc=2:pred-struct=1"
+        cmd += ["-c:v", "libvpx-vp9", "-b:v", f"{kbps}k", "-deadline", "good", "-cpu-used", mode]
+        cmd += ["-row-mt", "1", "-tile-columns", "2", "-auto-alt-ref", "1"]
+        cmd += ["-lag-in-frames", "25", *picture, "-passlogfile", str(out)]
+        bench.run([*cmd, "-pass", "1", "-f", "null", "-"])
+        bench.run([*cmd, "-pass", "2", str(out)])
+        return out
+    preset, _, times = rest[0].partition("x")
     rate = f"{round(kbps * float(times or 1))}k"
-    bench.run(
-        [
-            *quiet,
-            "-c:v",
-            "libsvtav1",
-            "-preset",
-            preset,
-            "-b:v",
-            rate,
-            *tail[:2],
-            "-svtav1-params",
-            params,
-            *tail[2:],
-            str(out),
-        ]
-    )
-
-
-async def measure(name: str, base: Path, variants: list[str]) -> list[tuple]:  # type: ignore[type-arg]
-    clip, limit_mib = x264.CLIPS[name]
-    source = bench.make_clip(clip, base)
-    file = MediaFile(source, source.stat().st_size, MediaType.VIDEO)
-    plan = await describe_compression(file, int(limit_mib * MIB), Settings())
-    assert plan.scale is not None
-    want = plan.video_kbps * 1000 / 8 * clip.seconds
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="codecs-", dir=base) as work:
-        for variant in ["default", *variants]:
-            out = Path(work) / f"{variant}.{'webm' if variant.startswith('vp9') else 'mp4'}"
-            cpu0 = bench.cpu_seconds()
-            encode(variant, source, out, plan.scale, plan.video_kbps, clip.fps)
-            cpu = bench.cpu_seconds() - cpu0
-            scored = bench.vmaf(out, clip, source, Path(work) / "vmaf.json")
-            mean, p5 = scored if scored else (float("nan"), float("nan"))
-            frame = f"{plan.scale[1]}p {plan.video_kbps}k"
-            rows.append((name, frame, variant, out.stat().st_size / want, mean, p5, cpu))
-            print(f"  {rows[-1]}", file=sys.stderr, flush=True)
-    return rows
+    params = "rc=1" if mode == "vbr" else "rc=2:pred-struct=1"
+    cmd += ["-c:v", "libsvtav1", "-preset", preset, "-b:v", rate, "-svtav1-params", params]
+    bench.run([*cmd, *picture, str(out)])
+    return out
 
 
 async def main_async(args) -> int:  # type: ignore[no-untyped-def]
@@ -105,7 +66,7 @@ async def main_async(args) -> int:  # type: ignore[no-untyped-def]
     variants = args.variants.split(",") if args.variants else list(VARIANTS)
     rows = []
     for name in args.clips.split(",") if args.clips else DEFAULT_CLIPS:
-        rows += await measure(name, base, variants)
+        rows += await x264.measure(name, base, ["default", *variants], encode)
     print(x264.table(rows))
     return 0
 

@@ -19,6 +19,7 @@ import argparse
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
@@ -90,7 +91,26 @@ def encode(source: Path, out: Path, scale: tuple[int, int], kbps: int, preset: s
     bench.run([*base, "-pass", "2", str(out)])
 
 
-async def measure(name: str, base: Path, preset: str, variants: list[str]) -> list[tuple]:  # type: ignore[type-arg]
+Encoder = Callable[[str, Path, Path, tuple[int, int], int, float], Path]
+"""(variant, source, work folder, frame, video kb/s, fps) -> the encoded file, video only."""
+
+
+def x264_encoder(preset: str) -> Encoder:
+    """The encoder of this experiment's variants: two-pass x264 at ``preset``."""
+
+    def encoder(
+        variant: str, source: Path, work: Path, scale: tuple[int, int], kbps: int, fps: float
+    ) -> Path:
+        out = work / f"{variant.replace(':', '_')}.mp4"
+        encode(source, out, scale, kbps, preset, VARIANTS[variant])
+        return out
+
+    return encoder
+
+
+async def measure(name: str, base: Path, variants: list[str], encoder: Encoder) -> list[tuple]:  # type: ignore[type-arg]
+    """Each variant of clip ``name`` (``clip@MiB``) encoded at the plan's frame and video
+    bitrate, scored: (clip, frame, variant, size / planned video bytes, VMAF, p5, CPU s)."""
     clip, limit_mib = CLIPS[name]
     source = bench.make_clip(clip, base)
     limit = int(limit_mib * MIB)
@@ -98,26 +118,16 @@ async def measure(name: str, base: Path, preset: str, variants: list[str]) -> li
     plan = await describe_compression(file, limit, Settings())
     assert plan.scale is not None
     want = plan.video_kbps * 1000 / 8 * clip.seconds
+    frame = f"{plan.scale[1]}p {plan.video_kbps}k"
     rows = []
     with tempfile.TemporaryDirectory(prefix="x264-", dir=base) as work:
         for variant in variants:
-            out = Path(work) / f"{variant.replace(':', '_')}.mp4"
             cpu0 = bench.cpu_seconds()
-            encode(source, out, plan.scale, plan.video_kbps, preset, VARIANTS[variant])
+            out = encoder(variant, source, Path(work), plan.scale, plan.video_kbps, clip.fps)
             cpu = bench.cpu_seconds() - cpu0
             scored = bench.vmaf(out, clip, source, Path(work) / "vmaf.json")
             mean, p5 = scored if scored else (float("nan"), float("nan"))
-            rows.append(
-                (
-                    name,
-                    f"{plan.scale[1]}p {plan.video_kbps}k",
-                    variant,
-                    out.stat().st_size / want,
-                    mean,
-                    p5,
-                    cpu,
-                )
-            )
+            rows.append((name, frame, variant, out.stat().st_size / want, mean, p5, cpu))
             print(f"  {rows[-1]}", file=sys.stderr, flush=True)
     return rows
 
@@ -181,7 +191,7 @@ async def main_async(args: argparse.Namespace) -> int:
     variants = args.variants.split(",") if args.variants else list(VARIANTS)
     rows = []
     for name in args.clips.split(",") if args.clips else DEFAULT_CLIPS:
-        rows += await measure(name, base, args.preset, variants)
+        rows += await measure(name, base, variants, x264_encoder(args.preset))
     print(table(rows))
     return 0
 
