@@ -64,6 +64,12 @@ VARIANTS = {
     "kq10+nombtree": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:mbtree=0",
     "kq10+trellis2": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:trellis=2",
     "kq10+fullfirst": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5#fullfirst",
+    "kq10+umh": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:me=umh",
+    "kq10+sub8": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:subme=8",
+    "kq10+umh+sub8": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:me=umh:subme=8",
+    "kq10+umh+ref5": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5:me=umh:ref=5",
+    "kq10+umh2": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5#pass2:me=umh",
+    "kq10+umh2+ref5": "psy-rd=0.0,0.0:keyint=300:qcomp=0.5#pass2:me=umh:ref=5",
     "tuned": "psy-rd=0.0,0.0:me=umh:ref=5:subme=8:keyint=600:qcomp=0.5",
     "tuned-umh": "psy-rd=0.0,0.0:ref=5:subme=8:keyint=600:qcomp=0.5",
     "tuned+bf5": "psy-rd=0.0,0.0:me=umh:ref=5:subme=8:keyint=600:qcomp=0.5:bframes=5:b-adapt=2",
@@ -78,9 +84,10 @@ HARD_VMAF = 90.0
 def encode(source: Path, out: Path, scale: tuple[int, int], kbps: int, preset: str, params: str):  # type: ignore[no-untyped-def]
     """Two-pass x264 of the source's video at ``scale`` and ``kbps`` with extra ``params``
     (``-x264-params``, then ``|`` and a filter to run first; ``#fullfirst``: pass 1 without
-    x264's fast first-pass analysis)."""
+    x264's fast first-pass analysis; ``#pass2`` and more ``-x264-params`` for pass 2 only)."""
     params, full_first, rest = params.partition("#fullfirst")
-    params, _, prefilter = (params + rest).partition("|")
+    params, _, second_only = (params + rest).partition("#pass2")
+    params, _, prefilter = params.partition("|")
     graph = f"{prefilter + ',' if prefilter else ''}scale={scale[0]}:{scale[1]},setsar=1"
     base = [*bench.x264(source, preset, kbps), "-vf", graph]
     base += ["-pix_fmt", "yuv420p", "-an", "-passlogfile", str(out)]
@@ -88,6 +95,8 @@ def encode(source: Path, out: Path, scale: tuple[int, int], kbps: int, preset: s
         base += ["-x264-params", params]
     first = ["-fastfirstpass", "0"] if full_first else []  # x264's whole analysis in pass 1
     bench.run([*base, *first, "-pass", "1", "-f", "null", "-"])
+    if second_only:
+        base[base.index("-x264-params") + 1] += second_only
     bench.run([*base, "-pass", "2", str(out)])
 
 
