@@ -1,12 +1,12 @@
 """Check: does resolution sampling pick differently from the bits-per-pixel rule, and is its
 pick better in a full encode?
 
-For each clip at its limit: the planner's pick (the rule), what ``plan_sampling`` would sample
-(or why nothing), the samples' scores with each of ``--metrics`` on the system ffmpeg and,
-with ``--vmaf-samples``, the same samples scored by the imageio-ffmpeg build (VMAF); then, with
-``--full-encodes``, every candidate encoded whole (two-pass at ``--preset`` with x264's
-defaults, the plan's video bitrate, video only) and scored with VMAF at the source's size, as
-``compression.py`` does.
+For each clip at its limit: the planner's pick (the rule), what ``plan_samples`` would sample
+(on keyframes; or why nothing), the samples' scores with each of ``--metrics`` on the system
+ffmpeg and, with ``--vmaf-samples``, the same samples scored by the imageio-ffmpeg build
+(VMAF); then, with ``--full-encodes``, every candidate encoded whole (two-pass at ``--preset``
+with x264's defaults, the plan's video bitrate, video only) and scored with VMAF at the
+source's size, as ``compression.py`` does.
 
 Usage: python benchmarks/sampling.py [--keep DIR] [--clips name@MiB,...] [--full-encodes]
        [--vmaf-samples] [--metrics ssim,psnr]
@@ -33,9 +33,7 @@ from uploader.compress import (
     describe_compression,
     probe_media,
 )
-from uploader.compress._frames import MAX_FPS
 from uploader.compress._sample import sample_frames
-from uploader.compress._sampling import plan_sampling
 from uploader.compress._workspace import Workspace
 
 
@@ -65,8 +63,7 @@ async def check(name: str, base: Path, args: argparse.Namespace) -> None:
     assert video is not None and video.display_size is not None and plan.scale is not None
     bpp = plan.video_kbps * 1000 / (plan.scale[0] * plan.scale[1] * (plan.fps or clip.fps))
     print(f"{name}: {plan.video_kbps} kb/s, rule {plan.scale[1]}p ({bpp:.3f} bits/pixel)")
-    fps = min(video.fps or 25.0, MAX_FPS)
-    sample = plan_sampling(plan, video.display_size, fps, args.preset)
+    sample = await _sample.plan_samples(plan, probe, settings)
     print(f"  sample plan: {sample}")
     if sample is None:
         return

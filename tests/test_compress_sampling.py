@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,8 +17,15 @@ from tests import _media
 from tests.test_compress_plan import video_probe
 from uploader import MIB, MediaFile, MediaType, Settings
 from uploader.compress import CannotFitError, compress_with_details, plan_encode, probe_media
+from uploader.compress._ffmpeg import WIDE_SEARCH_COST
 from uploader.compress._frames import frame_candidates
-from uploader.compress._sample import read_score, sample_frames, scoring_metric
+from uploader.compress._sample import (
+    keyframes_before,
+    parse_keyframes,
+    read_score,
+    sample_frames,
+    scoring_metric,
+)
 from uploader.compress._sampling import (
     COST_SHARE,
     MIN_GAIN,
@@ -36,19 +45,29 @@ def planned(limit_mib: float, **probe_args: object):
 
 
 def sample_for(limit_mib: float, preset: str = "medium", **probe_args: object):
+    """The sampling planned as the compressor first plans it: segments on keyframes."""
     plan, probe = planned(limit_mib, **probe_args)
     fps = min(probe.video.fps or 25.0, 60.0)
-    return plan_sampling(plan, probe.video.display_size, fps, preset)
+    return plan_sampling(plan, probe.video.display_size, fps, preset, seek_frames=0.0)
 
 
 def test_a_starved_minute_of_720p_samples_its_pick_and_the_rungs_around_it():
     sample = sample_for(10, width=1280, height=720, duration=60, video_bps=20_000_000)
     assert sample is not None
-    assert sample.rule in sample.candidates and len(sample.candidates) == 3
-    assert sample.candidates[0] == ((1280, 720), 30.0)
+    assert sample.candidates == (((1280, 720), 30.0), ((960, 540), 30.0))  # pick, rung below
+    assert sample.rule == sample.candidates[0]
     assert sample.reference == ((1280, 720), 30.0)
-    assert 2 <= len(sample.starts) <= 3 and 0 < sample.cost_share <= COST_SHARE
+    assert 2 <= len(sample.starts) <= 3 and 0 < sample.cost_share <= COST_SHARE + 1e-9
     assert all(s >= 0 and s + sample.seconds <= 60 for s in sample.starts)
+
+
+@pytest.mark.parametrize("limit", [3, 4, 5, 6, 8])
+def test_a_pick_below_the_source_size_is_sampled_with_the_rungs_on_both_sides(limit):
+    sample = sample_for(limit, width=1920, height=1080, duration=120, video_bps=20_000_000)
+    assert sample is not None
+    ladder = frame_candidates(1920, 1080, 30.0)
+    i = ladder.index(sample.rule)
+    assert sample.candidates == tuple(ladder[max(0, i - 1) : i + 2])
 
 
 def test_a_fast_source_is_also_sampled_at_30_fps():
@@ -74,10 +93,20 @@ def test_sampling_is_skipped_when_it_would_cost_too_much_of_a_fast_encode():
     assert sample_for(10, "ultrafast", **clip) is None
 
 
+def test_segments_off_keyframes_cost_more_and_may_not_be_affordable():
+    """Decoding from the keyframe before each segment (twice) is most of the sampling's work
+    on a high-bitrate source: planned without keyframes, the same minute is not sampled."""
+    plan, probe = planned(10, width=1280, height=720, duration=60, video_bps=170_000_000)
+    args = (plan, probe.video.display_size, 30.0, "medium")
+    on_keyframes = plan_sampling(*args, seek_frames=0.0)
+    assert on_keyframes is not None and plan_sampling(*args) is None
+
+
 # Measured on the benchmark's sources (2 shared cores, CPU seconds of every ffmpeg): the real
-# two-pass at medium, and the sampling (encode + PSNR scoring) as planned before the cost model
-# counted the source's decodes. (width, height, seconds, source bit/s, segments, segment
-# seconds, candidates, real encode CPU s, sampling CPU s)
+# two-pass at medium (before it took the wider motion search, whose cost the model now adds),
+# and the sampling (encode + PSNR scoring, each segment decoded from the keyframe before it) as
+# planned before the cost model counted the source's decodes. (width, height, seconds, source
+# bit/s, segments, segment seconds, candidates, real encode CPU s, sampling CPU s)
 MEASURED = [
     (1920, 1080, 30, 264_000_000, 2, 2.013, (1080, 720, 540), 110.9, 32.4),
     (1280, 720, 60, 170_000_000, 3, 2.516, (720, 540, 480), 108.4, 28.25),
@@ -95,12 +124,15 @@ def test_the_cost_model_matches_the_measured_cpu_time(
     candidates = tuple(((height * 16 // 9 // 2 * 2, height), 30.0) for height in heights)
     encode = sampling.encode_work(plan, "medium", source) * sampling.UNIT_CPU_SECONDS
     work = n * sampling.segment_work(candidates, source, plan.source_video_kbps, each)
-    assert encode == pytest.approx(real, rel=0.1)
+    decode = 2 * secs * sampling.decode_work(source, plan.source_video_kbps)
+    x264 = (encode / sampling.UNIT_CPU_SECONDS - decode) / WIDE_SEARCH_COST + decode
+    assert x264 * sampling.UNIT_CPU_SECONDS == pytest.approx(real, rel=0.1)
     assert work * sampling.UNIT_CPU_SECONDS == pytest.approx(spent, rel=0.1)
 
 
 def test_a_high_bitrate_half_minute_of_1080p_is_not_sampled():
-    """Its two decodes per segment (from the keyframe before it) cost 0.29 of the encode."""
+    """Decoding its segments alone would cost over a tenth of the encode (a sampled 1080p
+    clip that cannot fit at a lower size gains nothing for it: measured +0.55 dB at 1080p)."""
     assert sample_for(10, width=1920, height=1080, duration=30, video_bps=264_000_000) is None
 
 
@@ -111,10 +143,11 @@ def test_a_high_bitrate_half_minute_of_1080p_is_not_sampled():
     fps=st.sampled_from([24.0, 30.0, 60.0]),
     preset=st.sampled_from(["ultrafast", "veryfast", "medium", "slow"]),
     bits_per_pixel=st.floats(0.01, 5),
+    seek_frames=st.sampled_from([0.0, sampling.SEEK_FRAMES]),
 )
 @settings(max_examples=200, deadline=None)
 def test_a_sampling_never_exceeds_its_cost_share_and_stays_inside_the_clip(
-    duration, limit, height, fps, preset, bits_per_pixel
+    duration, limit, height, fps, preset, bits_per_pixel, seek_frames
 ):
     width = height * 16 // 9
     bps = int(bits_per_pixel * width * height * fps)
@@ -124,17 +157,78 @@ def test_a_sampling_never_exceeds_its_cost_share_and_stays_inside_the_clip(
         )
     except CannotFitError:  # nothing to sample
         return
-    sample = plan_sampling(plan, probe.video.display_size, probe.video.fps, preset)
+    sample = plan_sampling(
+        plan, probe.video.display_size, probe.video.fps, preset, seek_frames=seek_frames
+    )
     if sample is None:
         return
     assert sample.cost_share <= COST_SHARE + 1e-9
     kbps = plan.source_video_kbps
-    spent = sampling.segment_work(sample.candidates, sample.reference, kbps, sample.seconds)
+    spent = sampling.segment_work(
+        sample.candidates, sample.reference, kbps, sample.seconds, seek_frames
+    )
     total = sampling.encode_work(plan, preset, sample.reference)
     assert len(sample.starts) * spent / total == pytest.approx(sample.cost_share)
     assert sampling.SEGMENT_SECONDS[0] <= sample.seconds <= sampling.SEGMENT_SECONDS[1]
     assert sample.rule in sample.candidates
     assert all(s >= 0 and s + sample.seconds <= duration + 1e-6 for s in sample.starts)
+
+
+@given(
+    duration=st.floats(15, 600),
+    segments=st.integers(2, 3),
+    seconds=st.floats(2, 3),
+    keyframe_every=st.floats(0.2, 12),
+    fps=st.sampled_from([24.0, 30.0, 60.0]),
+)
+@settings(max_examples=300, deadline=None)
+def test_snapped_segments_start_just_past_the_nearest_keyframe_in_their_share(
+    duration, segments, seconds, keyframe_every, fps
+):
+    step = duration / segments
+    starts = tuple(round(step * (i + 0.5) - seconds / 2, 3) for i in range(segments))
+    sample = SamplePlan(((((2, 2), fps),) * 2), ((2, 2), fps), ((2, 2), fps), starts, seconds, 0)
+    latest = sampling.latest_starts(sample, duration)
+
+    def before(t: float) -> float:
+        return keyframe_every * (t // keyframe_every)
+
+    choices = [(before(s), before(late)) for s, late in zip(starts, latest, strict=True)]
+    snapped = sampling.snap_starts(starts, seconds, choices, fps)  # type: ignore[arg-type]
+    if snapped is None:  # only when a share of the clip can hold no segment on a keyframe
+        assert keyframe_every > step - seconds - 1 / fps
+        return
+    end = 0.0
+    for start, options, moved in zip(starts, choices, snapped, strict=True):
+        keyframe = min((k for k in options if k >= end), key=lambda k: abs(k - start))
+        assert keyframe < moved <= keyframe + 1 / fps  # just past the nearest usable one
+        assert moved + seconds <= duration + 1 / fps  # inside the clip
+        end = moved + seconds
+    assert all(b >= a + seconds for a, b in itertools.pairwise(snapped))
+
+
+def test_a_segment_moves_to_the_nearer_keyframe_and_not_onto_the_one_before():
+    snap = sampling.snap_starts
+    assert snap((5.0, 20.0), 3.0, [(4.0, 8.0), (None, None)], 30.0) is None
+    assert snap((5.0, 20.0), 3.0, [(4.0, 8.0), (16.0, 21.0)], 30.0) == (4.017, 21.017)
+    assert snap((5.0, 20.0), 3.0, [(4.0, 6.0), (6.0, 6.0)], 30.0) is None  # 6 < 6.017 + 3
+
+
+@pytest.mark.parametrize(
+    ("stdout", "expected"),
+    [
+        (b'{"packets": [{"pts_time": "8.333", "flags": "K_"}, {"pts_time": "41.6", "flags": "K"}]}',
+         [8.333 - 1.4, 41.6 - 1.4]),
+        (b'{"packets": [{"pts_time": "8.333", "flags": "__"}, {"pts_time": "x", "flags": "K_"}]}',
+         [None, None]),
+        (b'{"packets": [{"pts_time": "8.333", "flags": "K_"}]}', [None, None]),
+        (b"not json", [None, None]),
+        (b"", [None, None]),
+    ],
+)  # fmt: skip
+def test_keyframes_are_read_from_one_packet_per_interval(stdout, expected):
+    found = parse_keyframes(stdout, 2, 1.4)
+    assert found == [pytest.approx(e) if e is not None else None for e in expected]
 
 
 def _sample() -> SamplePlan:
@@ -207,6 +301,36 @@ async def test_sampling_a_tiny_clip_scores_every_candidate_and_cleans_up(tmp_pat
     assert result.chosen in frames and result.metric in {"psnr", "vmaf"}
     assert reports == sorted(reports) and reports[-1] == 100.0
     assert list(work.iterdir()) == []
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".ts"])
+async def test_the_keyframe_before_each_start_is_found_by_seeking(tmp_path, suffix):
+    """A keyframe every second: the one at or before each time, counted from the source's
+    start as ``-ss`` counts (an MPEG-TS stream starts at 1.4 s). MPEG-TS seeks by bytes and
+    lands anywhere: there a time is either unknown or still a keyframe before it."""
+    source = tmp_path / f"clip{suffix}"
+    _media._run(
+        ["-f", "lavfi", "-i", "testsrc2=s=160x120:r=25:d=6", "-f", "lavfi",
+         "-i", "sine=d=6", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
+         "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(source)]
+    )  # fmt: skip
+    probe = await probe_media(source, SETTINGS)
+    assert (probe.start_time > 1.0) == (suffix == ".ts")
+    scan = subprocess.run(
+        ["ffprobe", "-v", "error", "-skip_frame", "nokey", "-select_streams", "0",
+         "-show_entries", "frame=pts_time", "-of", "csv=p=0", str(source)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    keyframes = [float(t.strip(",")) - probe.start_time for t in scan.stdout.split()]
+    times = (1.5, 3.1, 4.96)
+    found = await keyframes_before(probe, times, SETTINGS)
+    for time, keyframe in zip(times, found, strict=True):
+        latest = max(k for k in keyframes if k <= time)
+        if suffix == ".ts":
+            assert keyframe is None or any(abs(keyframe - k) < 0.002 for k in keyframes)
+        else:
+            assert keyframe == pytest.approx(latest, abs=0.002)
 
 
 @needs_ffmpeg

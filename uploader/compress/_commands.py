@@ -15,7 +15,7 @@ import ffmpeg
 
 from .._settings import Settings
 from ._effort import preset_of
-from ._ffmpeg import compile_command
+from ._ffmpeg import compile_command, motion_search
 from ._model import EncodePlan
 from ._probe import MediaProbe
 
@@ -102,6 +102,9 @@ def video_command(
         "map_metadata": -1,
         "map_chapters": -1,
     }
+    search = motion_search(options["preset"])
+    if search is not None:  # both passes: pass 1's statistics then match pass 2's search
+        options["motion-est"] = search
     if pass_number == 1:
         node = ffmpeg.output(picture, "-", f="null", an=None, **options)
     else:

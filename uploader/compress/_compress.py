@@ -16,17 +16,15 @@ import attrs
 
 from .._models import MediaFile, MediaType
 from .._settings import Settings
-from ._effort import preset_of, with_preset
+from ._effort import with_preset
 from ._encode_av import encode_audio, encode_video
 from ._errors import CompressionError, ProbeError
 from ._ffmpeg import StagedProgress
-from ._frames import MAX_FPS
 from ._model import EncodePlan
 from ._plan import plan_encode
 from ._probe import MediaProbe, check_media_type, probe_media
 from ._reencode import still_over
-from ._sample import SampleResult, sample_frames, with_frame
-from ._sampling import plan_sampling
+from ._sample import SampleResult, plan_samples, sample_frames, with_frame
 from ._still_check import HEAD_BYTES, TAIL_BYTES, still_is_whole
 from ._still_image import fit_still
 from ._workspace import Workspace, size_of
@@ -81,10 +79,7 @@ async def _choose_frame(
     Returns:
         (the plan, what sampling measured or None, the progress share sampling took).
     """
-    video = probe.video
-    assert video is not None and video.display_size is not None
-    source_fps = min(video.fps or 25.0, MAX_FPS)
-    sample = plan_sampling(plan, video.display_size, source_fps, preset_of(settings))
+    sample = await plan_samples(plan, probe, settings)
     if sample is None:
         return plan, None, 0.0
     share = 100 * sample.cost_share / (1 + sample.cost_share)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import attrs
 
 from .._settings import Settings
-from ._ffmpeg import preset_speed
+from ._ffmpeg import encode_speed
 from ._model import EncodePlan
 from ._sampling import PASS1_COST
 
@@ -35,7 +35,7 @@ def encode_seconds(plan: EncodePlan, preset: str, cores: int) -> float:
     """The estimated wall time of a plan's two-pass encode at ``preset`` on ``cores``."""
     assert plan.scale is not None
     pixels = plan.scale[0] * plan.scale[1] * (plan.fps or 30.0) / (1280 * 720 * 30)
-    work = plan.duration * plan.parts * (1 + PASS1_COST) * preset_speed(preset) * pixels
+    work = plan.duration * plan.parts * (1 + PASS1_COST) * encode_speed(preset) * pixels
     return work * SECONDS_PER_UNIT / (1 + THREAD_GAIN * (max(cores, 1) - 1))
 
 

@@ -45,6 +45,28 @@ def preset_speed(preset: str) -> float:
     return _PRESET_SPEED.get(preset, 3.0)
 
 
+WIDE_SEARCH_PRESETS = frozenset({"medium"})
+"""Presets whose real encodes search motion with x264's uneven multi-hexagon (``umh``, what
+``slow`` and slower use) instead of their hexagon. Measured at equal size on the issue's
+clips (``benchmarks/x264_settings.py``, VMAF against the kept settings, both passes): noise
+720p at 10 MiB +0.96, swinging 1080p at 10 MiB +0.97, zoom 720p at 25 MiB +0.10, for
+1.12-1.17x the CPU. In pass 2 alone it gained +0.63 on the noise for the same CPU. The faster
+presets keep their search: they are chosen to save time."""
+WIDE_SEARCH_COST = 1.14
+"""A real encode's work with the wider search, against its preset's own."""
+
+
+def motion_search(preset: str) -> str | None:
+    """The motion search a real encode at ``preset`` adds (None: the preset's own)."""
+    return "umh" if preset in WIDE_SEARCH_PRESETS else None
+
+
+def encode_speed(preset: str) -> float:
+    """``preset_speed`` of a real encode at ``preset``, its added search included."""
+    wide = motion_search(preset) is not None
+    return preset_speed(preset) * (WIDE_SEARCH_COST if wide else 1.0)
+
+
 def encode_timeout(duration: float, pixels: int, preset: str) -> float:
     """A generous time limit for one encode pass, proportional to the work.
 

@@ -57,6 +57,16 @@ def _float(value: Any) -> float | None:
     return result if math.isfinite(result) and result > 0 else None
 
 
+def _seconds(value: Any) -> float:
+    """A timestamp in seconds (negative allowed: an edit list can start before zero); 0 when
+    missing."""
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return result if math.isfinite(result) else 0.0
+
+
 def _rate(value: Any) -> float | None:
     try:
         result = Fraction(str(value))
@@ -130,6 +140,7 @@ class MediaProbe:
         size_bytes: the file's size.
         bit_rate: the whole file's bits per second when known.
         streams: every stream, in file order.
+        start_time: the first timestamp in seconds (ffmpeg's ``-ss`` counts from it).
     """
 
     path: Path
@@ -138,6 +149,7 @@ class MediaProbe:
     size_bytes: int
     bit_rate: int | None
     streams: tuple[StreamInfo, ...]
+    start_time: float = 0.0
 
     @property
     def demuxer(self) -> str:
@@ -272,6 +284,7 @@ def parse_probe(path: Path, data: dict[str, Any], size_bytes: int) -> MediaProbe
         size_bytes=size_bytes,
         bit_rate=_int(fmt.get("bit_rate")),
         streams=tuple(streams),
+        start_time=_seconds(fmt.get("start_time")),
     )
     if probe.media_type is not MediaType.IMAGE and duration <= 0:
         raise ProbeError(path, "ffprobe found no duration; the file is damaged or incomplete")

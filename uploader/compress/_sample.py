@@ -18,11 +18,21 @@ import attrs
 
 from .._settings import Settings
 from ._commands import sample_command, score_command
+from ._effort import preset_of
 from ._errors import FFmpegFailedError
 from ._ffmpeg import encode_timeout, run_encode, run_tool
+from ._frames import MAX_FPS
 from ._model import EncodePlan
 from ._probe import MediaProbe
-from ._sampling import SAMPLE_PRESET, Frame, SamplePlan, pick_candidate
+from ._sampling import (
+    SAMPLE_PRESET,
+    Frame,
+    SamplePlan,
+    latest_starts,
+    pick_candidate,
+    plan_sampling,
+    snap_starts,
+)
 from ._workspace import Workspace
 
 _SSIM_FRAME = re.compile(r"All:([\d.]+)")
@@ -55,6 +65,89 @@ async def scoring_metric(settings: Settings, path_for_errors: Path) -> str:
         )
         _METRICS[ffmpeg_path] = "vmaf" if b" libvmaf " in result.stdout else "psnr"
     return _METRICS[ffmpeg_path]
+
+
+KEYFRAME_PROBE_SECONDS = 30.0
+
+
+async def plan_samples(
+    plan: EncodePlan, probe: MediaProbe, settings: Settings
+) -> SamplePlan | None:
+    """What to sample for a video plan (``plan_sampling``), with the segments moved onto the
+    source's keyframes nearest their starts within their shares of the clip; planned again
+    with the cost of decoding up to each start when they cannot be (None: keep the rule's
+    pick)."""
+    video = probe.video
+    assert video is not None and video.display_size is not None
+    source_fps = min(video.fps or 25.0, MAX_FPS)
+    planning = (plan, video.display_size, source_fps, preset_of(settings))
+    sample = plan_sampling(*planning, seek_frames=0.0)
+    if sample is None:
+        return None
+    latest = latest_starts(sample, plan.duration)
+    times = tuple(t for pair in zip(sample.starts, latest, strict=True) for t in pair)
+    found = await keyframes_before(probe, times, settings)
+    choices = [tuple(found[i : i + 2]) for i in range(0, len(found), 2)]
+    snapped = snap_starts(sample.starts, sample.seconds, choices, video.fps or source_fps)
+    if snapped is None:
+        return plan_sampling(*planning)
+    return attrs.evolve(sample, starts=snapped)
+
+
+async def keyframes_before(
+    probe: MediaProbe, times: tuple[float, ...], settings: Settings
+) -> list[float | None]:
+    """The source's video keyframe at or before each time (seconds from its start, as
+    ``-ss`` counts them), None where ffprobe did not say.
+
+    One ffprobe seeks to each time and reads one packet there: seeking lands on the keyframe
+    at or before it, so that packet is the keyframe (nothing is decoded).
+    """
+    video = probe.video
+    assert video is not None
+    intervals = ",".join(f"{t + probe.start_time:.3f}%+#1" for t in times)
+    cmd = [
+        settings.compression_ffprobe_path,
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        "file",
+        "-f",
+        probe.demuxer,
+        "-read_intervals",
+        intervals,
+        "-select_streams",
+        str(video.index),
+        "-show_entries",
+        "packet=pts_time,flags",
+        "-of",
+        "json",
+        str(probe.path.absolute()),
+    ]
+    result = await run_tool(cmd, path=probe.path, time_limit=KEYFRAME_PROBE_SECONDS)
+    if result.returncode != 0:
+        return [None] * len(times)
+    return parse_keyframes(result.stdout, len(times), probe.start_time)
+
+
+def parse_keyframes(stdout: bytes, count: int, start_time: float) -> list[float | None]:
+    """The keyframe times (from the source's start) in ffprobe's packets, one per interval;
+    all None unless there are exactly ``count`` packets."""
+    try:
+        packets = json.loads(stdout or b"{}").get("packets") or []
+    except (ValueError, AttributeError):
+        return [None] * count
+    if len(packets) != count:
+        return [None] * count
+    times: list[float | None] = []
+    for packet in packets:
+        try:
+            pts = float(packet["pts_time"])
+        except (KeyError, TypeError, ValueError):
+            pts = math.nan
+        keyframe = "K" in str(packet.get("flags", "")) and math.isfinite(pts)
+        times.append(pts - start_time if keyframe else None)
+    return times
 
 
 def read_score(log: Path, metric: str) -> float | None:

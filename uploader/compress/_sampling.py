@@ -16,17 +16,19 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from ._ffmpeg import preset_speed
+from ._ffmpeg import encode_speed, preset_speed
 from ._frames import frame_candidates, min_bits_per_pixel
 from ._model import EncodePlan
 
 SAMPLE_PRESET = "veryfast"
 """The x264 preset of the samples: the ranking of sizes holds across presets."""
-COST_SHARE = 0.2
+COST_SHARE = 0.12
 """Sampling may cost at most this share of the real encode's estimated work. The estimate
 follows the measured CPU time within 10% on the benchmark's 720p and 1080p sources; an
-unsampled encode takes 0.96-1.12x plain two-pass's CPU, so this keeps a sampled one under the
-issue's 1.3x."""
+unsampled encode (the wider motion search included) takes about 1.1-1.15x plain two-pass's
+CPU, so this keeps a sampled one under the issue's 1.3x (measured: 1.22x on the 720p noise
+at 10 MiB). With segments on keyframes and two candidates it still affords three segments of
+2.4 s on the benchmark's 720p sources (170 and 60 Mbit/s)."""
 MIN_DURATION = 15.0
 """Clips shorter than this keep the bits-per-pixel rule (segments would cover them anyway)."""
 SEGMENT_SECONDS = (2.0, 3.0)
@@ -64,8 +66,11 @@ DECODE_COST_PER_PIXEL = 0.1
 UNKNOWN_BITS_PER_PIXEL = 1.0
 """The source's video bits per pixel assumed for its decode when its bitrate is unknown."""
 SEEK_FRAMES = 125
-"""Frames decoded before each segment's start (input seeking lands on the keyframe before it;
-x264's default keyframe gap is 250 frames: measured 112 and 171 frames on average)."""
+"""Frames decoded before each segment's start when it is not on a keyframe (input seeking
+lands on the keyframe before it; x264's default keyframe gap is 250 frames: measured 112 and
+171 frames on average). Segments are moved onto the nearest keyframes (``snap_starts``)
+where they can be, which saves this: on the benchmark's noise source, 37% of the sampling's
+work."""
 UNIT_CPU_SECONDS = 0.17
 """CPU seconds of one unit (``preset_speed`` 1 for a second of 720p30) on the reference
 machine: the real encodes' pass 2 at medium took 0.47-0.58 CPU s per second of 720p."""
@@ -112,18 +117,22 @@ def encode_work(plan: EncodePlan, preset: str, source: Frame) -> float:
     whole source."""
     assert plan.scale is not None
     frame = (plan.scale, plan.fps or 30.0)
-    x264 = (1 + PASS1_COST) * preset_speed(preset) * _pixels(frame)
+    x264 = (1 + PASS1_COST) * encode_speed(preset) * _pixels(frame)
     return plan.duration * (x264 + 2 * decode_work(source, plan.source_video_kbps))
 
 
 def segment_work(
-    candidates: tuple[Frame, ...], source: Frame, source_kbps: int, seconds: float
+    candidates: tuple[Frame, ...],
+    source: Frame,
+    source_kbps: int,
+    seconds: float,
+    seek_frames: float = SEEK_FRAMES,
 ) -> float:
     """The work one ``seconds``-long segment adds to sampling every candidate: its encodes
-    and scores, and its two decodes (encoding, scoring) from the keyframe before it."""
+    and scores, and its two decodes (encoding, scoring) from ``seek_frames`` before it."""
     encode = SAMPLE_ENCODE_COST * preset_speed(SAMPLE_PRESET)
     per_second = sum(encode * _pixels(c) + SCORE_COST * _pixels(source) for c in candidates)
-    decoded = seconds + SEEK_FRAMES / source[1]
+    decoded = seconds + seek_frames / source[1]
     return seconds * per_second + 2 * decoded * decode_work(source, source_kbps)
 
 
@@ -140,18 +149,24 @@ def _segments(budget: float, work: Callable[[float], float]) -> tuple[int, float
 
 
 def _candidates(ladder: list[Frame], rule: Frame, source_fps: float) -> tuple[Frame, ...]:
-    """The rule's pick, the rung above and the rung(s) below (three in all), and the pick at
-    ``FAST_FPS`` for a fast source."""
+    """The rule's pick and its neighbours on the ladder (the rung below only, when the pick is
+    the source's size), and the pick at ``FAST_FPS`` for a fast source. Two rungs below the
+    source's size never won where one did (the zoom at 10 MiB: 540p 50.82 VMAF in full
+    encodes, 480p 50.56), and dropping it lets sampling afford a third segment."""
     i = ladder.index(rule)
-    low = max(0, min(i - 1, len(ladder) - 3))
-    chosen = ladder[low : low + 3]
+    chosen = ladder[max(0, i - 1) : i + 2]
     if source_fps > FAST_FPS and rule[1] > FAST_FPS:
         chosen.append((rule[0], FAST_FPS))
     return tuple(chosen)
 
 
 def plan_sampling(
-    plan: EncodePlan, display_size: tuple[int, int], source_fps: float, preset: str
+    plan: EncodePlan,
+    display_size: tuple[int, int],
+    source_fps: float,
+    preset: str,
+    *,
+    seek_frames: float = SEEK_FRAMES,
 ) -> SamplePlan | None:
     """What to sample for a video plan, or None to keep the rule's pick.
 
@@ -164,6 +179,7 @@ def plan_sampling(
         display_size: the source's upright size.
         source_fps: the source's frame rate (as planned: capped at 60).
         preset: the real encode's x264 preset.
+        seek_frames: frames decoded before each segment (0 when they will be on keyframes).
     """
     if plan.scale is None or plan.duration < MIN_DURATION or plan.parts > 1:
         return None
@@ -182,14 +198,58 @@ def plan_sampling(
     source: Frame = (display_size, source_fps)
     total = encode_work(plan, preset, source)
     kbps = plan.source_video_kbps
-    fitting = _segments(COST_SHARE * total, lambda s: segment_work(candidates, source, kbps, s))
+
+    def work(seconds: float) -> float:
+        return segment_work(candidates, source, kbps, seconds, seek_frames)
+
+    fitting = _segments(COST_SHARE * total, work)
     if fitting is None:
         return None
     segments, seconds = fitting
     step = plan.duration / segments
     starts = tuple(round(step * (i + 0.5) - seconds / 2, 3) for i in range(segments))
-    share = segments * segment_work(candidates, source, kbps, seconds) / total
+    share = segments * work(seconds) / total
     return SamplePlan(candidates, rule, source, starts, seconds, share)
+
+
+def latest_starts(sample: SamplePlan, duration: float) -> tuple[float, ...]:
+    """The latest start each segment can have and still end inside its share of the clip
+    (the segments are centred in equal shares)."""
+    step = duration / len(sample.starts)
+    return tuple((i + 1) * step - sample.seconds for i in range(len(sample.starts)))
+
+
+def snap_starts(
+    starts: tuple[float, ...],
+    seconds: float,
+    keyframes: list[tuple[float | None, ...]],
+    fps: float,
+) -> tuple[float, ...] | None:
+    """The segments moved onto keyframes, or None when one cannot be (no keyframe known, or
+    each would overlap the segment before).
+
+    Each segment takes the keyframe nearest its planned start among its candidates (the one at
+    or before the start, and the last one that still keeps the segment in its share of the
+    clip), so that the segments stay spread as planned. It starts half a frame after it: input
+    seeking goes to the keyframe at or before the requested time, so none of the source is
+    decoded only to be skipped, and rounding can never send the seek to the keyframe before.
+
+    Args:
+        starts: the planned starts (seconds from the source's start, ascending).
+        seconds: each segment's length.
+        keyframes: for each start, keyframe times it may move to (None: unknown).
+        fps: the source's frame rate.
+    """
+    snapped: list[float] = []
+    end = 0.0
+    for start, choices in zip(starts, keyframes, strict=True):
+        usable = [k for k in choices if k is not None and k >= end]
+        if not usable:
+            return None
+        keyframe = min(usable, key=lambda k: abs(k - start))
+        snapped.append(round(keyframe + 0.5 / fps, 3))
+        end = snapped[-1] + seconds
+    return tuple(snapped)
 
 
 def _comparable(score: float, metric: str) -> float:
