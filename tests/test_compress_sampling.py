@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import uploader.compress._sample as sample_runner
 import uploader.compress._sampling as sampling
 from tests import _media
 from tests.test_compress_plan import video_probe
@@ -331,6 +332,25 @@ async def test_the_keyframe_before_each_start_is_found_by_seeking(tmp_path, suff
             assert keyframe is None or any(abs(keyframe - k) < 0.002 for k in keyframes)
         else:
             assert keyframe == pytest.approx(latest, abs=0.002)
+
+
+@needs_ffmpeg
+async def test_keyframes_that_cannot_be_read_leave_the_segments_where_planned(
+    tmp_path, monkeypatch
+):
+    """The keyframe probe is advice: timed out (or failed), sampling is planned with the cost
+    of decoding up to each start, as before keyframes were looked for."""
+    source = _media.make_video(tmp_path / "clip.mp4", 4, 320, 240, audio=False)
+    probe = await probe_media(source, SETTINGS)
+    monkeypatch.setattr(sample_runner, "KEYFRAME_PROBE_SECONDS", 0.0)
+    assert await keyframes_before(probe, (1.0, 2.0), SETTINGS) == [None, None]
+    monkeypatch.setattr(sampling, "MIN_DURATION", 1.0)
+    monkeypatch.setattr(sampling, "COST_SHARE", 10.0)
+    plan = plan_encode(probe, 60 * 1024, SETTINGS)
+    planned_then = await sample_runner.plan_samples(plan, probe, SETTINGS)
+    fps = probe.video.fps
+    expected = plan_sampling(plan, probe.video.display_size, fps, "veryfast")
+    assert planned_then is not None and planned_then == expected
 
 
 @needs_ffmpeg

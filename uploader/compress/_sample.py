@@ -19,7 +19,7 @@ import attrs
 from .._settings import Settings
 from ._commands import sample_command, score_command
 from ._effort import preset_of
-from ._errors import FFmpegFailedError
+from ._errors import EncodeTimeoutError, FFmpegFailedError
 from ._ffmpeg import encode_timeout, run_encode, run_tool
 from ._frames import MAX_FPS
 from ._model import EncodePlan
@@ -124,7 +124,10 @@ async def keyframes_before(
         "json",
         str(probe.path.absolute()),
     ]
-    result = await run_tool(cmd, path=probe.path, time_limit=KEYFRAME_PROBE_SECONDS)
+    try:
+        result = await run_tool(cmd, path=probe.path, time_limit=KEYFRAME_PROBE_SECONDS)
+    except EncodeTimeoutError:  # only advice: the segments keep their planned starts
+        return [None] * len(times)
     if result.returncode != 0:
         return [None] * len(times)
     return parse_keyframes(result.stdout, len(times), probe.start_time)
