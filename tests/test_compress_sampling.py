@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -62,13 +63,14 @@ def test_a_starved_minute_of_720p_samples_its_pick_and_the_rungs_around_it():
     assert all(s >= 0 and s + sample.seconds <= 60 for s in sample.starts)
 
 
-@pytest.mark.parametrize("limit", [3, 4, 5, 6, 8])
-def test_a_pick_below_the_source_size_is_sampled_with_the_rungs_on_both_sides(limit):
+@pytest.mark.parametrize(
+    ("limit", "heights"), [(5, (480, 360, 240)), (8, (540, 480, 360)), (10, (720, 540, 480))]
+)
+def test_a_pick_below_the_source_size_is_sampled_with_the_rungs_on_both_sides(limit, heights):
     sample = sample_for(limit, width=1920, height=1080, duration=120, video_bps=20_000_000)
     assert sample is not None
-    ladder = frame_candidates(1920, 1080, 30.0)
-    i = ladder.index(sample.rule)
-    assert sample.candidates == tuple(ladder[max(0, i - 1) : i + 2])
+    assert [size[1] for size, _ in sample.candidates] == list(heights)
+    assert sample.rule == sample.candidates[1]
 
 
 def test_a_fast_source_is_also_sampled_at_30_fps():
@@ -180,39 +182,45 @@ def test_a_sampling_never_exceeds_its_cost_share_and_stays_inside_the_clip(
     segments=st.integers(2, 3),
     seconds=st.floats(2, 3),
     keyframe_every=st.floats(0.2, 12),
-    fps=st.sampled_from([24.0, 30.0, 60.0]),
+    fps=st.sampled_from([24.0, 30.0, 60.0, 1000.0]),
+    demuxer=st.sampled_from(["mov", "matroska", "mpegts"]),
 )
 @settings(max_examples=300, deadline=None)
 def test_snapped_segments_start_just_past_the_nearest_keyframe_in_their_share(
-    duration, segments, seconds, keyframe_every, fps
+    duration, segments, seconds, keyframe_every, fps, demuxer
 ):
     step = duration / segments
     starts = tuple(round(step * (i + 0.5) - seconds / 2, 3) for i in range(segments))
     sample = SamplePlan(((((2, 2), fps),) * 2), ((2, 2), fps), ((2, 2), fps), starts, seconds, 0)
-    latest = sampling.latest_starts(sample, duration)
+    margin = sampling.seek_margin(demuxer, fps)
+    latest = sampling.latest_starts(sample, duration, margin)
 
     def before(t: float) -> float:
         return keyframe_every * (t // keyframe_every)
 
     choices = [(before(s), before(late)) for s, late in zip(starts, latest, strict=True)]
-    snapped = sampling.snap_starts(starts, seconds, choices, fps)  # type: ignore[arg-type]
+    snapped = sampling.snap_starts(starts, seconds, choices, margin)  # type: ignore[arg-type]
     if snapped is None:  # only when a share of the clip can hold no segment on a keyframe
-        assert keyframe_every > step - seconds - 1 / fps
+        assert keyframe_every > step - seconds - 2 * margin - 0.001
         return
+    seek_back = 0.0 if demuxer == "mov" else sampling.SEEK_BACK_SECONDS
     end = 0.0
     for start, options, moved in zip(starts, choices, snapped, strict=True):
         keyframe = min((k for k in options if k >= end), key=lambda k: abs(k - start))
-        assert keyframe < moved <= keyframe + 1 / fps  # just past the nearest usable one
-        assert moved + seconds <= duration + 1 / fps  # inside the clip
+        landing = moved - seek_back  # where ffmpeg seeks: just past the keyframe, before the next
+        assert keyframe < landing <= keyframe + max(0.5 / fps, 0.002) + 0.0026
+        assert landing < keyframe + keyframe_every
+        assert moved + seconds <= duration  # inside the clip
         end = moved + seconds
     assert all(b >= a + seconds for a, b in itertools.pairwise(snapped))
 
 
 def test_a_segment_moves_to_the_nearer_keyframe_and_not_onto_the_one_before():
     snap = sampling.snap_starts
-    assert snap((5.0, 20.0), 3.0, [(4.0, 8.0), (None, None)], 30.0) is None
-    assert snap((5.0, 20.0), 3.0, [(4.0, 8.0), (16.0, 21.0)], 30.0) == (4.017, 21.017)
-    assert snap((5.0, 20.0), 3.0, [(4.0, 6.0), (6.0, 6.0)], 30.0) is None  # 6 < 6.017 + 3
+    half = sampling.seek_margin("mov", 30.0)
+    assert snap((5.0, 20.0), 3.0, [(4.0, 8.0), (None, None)], half) is None
+    assert snap((5.0, 20.0), 3.0, [(4.0, 8.0), (16.0, 21.0)], half) == (4.017, 21.017)
+    assert snap((5.0, 20.0), 3.0, [(4.0, 6.0), (6.0, 6.0)], half) is None  # 6 < 6.017 + 3
 
 
 @pytest.mark.parametrize(
@@ -223,12 +231,14 @@ def test_a_segment_moves_to_the_nearer_keyframe_and_not_onto_the_one_before():
         (b'{"packets": [{"pts_time": "8.333", "flags": "__"}, {"pts_time": "x", "flags": "K_"}]}',
          [None, None]),
         (b'{"packets": [{"pts_time": "8.333", "flags": "K_"}]}', [None, None]),
+        (b'{"packets": [{"pts_time": "11.43", "flags": "K_"}, {"pts_time": "45", "flags": "K"}]}',
+         [None, 45 - 1.4]),  # a seek by bytes landed after the first time
         (b"not json", [None, None]),
         (b"", [None, None]),
     ],
 )  # fmt: skip
 def test_keyframes_are_read_from_one_packet_per_interval(stdout, expected):
-    found = parse_keyframes(stdout, 2, 1.4)
+    found = parse_keyframes(stdout, (10.0, 44.0), 1.4)
     assert found == [pytest.approx(e) if e is not None else None for e in expected]
 
 
@@ -330,8 +340,32 @@ async def test_the_keyframe_before_each_start_is_found_by_seeking(tmp_path, suff
         latest = max(k for k in keyframes if k <= time)
         if suffix == ".ts":
             assert keyframe is None or any(abs(keyframe - k) < 0.002 for k in keyframes)
+            assert keyframe is None or keyframe <= time + 0.001
         else:
             assert keyframe == pytest.approx(latest, abs=0.002)
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+async def test_ffmpeg_starts_decoding_a_snapped_segment_at_its_keyframe(tmp_path, suffix):
+    """Where ffmpeg's input seek lands for a snapped start: on the keyframe, not one before
+    (in Matroska with B-frames ffmpeg steps 3/23 s back before seeking)."""
+    source = tmp_path / f"clip{suffix}"
+    _media._run(
+        ["-f", "lavfi", "-i", "testsrc2=s=160x120:r=25:d=6", "-c:v", "libx264",
+         "-preset", "ultrafast", "-bf", "2", "-g", "25", "-sc_threshold", "0",
+         "-pix_fmt", "yuv420p", str(source)]
+    )  # fmt: skip
+    probe = await probe_media(source, SETTINGS)
+    margin = sampling.seek_margin(probe.demuxer, 25.0)
+    (start,) = sampling.snap_starts((1.5,), 2.0, [(1.0,)], margin)  # type: ignore[misc]
+    run = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-debug_ts", "-ss", f"{start:.3f}", "-i", str(source),
+         "-t", "0.1", "-f", "null", "-"],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    first = re.search(r"demuxer -> .*?pkt_pts_time:([\d.]+)", run.stderr)
+    assert first is not None and float(first.group(1)) == pytest.approx(1.0, abs=0.05)
 
 
 @needs_ffmpeg

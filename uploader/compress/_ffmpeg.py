@@ -75,7 +75,7 @@ def encode_timeout(duration: float, pixels: int, preset: str) -> float:
         pixels: output width × height (0 for audio).
         preset: the x264 preset.
     """
-    per_second = preset_speed(preset) * max(1.0, pixels / (1280 * 720))
+    per_second = encode_speed(preset) * max(1.0, pixels / (1280 * 720))
     return 60.0 + max(duration, 1.0) * max(per_second, 0.5) * 4
 
 

@@ -31,6 +31,7 @@ from ._sampling import (
     latest_starts,
     pick_candidate,
     plan_sampling,
+    seek_margin,
     snap_starts,
 )
 from ._workspace import Workspace
@@ -84,11 +85,12 @@ async def plan_samples(
     sample = plan_sampling(*planning, seek_frames=0.0)
     if sample is None:
         return None
-    latest = latest_starts(sample, plan.duration)
+    margin = seek_margin(probe.demuxer, video.fps or source_fps)
+    latest = latest_starts(sample, plan.duration, margin)
     times = tuple(t for pair in zip(sample.starts, latest, strict=True) for t in pair)
     found = await keyframes_before(probe, times, settings)
     choices = [tuple(found[i : i + 2]) for i in range(0, len(found), 2)]
-    snapped = snap_starts(sample.starts, sample.seconds, choices, video.fps or source_fps)
+    snapped = snap_starts(sample.starts, sample.seconds, choices, margin)
     if snapped is None:
         return plan_sampling(*planning)
     return attrs.evolve(sample, starts=snapped)
@@ -130,27 +132,31 @@ async def keyframes_before(
         return [None] * len(times)
     if result.returncode != 0:
         return [None] * len(times)
-    return parse_keyframes(result.stdout, len(times), probe.start_time)
+    return parse_keyframes(result.stdout, times, probe.start_time)
 
 
-def parse_keyframes(stdout: bytes, count: int, start_time: float) -> list[float | None]:
-    """The keyframe times (from the source's start) in ffprobe's packets, one per interval;
-    all None unless there are exactly ``count`` packets."""
+def parse_keyframes(
+    stdout: bytes, times: tuple[float, ...], start_time: float
+) -> list[float | None]:
+    """The keyframe at or before each time (from the source's start) in ffprobe's packets,
+    one per interval; None where the packet is no keyframe or lies after its time (a seek by
+    bytes, as in MPEG-TS, can land there); all None unless there is one packet per time."""
+    count = len(times)
     try:
         packets = json.loads(stdout or b"{}").get("packets") or []
     except (ValueError, AttributeError):
         return [None] * count
     if len(packets) != count:
         return [None] * count
-    times: list[float | None] = []
-    for packet in packets:
+    found: list[float | None] = []
+    for time, packet in zip(times, packets, strict=True):
         try:
-            pts = float(packet["pts_time"])
+            pts = float(packet["pts_time"]) - start_time
         except (KeyError, TypeError, ValueError):
             pts = math.nan
         keyframe = "K" in str(packet.get("flags", "")) and math.isfinite(pts)
-        times.append(pts - start_time if keyframe else None)
-    return times
+        found.append(pts if keyframe and pts <= time + 0.001 else None)
+    return found
 
 
 def read_score(log: Path, metric: str) -> float | None:

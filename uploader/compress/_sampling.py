@@ -212,33 +212,50 @@ def plan_sampling(
     return SamplePlan(candidates, rule, source, starts, seconds, share)
 
 
-def latest_starts(sample: SamplePlan, duration: float) -> tuple[float, ...]:
-    """The latest start each segment can have and still end inside its share of the clip
-    (the segments are centred in equal shares)."""
+PTS_SEEKING_DEMUXERS = frozenset({"mov"})
+"""Demuxers whose files are indexed by presentation time (the mp4 family): ffmpeg seeks there
+to exactly the keyframe at or before ``-ss``."""
+SEEK_BACK_SECONDS = 3 / 23
+"""How far before ``-ss`` ffmpeg seeks in other containers when a stream has B-frames (its
+allowance for the decode delay; measured: ``-ss`` 1.02 in a Matroska file with a keyframe
+every second started decoding at 0, 1.152 at 1)."""
+
+
+def seek_margin(demuxer: str, fps: float) -> float:
+    """How far after a keyframe a segment starts so that ffmpeg's input seek lands on that
+    keyframe: half a frame (at least 2 ms, past the start's rounding to 1 ms), plus ffmpeg's
+    step back where the container is not indexed by presentation time."""
+    half = max(0.5 / fps, 0.002)
+    return half if demuxer in PTS_SEEKING_DEMUXERS else half + SEEK_BACK_SECONDS + 0.002
+
+
+def latest_starts(sample: SamplePlan, duration: float, margin: float) -> tuple[float, ...]:
+    """The latest keyframe each segment can start on (``margin`` after it) and still end
+    inside its share of the clip (the segments are centred in equal shares)."""
     step = duration / len(sample.starts)
-    return tuple((i + 1) * step - sample.seconds for i in range(len(sample.starts)))
+    return tuple((i + 1) * step - sample.seconds - margin for i in range(len(sample.starts)))
 
 
 def snap_starts(
     starts: tuple[float, ...],
     seconds: float,
     keyframes: list[tuple[float | None, ...]],
-    fps: float,
+    margin: float,
 ) -> tuple[float, ...] | None:
     """The segments moved onto keyframes, or None when one cannot be (no keyframe known, or
     each would overlap the segment before).
 
     Each segment takes the keyframe nearest its planned start among its candidates (the one at
     or before the start, and the last one that still keeps the segment in its share of the
-    clip), so that the segments stay spread as planned. It starts half a frame after it: input
-    seeking goes to the keyframe at or before the requested time, so none of the source is
-    decoded only to be skipped, and rounding can never send the seek to the keyframe before.
+    clip), so that the segments stay spread as planned. It starts ``margin`` after it
+    (``seek_margin``): input seeking then lands on that keyframe, so almost none of the source
+    is decoded only to be skipped.
 
     Args:
         starts: the planned starts (seconds from the source's start, ascending).
         seconds: each segment's length.
         keyframes: for each start, keyframe times it may move to (None: unknown).
-        fps: the source's frame rate.
+        margin: how far after its keyframe a segment starts.
     """
     snapped: list[float] = []
     end = 0.0
@@ -247,7 +264,7 @@ def snap_starts(
         if not usable:
             return None
         keyframe = min(usable, key=lambda k: abs(k - start))
-        snapped.append(round(keyframe + 0.5 / fps, 3))
+        snapped.append(round(keyframe + margin, 3))
         end = snapped[-1] + seconds
     return tuple(snapped)
 
