@@ -102,7 +102,7 @@ def video_command(
         "map_metadata": -1,
         "map_chapters": -1,
     }
-    search = motion_search(options["preset"])
+    search = motion_search(options["preset"], plan.bits_per_pixel)
     if search is not None:  # both passes: pass 1's statistics then match pass 2's search
         options["motion-est"] = search
     if pass_number == 1:

@@ -35,7 +35,8 @@ def encode_seconds(plan: EncodePlan, preset: str, cores: int) -> float:
     """The estimated wall time of a plan's two-pass encode at ``preset`` on ``cores``."""
     assert plan.scale is not None
     pixels = plan.scale[0] * plan.scale[1] * (plan.fps or 30.0) / (1280 * 720 * 30)
-    work = plan.duration * plan.parts * (1 + PASS1_COST) * encode_speed(preset) * pixels
+    speed = encode_speed(preset, plan.bits_per_pixel)
+    work = plan.duration * plan.parts * (1 + PASS1_COST) * speed * pixels
     return work * SECONDS_PER_UNIT / (1 + THREAD_GAIN * (max(cores, 1) - 1))
 
 

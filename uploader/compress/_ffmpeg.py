@@ -47,23 +47,31 @@ def preset_speed(preset: str) -> float:
 
 WIDE_SEARCH_PRESETS = frozenset({"medium"})
 """Presets whose real encodes search motion with x264's uneven multi-hexagon (``umh``, what
-``slow`` and slower use) instead of their hexagon. Measured at equal size on the issue's
-clips (``benchmarks/x264_settings.py``, VMAF against the kept settings, both passes): noise
-720p at 10 MiB +0.96, swinging 1080p at 10 MiB +0.97, zoom 720p at 25 MiB +0.10, for
-1.12-1.17x the CPU. In pass 2 alone it gained +0.63 on the noise for the same CPU. The faster
-presets keep their search: they are chosen to save time."""
+``slow`` and slower use) instead of their hexagon, where the bits are scarce
+(``WIDE_SEARCH_MAX_BITS_PER_PIXEL``). Measured at equal size on the issue's clips
+(``benchmarks/x264_settings.py``, VMAF against the kept settings, both passes): noise 720p at
+10 MiB (0.044 bits per pixel) +0.96, swinging 1080p at 10 MiB (0.041) +0.97, zoom 720p at
+25 MiB (0.118) +0.10, for 1.12-1.17x the CPU. In pass 2 alone it gained +0.63 on the noise for
+the same CPU. The faster presets keep their search: they are chosen to save time."""
 WIDE_SEARCH_COST = 1.14
 """A real encode's work with the wider search, against its preset's own."""
+WIDE_SEARCH_MAX_BITS_PER_PIXEL = 0.08
+"""Above this the wider search is left out: it gained +0.10 there (the zoom at 25 MiB), and
+with sampling it took the noise at 25 MiB (0.118) to 1.37x plain two-pass's CPU, over the
+issue's 1.3x."""
 
 
-def motion_search(preset: str) -> str | None:
-    """The motion search a real encode at ``preset`` adds (None: the preset's own)."""
-    return "umh" if preset in WIDE_SEARCH_PRESETS else None
+def motion_search(preset: str, bits_per_pixel: float) -> str | None:
+    """The motion search a real encode at ``preset`` and ``bits_per_pixel`` adds (None: the
+    preset's own)."""
+    wide = preset in WIDE_SEARCH_PRESETS and bits_per_pixel < WIDE_SEARCH_MAX_BITS_PER_PIXEL
+    return "umh" if wide else None
 
 
-def encode_speed(preset: str) -> float:
-    """``preset_speed`` of a real encode at ``preset``, its added search included."""
-    wide = motion_search(preset) is not None
+def encode_speed(preset: str, bits_per_pixel: float = 0.0) -> float:
+    """``preset_speed`` of a real encode at ``preset``, its added search included (by default
+    as where bits are scarcest, the most work)."""
+    wide = motion_search(preset, bits_per_pixel) is not None
     return preset_speed(preset) * (WIDE_SEARCH_COST if wide else 1.0)
 
 

@@ -83,6 +83,13 @@ class EncodePlan:
     source_audio_kbps: int = 0
 
     @property
+    def bits_per_pixel(self) -> float:
+        """The video's bits per output pixel and frame (30 fps when the rate is kept)."""
+        if self.scale is None or not self.video_kbps:
+            return 0.0
+        return self.video_kbps * 1000 / (self.scale[0] * self.scale[1] * (self.fps or 30.0))
+
+    @property
     def planned_bytes(self) -> int:
         """The bytes one output should take by this plan (streams plus container overhead)."""
         if self.kind is MediaType.IMAGE:

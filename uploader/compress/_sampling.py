@@ -117,7 +117,7 @@ def encode_work(plan: EncodePlan, preset: str, source: Frame) -> float:
     whole source."""
     assert plan.scale is not None
     frame = (plan.scale, plan.fps or 30.0)
-    x264 = (1 + PASS1_COST) * encode_speed(preset) * _pixels(frame)
+    x264 = (1 + PASS1_COST) * encode_speed(preset, plan.bits_per_pixel) * _pixels(frame)
     return plan.duration * (x264 + 2 * decode_work(source, plan.source_video_kbps))
 
 
