@@ -291,6 +291,12 @@ def parse_probe(path: Path, data: dict[str, Any], size_bytes: int) -> MediaProbe
     return probe
 
 
+def ffprobe_command(settings: Settings, path: Path, *args: str) -> list[str]:
+    """ffprobe on a local file only (errors alone on stderr), with ``args`` before the path."""
+    ffprobe = settings.compression_ffprobe_path
+    return [ffprobe, "-v", "error", "-protocol_whitelist", "file", *args, str(path.absolute())]
+
+
 async def probe_media(path: Path, settings: Settings) -> MediaProbe:
     """Read a media file's streams with ffprobe (cancellable; the process dies with the task).
 
@@ -307,18 +313,7 @@ async def probe_media(path: Path, settings: Settings) -> MediaProbe:
         size = path.stat().st_size
     except OSError as exc:
         raise ProbeError(path, f"cannot read the file: {exc.strerror or exc}") from None
-    cmd = [
-        settings.compression_ffprobe_path,
-        "-v",
-        "error",
-        "-protocol_whitelist",
-        "file",
-        "-of",
-        "json",
-        "-show_format",
-        "-show_streams",
-        str(path.absolute()),
-    ]
+    cmd = ffprobe_command(settings, path, "-of", "json", "-show_format", "-show_streams")
     result = await run_tool(cmd, path=path, time_limit=PROBE_TIMEOUT_SECONDS)
     if result.returncode != 0:
         detail = result.stderr_tail.replace(f"{path.absolute()}: ", "").strip().splitlines()

@@ -23,7 +23,7 @@ from ._errors import EncodeTimeoutError, FFmpegFailedError
 from ._ffmpeg import encode_timeout, run_encode, run_tool
 from ._frames import MAX_FPS
 from ._model import EncodePlan
-from ._probe import MediaProbe
+from ._probe import MediaProbe, ffprobe_command
 from ._sampling import (
     SAMPLE_PRESET,
     Frame,
@@ -108,24 +108,13 @@ async def keyframes_before(
     video = probe.video
     assert video is not None
     intervals = ",".join(f"{t + probe.start_time:.3f}%+#1" for t in times)
-    cmd = [
-        settings.compression_ffprobe_path,
-        "-v",
-        "error",
-        "-protocol_whitelist",
-        "file",
-        "-f",
-        probe.demuxer,
-        "-read_intervals",
-        intervals,
-        "-select_streams",
-        str(video.index),
-        "-show_entries",
-        "packet=pts_time,flags",
-        "-of",
-        "json",
-        str(probe.path.absolute()),
-    ]
+    cmd = ffprobe_command(
+        settings,
+        probe.path,
+        *("-f", probe.demuxer, "-read_intervals", intervals),
+        *("-select_streams", str(video.index), "-show_entries", "packet=pts_time,flags"),
+        *("-of", "json"),
+    )
     try:
         result = await run_tool(cmd, path=probe.path, time_limit=KEYFRAME_PROBE_SECONDS)
     except EncodeTimeoutError:  # only advice: the segments keep their planned starts
