@@ -61,7 +61,7 @@ async def check(name: str, base: Path, args: argparse.Namespace) -> None:
     probe = await probe_media(source, settings)
     video = probe.video
     assert video is not None and video.display_size is not None and plan.scale is not None
-    bpp = plan.video_kbps * 1000 / (plan.scale[0] * plan.scale[1] * (plan.fps or clip.fps))
+    bpp = plan.bits_per_pixel
     print(f"{name}: {plan.video_kbps} kb/s, rule {plan.scale[1]}p ({bpp:.3f} bits/pixel)")
     sample = await _sample.plan_samples(plan, probe, settings)
     print(f"  sample plan: {sample}")

@@ -91,13 +91,11 @@ def encode(source: Path, out: Path, scale: tuple[int, int], kbps: int, preset: s
     graph = f"{prefilter + ',' if prefilter else ''}scale={scale[0]}:{scale[1]},setsar=1"
     base = [*bench.x264(source, preset, kbps), "-vf", graph]
     base += ["-pix_fmt", "yuv420p", "-an", "-passlogfile", str(out)]
-    if params:
-        base += ["-x264-params", params]
     first = ["-fastfirstpass", "0"] if full_first else []  # x264's whole analysis in pass 1
-    bench.run([*base, *first, "-pass", "1", "-f", "null", "-"])
-    if second_only:
-        base[base.index("-x264-params") + 1] += second_only
-    bench.run([*base, "-pass", "2", str(out)])
+    for number, own, output in ((1, first, ["-f", "null", "-"]), (2, [], [str(out)])):
+        wanted = params + second_only if number == 2 else params
+        extra = ["-x264-params", wanted.lstrip(":")] if wanted else []
+        bench.run([*base, *extra, *own, "-pass", str(number), *output])
 
 
 Encoder = Callable[[str, Path, Path, tuple[int, int], int, float], Path]
